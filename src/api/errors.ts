@@ -1,0 +1,67 @@
+/**
+ * Maps every failure to the API's one error shape, `{"error": {"code", "message", ...}}`, with
+ * the right status. This is the only place domain errors become HTTP.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ZodError } from 'zod';
+import { NimbusError } from '../core/errors.js';
+
+export function zodToNimbus(err: ZodError, where: string): NimbusError {
+  const problems = err.issues.map((i) => `${i.path.length ? i.path.join('.') : where}: ${i.message}`);
+  return new NimbusError('VALIDATION_FAILED', `invalid ${where}: ${problems.join('; ')}`, {
+    fields: err.issues.map((i) => i.path.join('.')),
+  });
+}
+
+export function sendError(
+  reply: FastifyReply,
+  err: NimbusError,
+  extra: Record<string, unknown> = {},
+): FastifyReply {
+  return reply
+    .code(err.status)
+    .type('application/json')
+    .send({
+      error: {
+        code: err.code,
+        message: err.message,
+        ...(err.details ?? {}),
+        ...extra,
+        requestId: reply.request.id,
+      },
+    });
+}
+
+export function errorHandler(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (error instanceof NimbusError) return sendError(reply, error);
+  if (error instanceof ZodError) return sendError(reply, zodToNimbus(error, 'request'));
+  const fe = error as FastifyError;
+  if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const limit = reply.routeOptions.config?.bodyLimitText ?? `${request.routeOptions.bodyLimit} bytes`;
+    return sendError(
+      reply,
+      new NimbusError('PAYLOAD_TOO_LARGE', `request body is over the limit of ${limit}`),
+    );
+  }
+  if (fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return sendError(reply, new NimbusError('UNSUPPORTED_MEDIA_TYPE', fe.message));
+  }
+  if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return sendError(reply, new NimbusError('VALIDATION_FAILED', fe.message));
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendError(reply, new NimbusError('INTERNAL', 'internal error; the server log has the details'));
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Human-readable body limit for 413 messages, e.g. "6 MB". */
+    bodyLimitText?: string;
+    /** Routes that need no API key. */
+    public?: boolean;
+  }
+}

@@ -1,0 +1,38 @@
+/** Routes for execution records and their logs. Reads flush the write-behind buffer first. */
+import type { FastifyInstance } from 'fastify';
+import { executionNotFound } from '../core/errors.js';
+import type { ApiDeps } from './deps.js';
+import { parseQuery } from './parse.js';
+import { executionListQuery } from './schemas.js';
+
+export function registerExecutionRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get<{ Querystring: Record<string, string> }>('/v1/executions', async (request) => {
+    const query = parseQuery(request.query, executionListQuery);
+    await deps.recorder.flush();
+    const executions = await deps.store.listExecutions({
+      functionName: query.function,
+      status: query.status,
+      limit: query.limit,
+      before: query.before,
+    });
+    return { executions };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/executions/:id', async (request) => {
+    await deps.recorder.flush();
+    const execution = await deps.store.getExecution(request.params.id);
+    if (!execution) throw executionNotFound(request.params.id);
+    return execution;
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/executions/:id/logs', async (request) => {
+    await deps.recorder.flush();
+    const execution = await deps.store.getExecution(request.params.id);
+    if (!execution) throw executionNotFound(request.params.id);
+    const lines = await deps.store.getLogs(execution.id);
+    return {
+      executionId: execution.id,
+      lines: lines.map(({ seq, time, stream, message }) => ({ seq, time, stream, message })),
+    };
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * Routes for functions: create, read, list, update configuration and code, delete, invoke,
+ * and a function's logs (with live follow). Thin: parse, call the engine, shape the answer.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { NimbusError } from '../core/errors.js';
+import { LIMITS, type FunctionRecord } from '../core/function.js';
+import type { Execution, LogLine } from '../core/execution.js';
+import type { ApiDeps } from './deps.js';
+import { sendError } from './errors.js';
+import { parseBody, parseQuery } from './parse.js';
+import { createFunctionBody, functionLogsQuery, updateFunctionBody } from './schemas.js';
+
+const MB = 1024 * 1024;
+
+export function functionView(fn: FunctionRecord): Record<string, unknown> {
+  return { ...fn };
+}
+
+/** Listings show variable names only: values may be secrets. */
+function listingView(fn: FunctionRecord): Record<string, unknown> {
+  const { env, ...rest } = fn;
+  return { ...rest, envKeys: Object.keys(env) };
+}
+
+export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.post(
+    '/v1/functions',
+    // base64 inflates the 50 MB zip limit by a third.
+    {
+      bodyLimit: Math.ceil((LIMITS.zippedBytes * 4) / 3) + MB,
+      config: { bodyLimitText: '50 MB of zipped code' },
+    },
+    async (request, reply) => {
+      const body = parseBody(request.body, createFunctionBody);
+      const zip = Buffer.from(body.code.zipBase64, 'base64');
+      if (zip.length === 0)
+        throw new NimbusError('INVALID_ARCHIVE', 'code.zipBase64 is not valid base64 zip data');
+      const fn = await deps.functions.create({ ...body, zip });
+      return reply.code(201).send(functionView(fn));
+    },
+  );
+
+  app.get('/v1/functions', async () => ({ functions: (await deps.functions.list()).map(listingView) }));
+
+  app.get<{ Params: { name: string } }>('/v1/functions/:name', async (request) =>
+    functionView(await deps.functions.get(request.params.name)),
+  );
+
+  app.patch<{ Params: { name: string } }>('/v1/functions/:name', async (request) => {
+    const patch = parseBody(request.body, updateFunctionBody);
+    return functionView(await deps.functions.updateConfig(request.params.name, patch));
+  });
+
+  app.put<{ Params: { name: string } }>(
+    '/v1/functions/:name/code',
+    { bodyLimit: LIMITS.zippedBytes, config: { bodyLimitText: '50 MB zipped' } },
+    async (request) => {
+      const zip = request.body;
+      if (!Buffer.isBuffer(zip) || zip.length === 0) {
+        throw new NimbusError(
+          'INVALID_ARCHIVE',
+          'send the zip archive as the request body (content-type: application/zip)',
+        );
+      }
+      return functionView(await deps.functions.updateCode(request.params.name, zip));
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (request, reply) => {
+    await deps.functions.delete(request.params.name);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/functions/:name/invoke',
+    { bodyLimit: LIMITS.syncPayloadBytes, config: { bodyLimitText: '6 MB for a synchronous invocation' } },
+    async (request, reply) => {
+      const raw = request.body;
+      const event = Buffer.isBuffer(raw) && raw.length > 0 ? raw : Buffer.from('{}');
+      try {
+        JSON.parse(event.toString('utf8'));
+      } catch (err) {
+        throw new NimbusError('INVALID_JSON', `the event must be JSON: ${(err as Error).message}`);
+      }
+      const trigger = request.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
+      const { execution, payload } = await deps.invoker.invoke(request.params.name, event, {
+        trigger,
+        maxResultBytes: LIMITS.syncPayloadBytes,
+      });
+      reply.header('x-nimbus-execution-id', execution.id);
+      if (payload) return reply.code(200).type('application/json').send(payload);
+      return sendError(reply, executionFailure(execution), {
+        type: execution.error?.type,
+        stack: execution.error?.stack,
+        executionId: execution.id,
+        outcome: execution.outcome,
+      });
+    },
+  );
+
+  app.get<{ Params: { name: string }; Querystring: Record<string, string> }>(
+    '/v1/functions/:name/logs',
+    async (request, reply) => {
+      const query = parseQuery(request.query, functionLogsQuery);
+      const name = request.params.name;
+      await deps.recorder.flush();
+      const recent = query.tail > 0 ? await deps.store.getFunctionLogs(name, query.tail) : [];
+      if (recent.length === 0) await deps.functions.get(name); // 404 for unknown functions
+      const follow = query.follow === 'true' || query.follow === '1';
+      if (!follow) return reply.type('application/x-ndjson').send(recent.map(ndjson).join(''));
+      return streamLogs(reply, deps, name, recent);
+    },
+  );
+}
+
+function ndjson(line: LogLine): string {
+  return `${JSON.stringify(line)}\n`;
+}
+
+/** Streams the recent lines, then every new one, until the client goes away. */
+function streamLogs(reply: FastifyReply, deps: ApiDeps, name: string, recent: LogLine[]): FastifyReply {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'application/x-ndjson',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  for (const line of recent) res.write(ndjson(line));
+  const stop = deps.recorder.follow(name, (line) => res.write(ndjson(line)));
+  // Keep idle connections (and proxies) from timing out.
+  const keepAlive = setInterval(() => res.write('\n'), 15_000);
+  res.on('close', () => {
+    stop();
+    clearInterval(keepAlive);
+  });
+  return reply;
+}
+
+function executionFailure(execution: Execution): NimbusError {
+  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
+  const message = `${error.type}: ${error.message}`;
+  switch (execution.status) {
+    case 'timeout':
+      return new NimbusError('FUNCTION_TIMEOUT', message);
+    default:
+      if (error.type === 'ResponseTooLarge') return new NimbusError('PAYLOAD_TOO_LARGE', message);
+      if (execution.outcome === 'platform_error') return new NimbusError('INTERNAL', message);
+      if (execution.outcome === 'developer_error') {
+        return new NimbusError(
+          error.type === 'OutOfMemory' ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED',
+          message,
+        );
+      }
+      return new NimbusError('FUNCTION_ERROR', message);
+  }
+}

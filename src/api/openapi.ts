@@ -1,0 +1,167 @@
+/** The OpenAPI 3.1 document of the native API, built from the same zod schemas that validate requests. */
+import { z } from 'zod';
+import { createFunctionBody, executionListQuery, updateFunctionBody } from './schemas.js';
+
+const errorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, requestId: { type: 'string' } },
+    },
+  },
+};
+
+const json = (schema: object) => ({ content: { 'application/json': { schema } } });
+const errors = {
+  '400': { description: 'Invalid input', ...json(errorSchema) },
+  '401': { description: 'Missing or wrong API key', ...json(errorSchema) },
+  '404': { description: 'Not found', ...json(errorSchema) },
+};
+const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const fnRef = { $ref: '#/components/schemas/Function' };
+
+export function openApiDocument(version: string): object {
+  const listQuery = z.toJSONSchema(executionListQuery, { io: 'input' }) as {
+    properties: Record<string, object>;
+  };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Nimbus API', version, description: 'Deploy and invoke sandboxed functions.' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        Error: errorSchema,
+        CreateFunction: z.toJSONSchema(createFunctionBody),
+        UpdateFunction: z.toJSONSchema(updateFunctionBody),
+        Function: {
+          type: 'object',
+          properties: {
+            ...Object.fromEntries(
+              [
+                'name',
+                'runtime',
+                'handler',
+                'description',
+                'codeSha256',
+                'version',
+                'createdAt',
+                'updatedAt',
+              ].map((k) => [k, { type: 'string' }]),
+            ),
+            memoryMb: { type: 'integer' },
+            timeoutSec: { type: 'integer' },
+            codeSize: { type: 'integer' },
+            env: { type: 'object', additionalProperties: { type: 'string' } },
+          },
+        },
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/v1/health': {
+        get: { summary: 'Liveness', security: [], responses: { '200': { description: 'OK' } } },
+      },
+      '/v1/functions': {
+        get: {
+          summary: 'List functions (variable names only)',
+          responses: { '200': { description: 'Functions' }, ...errors },
+        },
+        post: {
+          summary: 'Create a function from a zip archive',
+          requestBody: json({ $ref: '#/components/schemas/CreateFunction' }),
+          responses: {
+            '201': { description: 'Created', ...json(fnRef) },
+            '409': { description: 'Exists' },
+            '413': { description: 'Too large' },
+            ...errors,
+          },
+        },
+      },
+      '/v1/functions/{name}': {
+        parameters: [nameParam],
+        get: {
+          summary: 'Get a function',
+          responses: { '200': { description: 'The function', ...json(fnRef) }, ...errors },
+        },
+        patch: {
+          summary: 'Update configuration',
+          requestBody: json({ $ref: '#/components/schemas/UpdateFunction' }),
+          responses: { '200': { description: 'Updated', ...json(fnRef) }, ...errors },
+        },
+        delete: {
+          summary: 'Delete a function (its executions stay readable)',
+          responses: { '204': { description: 'Deleted' }, ...errors },
+        },
+      },
+      '/v1/functions/{name}/code': {
+        parameters: [nameParam],
+        put: {
+          summary: 'Replace the code',
+          requestBody: { content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } } },
+          responses: {
+            '200': { description: 'Updated', ...json(fnRef) },
+            '413': { description: 'Too large' },
+            ...errors,
+          },
+        },
+      },
+      '/v1/functions/{name}/invoke': {
+        parameters: [nameParam],
+        post: {
+          summary: 'Invoke synchronously; the body is the event',
+          requestBody: json({}),
+          responses: {
+            '200': { description: "The function's result; header x-nimbus-execution-id" },
+            '413': { description: 'Event or result over 6 MB' },
+            '500': { description: 'The function raised an error (FUNCTION_ERROR)', ...json(errorSchema) },
+            '502': { description: 'The function crashed or ran out of memory', ...json(errorSchema) },
+            '504': { description: 'The function timed out', ...json(errorSchema) },
+            ...errors,
+          },
+        },
+      },
+      '/v1/functions/{name}/logs': {
+        parameters: [
+          nameParam,
+          { name: 'tail', in: 'query', schema: { type: 'integer' } },
+          { name: 'follow', in: 'query', schema: { type: 'boolean' } },
+        ],
+        get: {
+          summary: "A function's log lines as NDJSON; follow=true streams new lines",
+          responses: { '200': { description: 'NDJSON' }, ...errors },
+        },
+      },
+      '/v1/executions': {
+        get: {
+          summary: 'List executions, newest first',
+          parameters: Object.entries(listQuery.properties).map(([name, schema]) => ({
+            name,
+            in: 'query',
+            schema,
+          })),
+          responses: { '200': { description: 'Executions' }, ...errors },
+        },
+      },
+      '/v1/executions/{id}': {
+        parameters: [idParam],
+        get: {
+          summary: 'Get an execution record',
+          responses: { '200': { description: 'The record' }, ...errors },
+        },
+      },
+      '/v1/executions/{id}/logs': {
+        parameters: [idParam],
+        get: {
+          summary: 'Log lines of one execution',
+          responses: { '200': { description: 'Lines' }, ...errors },
+        },
+      },
+      '/v1/doctor': {
+        get: { summary: 'Isolation in force', responses: { '200': { description: 'Report' }, ...errors } },
+      },
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Request body schemas of the native /v1 API (zod), used both to validate requests and to
+ * generate the OpenAPI document, so the two cannot disagree. Shape only: domain rules (name
+ * format, limits, reserved variables) are checked by the core with the same messages everywhere.
+ */
+import { z } from 'zod';
+import { RUNTIMES } from '../core/function.js';
+
+const env = z.record(z.string(), z.string()).describe('Environment variables given to the function');
+
+export const createFunctionBody = z
+  .object({
+    name: z.string().describe('DNS label: lower-case letters, digits, hyphens; 1 to 63 characters'),
+    runtime: z.enum(RUNTIMES),
+    handler: z.string().describe('module.function, e.g. main.handler'),
+    code: z
+      .object({ zipBase64: z.string().min(1).describe('The code package as a base64 zip archive') })
+      .strict(),
+    memoryMb: z.number().int().optional().describe('64 to 10240, default 128'),
+    timeoutSec: z.number().int().optional().describe('1 to 900, default 5'),
+    env: env.optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export const updateFunctionBody = z
+  .object({
+    runtime: z.enum(RUNTIMES).optional(),
+    handler: z.string().optional(),
+    memoryMb: z.number().int().optional(),
+    timeoutSec: z.number().int().optional(),
+    env: env.optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export const executionListQuery = z
+  .object({
+    function: z.string().optional(),
+    status: z.enum(['running', 'succeeded', 'failed', 'timeout']).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(50),
+    before: z.string().datetime().optional(),
+  })
+  .strict();
+
+export const functionLogsQuery = z
+  .object({
+    tail: z.coerce.number().int().min(0).max(10_000).default(100),
+    follow: z.enum(['true', 'false', '1', '0']).optional(),
+  })
+  .strict();

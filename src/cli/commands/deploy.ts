@@ -1,0 +1,156 @@
+/**
+ * `nimbus deploy`: packs a directory (or takes a .zip as is) and creates the function, or uploads
+ * the new code and changed settings of an existing one. Progress goes to stderr, live only on a
+ * terminal. It must never upload before it knows whether the function exists, so a typo in the
+ * name or a missing --runtime fails before the slow part.
+ */
+import { Option, type Command } from 'commander';
+import { readFile, stat } from 'node:fs/promises';
+import { LIMITS, RUNTIMES, type Runtime } from '../../core/function.js';
+import { ApiError, type ApiClient, type FunctionPatch, type FunctionView } from '../api-client.js';
+import { CliError, usageError } from '../cli-error.js';
+import { addConnectionOptions, clientFor } from '../client-options.js';
+import { collectEnv, parsePositiveInt } from '../option-parsers.js';
+import { ProgressLine } from '../progress-line.js';
+import { formatBytes } from '../views.js';
+
+interface DeployOptions {
+  name: string;
+  runtime?: Runtime;
+  handler?: string;
+  memory?: number;
+  timeout?: number;
+  env?: Record<string, string>;
+  description?: string;
+}
+
+export function registerDeployCommand(program: Command): void {
+  const cmd = program
+    .command('deploy')
+    .description('create a function, or update the code and settings of an existing one')
+    .argument('<path>', 'directory to package, or a .zip file to upload as is')
+    .requiredOption('-n, --name <name>', 'function name')
+    .addOption(new Option('-r, --runtime <runtime>', 'runtime (required to create)').choices(RUNTIMES))
+    .option('--handler <handler>', 'module.function to call, e.g. main.handler (required to create)')
+    .option('--memory <mb>', 'memory limit in MB', parsePositiveInt)
+    .option('--timeout <sec>', 'time limit in seconds', parsePositiveInt)
+    .option(
+      '-e, --env <KEY=VALUE>',
+      'environment variable; repeat for more (replaces all existing ones)',
+      collectEnv,
+    )
+    .option('--description <text>', 'short description shown in listings')
+    .action(async (path: string, opts: DeployOptions, command: Command) => {
+      const client = clientFor(command);
+      const kind = await packageKind(path);
+      const existing = await client.findFunction(opts.name);
+      const { runtime, handler } = opts;
+      if (!existing && (runtime === undefined || handler === undefined)) {
+        throw usageError(
+          `function '${opts.name}' does not exist yet: --runtime and --handler are required to create it`,
+          `e.g. nimbus deploy ${path} --name ${opts.name} --runtime python3 --handler main.handler`,
+        );
+      }
+      const progress = new ProgressLine();
+      const zip = kind === 'zip' ? await readZip(path, progress) : await pack(path, progress);
+      if (zip.length > LIMITS.zippedBytes) {
+        throw new CliError(
+          `the package is ${formatBytes(zip.length)} zipped; the limit is ${formatBytes(LIMITS.zippedBytes)}`,
+        );
+      }
+
+      const settings: FunctionPatch = {
+        runtime,
+        handler,
+        memoryMb: opts.memory,
+        timeoutSec: opts.timeout,
+        env: opts.env,
+        description: opts.description,
+      };
+      progress.update(`uploading ${formatBytes(zip.length)}…`, true);
+      let view: FunctionView;
+      try {
+        if (existing) view = await update(client, existing, settings, zip);
+        else view = await create(client, opts.name, settings, zip);
+      } finally {
+        progress.clear();
+      }
+      console.log(`deployed ${view.name} (${view.runtime}, code sha256 ${view.codeSha256.slice(0, 12)})`);
+    });
+  addConnectionOptions(cmd);
+}
+
+async function create(
+  client: ApiClient,
+  name: string,
+  settings: FunctionPatch,
+  zip: Buffer,
+): Promise<FunctionView> {
+  const { runtime, handler, ...rest } = settings;
+  if (runtime === undefined || handler === undefined)
+    throw new Error('runtime and handler are checked by the caller');
+  try {
+    return await client.createFunction({ name, runtime, handler, ...defined(rest) }, zip);
+  } catch (err) {
+    // Someone created it since we looked: deploying means "make it so", so update it instead.
+    if (!(err instanceof ApiError && err.code === 'FUNCTION_EXISTS')) throw err;
+    return update(client, await client.getFunction(name), settings, zip);
+  }
+}
+
+/** Uploads the code, then sends only the settings that differ, so a re-deploy changes nothing else. */
+async function update(
+  client: ApiClient,
+  existing: FunctionView,
+  settings: FunctionPatch,
+  zip: Buffer,
+): Promise<FunctionView> {
+  let view = await client.putCode(existing.name, zip);
+  const changed = Object.fromEntries(
+    Object.entries(defined(settings)).filter(
+      ([key, value]) => JSON.stringify(existing[key as keyof FunctionView]) !== JSON.stringify(value),
+    ),
+  ) as FunctionPatch;
+  if (Object.keys(changed).length > 0) view = await client.updateFunction(existing.name, changed);
+  return view;
+}
+
+async function packageKind(path: string): Promise<'directory' | 'zip'> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (err) {
+    throw usageError(
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`,
+    );
+  }
+  if (info.isDirectory()) return 'directory';
+  if (info.isFile() && path.toLowerCase().endsWith('.zip')) return 'zip';
+  throw usageError(
+    `${path} is neither a directory nor a .zip file`,
+    'deploy takes the folder holding your code',
+  );
+}
+
+async function readZip(path: string, progress: ProgressLine): Promise<Buffer> {
+  const zip = await readFile(path);
+  progress.summary(`read ${path} (${formatBytes(zip.length)})`);
+  return zip;
+}
+
+async function pack(dir: string, progress: ProgressLine): Promise<Buffer> {
+  const { packDirectory } = await import('../../packaging/pack-directory.js');
+  let files = 0;
+  const zip = await packDirectory(dir, (p) => {
+    files = p.totalFiles;
+    progress.update(`packing ${p.files}/${p.totalFiles} files (${formatBytes(p.bytes)})`);
+  });
+  progress.summary(
+    `packed ${files} ${files === 1 ? 'file' : 'files'} from ${dir} into ${formatBytes(zip.length)}`,
+  );
+  return zip;
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,96 @@
+/**
+ * `nimbus functions list|get|update|delete`: manage deployed functions' settings. Code changes go
+ * through `nimbus deploy`. It must never delete or change anything the user did not name.
+ */
+import { Option, type Command } from 'commander';
+import { RUNTIMES, type Runtime } from '../../core/function.js';
+import type { FunctionPatch } from '../api-client.js';
+import { usageError } from '../cli-error.js';
+import { addConnectionOptions, addJsonOption, clientFor, wantsJson } from '../client-options.js';
+import { collectEnv, parsePositiveInt } from '../option-parsers.js';
+import { functionDetail, functionsTable } from '../views.js';
+
+interface UpdateOptions {
+  runtime?: Runtime;
+  handler?: string;
+  memory?: number;
+  timeout?: number;
+  env?: Record<string, string>;
+  description?: string;
+}
+
+export function registerFunctionsCommand(program: Command): void {
+  const functions = program.command('functions').description('list, inspect, update and delete functions');
+
+  const list = functions
+    .command('list')
+    .alias('ls')
+    .description('list functions')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const body = await clientFor(cmd).listFunctions();
+      if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
+      if (body.functions.length === 0) {
+        return console.error(
+          'no functions yet: create one with `nimbus deploy <dir> --name NAME --runtime R --handler H`',
+        );
+      }
+      console.log(functionsTable(body.functions));
+    });
+  addJsonOption(addConnectionOptions(list));
+
+  const get = functions
+    .command('get')
+    .description("show a function's settings")
+    .argument('<name>', 'function name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const fn = await clientFor(cmd).getFunction(name);
+      console.log(wantsJson(cmd) ? JSON.stringify(fn, null, 2) : functionDetail(fn));
+    });
+  addJsonOption(addConnectionOptions(get));
+
+  const update = functions
+    .command('update')
+    .description("change a function's settings (use `nimbus deploy` for new code)")
+    .argument('<name>', 'function name')
+    .addOption(new Option('-r, --runtime <runtime>', 'runtime').choices(RUNTIMES))
+    .option('--handler <handler>', 'module.function to call, e.g. main.handler')
+    .option('--memory <mb>', 'memory limit in MB', parsePositiveInt)
+    .option('--timeout <sec>', 'time limit in seconds', parsePositiveInt)
+    .option(
+      '-e, --env <KEY=VALUE>',
+      'environment variable; repeat for more (replaces all existing ones)',
+      collectEnv,
+    )
+    .option('--description <text>', 'short description shown in listings')
+    .action(async (name: string, opts: UpdateOptions, cmd: Command) => {
+      const patch: FunctionPatch = Object.fromEntries(
+        Object.entries({
+          runtime: opts.runtime,
+          handler: opts.handler,
+          memoryMb: opts.memory,
+          timeoutSec: opts.timeout,
+          env: opts.env,
+          description: opts.description,
+        }).filter(([, value]) => value !== undefined),
+      );
+      if (Object.keys(patch).length === 0) {
+        throw usageError(
+          'nothing to update: give at least one of --runtime, --handler, --memory, --timeout, --env, --description',
+        );
+      }
+      const fn = await clientFor(cmd).updateFunction(name, patch);
+      console.log(`updated ${fn.name}`);
+    });
+  addConnectionOptions(update);
+
+  const remove = functions
+    .command('delete')
+    .alias('rm')
+    .description('delete a function (its executions and logs stay readable)')
+    .argument('<name>', 'function name')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      await clientFor(cmd).deleteFunction(name);
+      console.log(`deleted ${name}`);
+    });
+  addConnectionOptions(remove);
+}

@@ -1,0 +1,137 @@
+/**
+ * How the CLI shows API objects to people: tables for listings, aligned fields for one record, one
+ * line per log line. Pure string building; it must never print or call the server, and never fail
+ * on a field the server left out (it shows `-` instead).
+ */
+import { TEXT_TRUNCATED_MARKER, type Execution, type LogLine } from '../core/execution.js';
+import type { IsolationReport } from '../core/ports.js';
+import type { ExecutionLogLine, FunctionView } from './api-client.js';
+import { renderFields, renderTable } from './table.js';
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function functionsTable(functions: readonly FunctionView[]): string {
+  return renderTable(
+    ['NAME', 'RUNTIME', 'HANDLER', 'MEMORY', 'TIMEOUT', 'CODE', 'UPDATED'],
+    functions.map((fn) => [
+      fn.name,
+      fn.runtime,
+      fn.handler,
+      fn.memoryMb === undefined ? '-' : `${fn.memoryMb} MB`,
+      fn.timeoutSec === undefined ? '-' : `${fn.timeoutSec} s`,
+      typeof fn.codeSize === 'number' ? formatBytes(fn.codeSize) : '-',
+      fn.updatedAt ?? '-',
+    ]),
+  );
+}
+
+export function functionDetail(fn: FunctionView): string {
+  const env = fn.env ? Object.entries(fn.env).map(([k, v]) => `${k}=${v}`) : (fn.envKeys ?? []);
+  return renderFields([
+    ['name', fn.name],
+    ['runtime', fn.runtime],
+    ['handler', fn.handler],
+    ['memory', `${fn.memoryMb} MB`],
+    ['timeout', `${fn.timeoutSec} s`],
+    ['env', env.length > 0 ? env.join('\n') : '-'],
+    ['description', fn.description || '-'],
+    [
+      'code',
+      `sha256 ${fn.codeSha256}${typeof fn.codeSize === 'number' ? ` (${formatBytes(fn.codeSize)})` : ''}`,
+    ],
+    ['version', fn.version],
+    ['created', fn.createdAt],
+    ['updated', fn.updatedAt],
+  ]);
+}
+
+/** With `withFunction`, a FUNCTION column is added, for listings that span every function. */
+export function executionsTable(executions: readonly Execution[], withFunction: boolean): string {
+  const headers = ['ID', 'STATUS', 'DURATION', 'START', 'TRIGGER', 'STARTED'];
+  const rows = executions.map((e) => [
+    e.id,
+    e.status,
+    durationText(e.durationMs),
+    e.coldStart ? 'cold' : 'warm',
+    e.trigger,
+    e.startedAt,
+  ]);
+  if (!withFunction) return renderTable(headers, rows);
+  return renderTable(
+    [...headers.slice(0, 1), 'FUNCTION', ...headers.slice(1)],
+    rows.map((row, i) => [...row.slice(0, 1), executions[i]?.functionName ?? '-', ...row.slice(1)]),
+  );
+}
+
+export function executionDetail(e: Execution): string {
+  const fields: [string, string][] = [
+    ['id', e.id],
+    ['function', `${e.functionName}${e.version ? ` (${e.version})` : ''}`],
+    ['status', `${e.status}${e.outcome && e.outcome !== e.status ? ` (${e.outcome})` : ''}`],
+    ['trigger', e.trigger],
+    ['started', e.startedAt],
+    ['duration', `${durationText(e.durationMs)}, ${e.coldStart ? 'cold' : 'warm'} start`],
+  ];
+  if (e.instanceId) fields.push(['instance', e.instanceId]);
+  fields.push(['input', recordText(e.input, e.inputTruncated)]);
+  fields.push(['output', recordText(e.output, e.outputTruncated)]);
+  if (e.error) {
+    fields.push([
+      'error',
+      `${e.error.type}: ${e.error.message}${e.error.stack ? `\n${e.error.stack.trimEnd()}` : ''}`,
+    ]);
+  }
+  return renderFields(fields);
+}
+
+export function executionLogLine(line: ExecutionLogLine): string {
+  return `${line.time} ${line.stream} ${line.message}`;
+}
+
+/** Function logs interleave executions, so each line names its execution (short form). */
+export function functionLogLine(line: LogLine): string {
+  return `${String(line.executionId).slice(0, 8)} ${executionLogLine(line)}`;
+}
+
+const ENFORCEMENT: Record<string, string> = {
+  'cgroup-v2': 'enforced by cgroup v2',
+  'cgroup-v1': 'enforced by cgroup v1',
+  rlimit: 'approximate: rlimit on address space, per process',
+  none: 'NOT ENFORCED',
+};
+
+export function isolationReport(report: IsolationReport): string {
+  const yesNo = (on: boolean): string => (on ? 'yes' : 'NO');
+  const fields = renderFields([
+    ['namespaces', yesNo(report.namespaces)],
+    ['read-only code', yesNo(report.readOnlyCode)],
+    ['unprivileged user', yesNo(report.unprivilegedUser)],
+    ['memory limit', ENFORCEMENT[report.memoryLimit] ?? report.memoryLimit],
+    ['process limit', ENFORCEMENT[report.processLimit] ?? report.processLimit],
+    ['cpu shares', ENFORCEMENT[report.cpuShares] ?? report.cpuShares],
+  ]);
+  const warnings =
+    report.warnings.length > 0 ? ['warnings:', ...report.warnings.map((w) => `  - ${w}`)] : ['no warnings'];
+  return [`sandbox driver: ${report.driver}`, '', indent(fields), '', ...warnings].join('\n');
+}
+
+function durationText(ms: number | null | undefined): string {
+  return typeof ms === 'number' ? `${ms} ms` : '-';
+}
+
+function recordText(text: string | null | undefined, truncated: boolean | undefined): string {
+  if (text === null || text === undefined) return '-';
+  // The server marks cut text itself; only say so when its marker is missing.
+  return truncated && !text.endsWith(TEXT_TRUNCATED_MARKER) ? `${text} ${TEXT_TRUNCATED_MARKER}` : text;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
+}

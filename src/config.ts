@@ -1,0 +1,160 @@
+/**
+ * Settings: one zod schema with a default and a description for each, loaded once at start.
+ * Precedence: flags > environment (NIMBUS_*) > JSON config file > defaults. This is the only module
+ * that reads process.env for settings; everything else is handed the frozen result.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Each setting: schema (with default), environment variable, one-line description. */
+export const SETTINGS = {
+  host: {
+    env: 'NIMBUS_HOST',
+    schema: z.string().min(1).default('127.0.0.1'),
+    doc: 'Address the API listens on.',
+  },
+  port: {
+    env: 'NIMBUS_PORT',
+    schema: int(0, 65535).default(8080),
+    doc: 'Port the API listens on (0 picks a free one).',
+  },
+  dataDir: {
+    env: 'NIMBUS_DATA_DIR',
+    schema: z.string().min(1).default('.nimbus'),
+    doc: 'Where the SQLite database, code packages and admin key live.',
+  },
+  adminKey: {
+    env: 'NIMBUS_ADMIN_KEY',
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    doc: 'Admin API key; generated into <dataDir>/admin.key on first start when unset.',
+  },
+  logLevel: {
+    env: 'NIMBUS_LOG_LEVEL',
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    doc: 'Server log level.',
+  },
+  sandbox: {
+    env: 'NIMBUS_SANDBOX',
+    schema: z.enum(['auto', 'bubblewrap', 'process']).default('auto'),
+    doc: 'Sandbox driver: bubblewrap, plain process (rlimits only), or auto (bubblewrap when it works).',
+  },
+  sandboxUid: {
+    env: 'NIMBUS_SANDBOX_UID',
+    schema: int(1, 2 ** 31).default(65534),
+    doc: 'Unprivileged user id functions run as when Nimbus runs as root.',
+  },
+  idleTimeoutSec: {
+    env: 'NIMBUS_IDLE_TIMEOUT_SEC',
+    schema: int(1, 86_400).default(300),
+    doc: 'Seconds an idle instance is kept warm before it is reaped.',
+  },
+  maxProcesses: {
+    env: 'NIMBUS_MAX_PROCESSES',
+    schema: int(4, 4096).default(64),
+    doc: 'Processes and threads one instance may run.',
+  },
+  tmpSizeMb: {
+    env: 'NIMBUS_TMP_SIZE_MB',
+    schema: int(1, 10_240).default(64),
+    doc: "Size of each instance's private /tmp (counts against its memory).",
+  },
+  logBytesPerExecution: {
+    env: 'NIMBUS_LOG_BYTES_PER_EXECUTION',
+    schema: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+    doc: 'Log bytes kept per execution; the rest is cut with a visible marker.',
+  },
+  recordTextBytes: {
+    env: 'NIMBUS_RECORD_TEXT_BYTES',
+    schema: int(0, 6 * 1024 * 1024).default(64 * 1024),
+    doc: 'Bytes of input and of output kept in each execution record.',
+  },
+  retentionDays: {
+    env: 'NIMBUS_RETENTION_DAYS',
+    schema: z.coerce.number().min(0.001).max(3650).default(7),
+    doc: 'Execution records and logs older than this are deleted.',
+  },
+  retentionPerFunction: {
+    env: 'NIMBUS_RETENTION_PER_FUNCTION',
+    schema: int(1, 10_000_000).default(10_000),
+    doc: 'At most this many execution records are kept per function.',
+  },
+  flushIntervalMs: {
+    env: 'NIMBUS_FLUSH_INTERVAL_MS',
+    schema: int(1, 10_000).default(50),
+    doc: 'How often batched execution records and logs are written.',
+  },
+} as const;
+
+type Settings = typeof SETTINGS;
+export type Config = Readonly<{ [K in keyof Settings]: z.output<Settings[K]['schema']> }>;
+export type ConfigInput = Partial<{ [K in keyof Settings]: unknown }>;
+
+/** Thrown when settings are invalid; the message lists every bad setting at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid settings:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Builds the configuration. `flags` are command-line values (undefined = not given), `env` is the
+ * environment, `configFile` an optional JSON file of settings.
+ */
+export function loadConfig(
+  flags: ConfigInput = {},
+  env: NodeJS.ProcessEnv = process.env,
+  configFile: string | undefined = env.NIMBUS_CONFIG,
+): Config {
+  let fileValues: Record<string, unknown> = {};
+  const problems: string[] = [];
+  if (configFile) {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(configFile, 'utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        problems.push(`config file ${configFile}: must hold a JSON object of settings`);
+      } else {
+        fileValues = parsed as Record<string, unknown>;
+        for (const key of Object.keys(fileValues)) {
+          if (!(key in SETTINGS)) problems.push(`config file ${configFile}: unknown setting '${key}'`);
+        }
+      }
+    } catch (err) {
+      problems.push(`config file ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(SETTINGS)) {
+    const flag = (flags as Record<string, unknown>)[key];
+    const envValue = env[setting.env];
+    const raw =
+      flag !== undefined ? flag : envValue !== undefined && envValue !== '' ? envValue : fileValues[key];
+    const source = flag !== undefined ? `--${kebab(key)}` : envValue ? setting.env : `setting '${key}'`;
+    const result = (setting.schema as z.ZodType).safeParse(raw);
+    if (result.success) out[key] = result.data;
+    else
+      problems.push(
+        `${source}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(raw)})`,
+      );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  out.dataDir = resolve(out.dataDir as string);
+  return Object.freeze(out) as Config;
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The settings as a Markdown table, for README (generated so it cannot drift). */
+export function settingsTable(): string {
+  const rows = Object.entries(SETTINGS).map(([key, s]) => {
+    const def = (s.schema as z.ZodType).safeParse(undefined);
+    const shown = def.success && def.data !== undefined ? `\`${JSON.stringify(def.data)}\`` : '(none)';
+    return `| \`--${kebab(key)}\` | \`${s.env}\` | ${shown} | ${s.doc} |`;
+  });
+  return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

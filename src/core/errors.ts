@@ -1,0 +1,65 @@
+/**
+ * The one error family of Nimbus: every failure a caller can see carries a stable machine code,
+ * the HTTP status it maps to at the API boundary, and a message that tells the user what to fix.
+ * The engine and adapters throw these; only the API layer turns them into HTTP responses.
+ */
+
+/** Stable machine codes and the HTTP status each maps to. */
+export const ERROR_STATUS = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  INVALID_ARCHIVE: 400,
+  BUILD_FAILED: 400,
+  UNAUTHORIZED: 401,
+  FUNCTION_NOT_FOUND: 404,
+  EXECUTION_NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  FUNCTION_EXISTS: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_REQUESTS: 429,
+  INTERNAL: 500,
+  /** The function threw or returned an error. */
+  FUNCTION_ERROR: 500,
+  /** The function's process died: crash, exit, segfault, init failure. */
+  FUNCTION_CRASHED: 502,
+  FUNCTION_OUT_OF_MEMORY: 502,
+  FUNCTION_TIMEOUT: 504,
+  SANDBOX_UNAVAILABLE: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class NimbusError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra machine-readable facts (e.g. the field that failed validation). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'NimbusError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.details = details;
+  }
+}
+
+export function functionNotFound(name: string): NimbusError {
+  return new NimbusError(
+    'FUNCTION_NOT_FOUND',
+    `no function named '${name}'; list them with \`nimbus functions list\``,
+  );
+}
+
+export function executionNotFound(id: string): NimbusError {
+  return new NimbusError(
+    'EXECUTION_NOT_FOUND',
+    `no execution with id '${id}'; list them with \`nimbus executions <function>\``,
+  );
+}
+
+export function validationFailed(message: string, details?: Record<string, unknown>): NimbusError {
+  return new NimbusError('VALIDATION_FAILED', message, details);
+}

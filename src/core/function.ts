@@ -1,0 +1,119 @@
+/**
+ * The function: what users deploy. Holds the domain type, its limits and the rules a function's
+ * configuration must follow. Pure: no I/O, no adapters.
+ */
+import { validationFailed } from './errors.js';
+
+export const RUNTIMES = ['python3', 'nodejs'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+export const LIMITS = {
+  memoryMb: { min: 64, max: 10240, default: 128 },
+  timeoutSec: { min: 1, max: 900, default: 5 },
+  /** Zipped code size. */
+  zippedBytes: 50 * 1024 * 1024,
+  /** Unpacked code size. */
+  unpackedBytes: 250 * 1024 * 1024,
+  /** Files in one package. */
+  files: 20_000,
+  /** Sync request and response payloads. */
+  syncPayloadBytes: 6 * 1024 * 1024,
+  envBytes: 4 * 1024,
+  descriptionChars: 256,
+} as const;
+
+/** A function's configuration as stored; code is referenced by the SHA-256 of its zip. */
+export interface FunctionRecord {
+  name: string;
+  runtime: Runtime;
+  handler: string;
+  memoryMb: number;
+  timeoutSec: number;
+  env: Record<string, string>;
+  description: string;
+  codeSha256: string;
+  codeSize: number;
+  /** `$LATEST` until versions exist. */
+  version: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The configuration a user may set; everything but name and code is optional on update. */
+export interface FunctionConfig {
+  runtime: Runtime;
+  handler: string;
+  memoryMb: number;
+  timeoutSec: number;
+  env: Record<string, string>;
+  description: string;
+}
+
+const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** DNS-label rules: lower-case letters, digits and hyphens, 1 to 63 characters, no hyphen at either end. */
+export function assertFunctionName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw validationFailed(
+      `function name '${name}' is invalid: use 1 to 63 lower-case letters, digits or hyphens, starting and ending with a letter or digit`,
+      { field: 'name' },
+    );
+  }
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Variables the platform sets for the function; users may not override them. */
+const RESERVED_ENV = /^(NIMBUS_|AWS_LAMBDA_|_HANDLER$|LAMBDA_TASK_ROOT$|LAMBDA_RUNTIME_DIR$)/;
+
+export function assertEnv(env: Record<string, string>): void {
+  let bytes = 0;
+  for (const [key, value] of Object.entries(env)) {
+    if (!ENV_NAME.test(key)) {
+      throw validationFailed(
+        `environment variable name '${key}' is invalid: use letters, digits and underscores, not starting with a digit`,
+        { field: 'env' },
+      );
+    }
+    if (RESERVED_ENV.test(key)) {
+      throw validationFailed(
+        `environment variable '${key}' is reserved for the platform; choose another name`,
+        {
+          field: 'env',
+        },
+      );
+    }
+    bytes += Buffer.byteLength(key) + Buffer.byteLength(value);
+  }
+  if (bytes > LIMITS.envBytes) {
+    throw validationFailed(
+      `environment variables take ${bytes} bytes; the limit is ${LIMITS.envBytes} bytes in total`,
+      { field: 'env' },
+    );
+  }
+}
+
+const PY_HANDLER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$/;
+const NODE_HANDLER = /^[A-Za-z0-9_/.-]*[A-Za-z0-9_-]\.[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * A handler names a module and an exported function: `main.handler` is `handler` in `main.py`
+ * (Python; dotted packages allowed) or in `main.js`/`.mjs`/`.cjs`/`.ts` (Node; sub-folders allowed).
+ */
+export function assertHandler(runtime: Runtime, handler: string): void {
+  const ok = runtime === 'python3' ? PY_HANDLER.test(handler) : NODE_HANDLER.test(handler);
+  if (!ok || handler.includes('..') || handler.startsWith('/')) {
+    const example = runtime === 'python3' ? 'main.handler (def handler in main.py)' : 'index.handler';
+    throw validationFailed(
+      `handler '${handler}' is invalid for ${runtime}: use module.function, e.g. ${example}`,
+      {
+        field: 'handler',
+      },
+    );
+  }
+}
+
+/** Splits `dir/module.fn` into the module path and the exported function name. */
+export function splitHandler(handler: string): { module: string; exportName: string } {
+  const dot = handler.lastIndexOf('.');
+  return { module: handler.slice(0, dot), exportName: handler.slice(dot + 1) };
+}

@@ -1,0 +1,126 @@
+/**
+ * The ports: the small interfaces that adapters implement and the engine uses. The core defines
+ * them and imports nothing below; only the composition root (server.ts) picks the adapters.
+ */
+import type { Execution, LogLine } from './execution.js';
+import type { FunctionRecord } from './function.js';
+
+/** Query filters for execution listings, newest first. */
+export interface ExecutionQuery {
+  functionName?: string | undefined;
+  status?: string | undefined;
+  limit: number;
+  /** Only executions started before this ISO time (for paging). */
+  before?: string | undefined;
+}
+
+/** Retention settings: records older than `maxAgeMs`, or beyond the newest `maxPerFunction`, are dropped. */
+export interface RetentionPolicy {
+  maxAgeMs: number;
+  maxPerFunction: number;
+}
+
+/**
+ * Metadata and execution records. Implementations: SQLite (embedded default), later PostgreSQL.
+ * Every method is safe to call concurrently; writes are durable when the promise resolves.
+ */
+export interface Store {
+  /** Creates the schema if needed. Called once by the composition root before anything else. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Inserts a new function; throws FUNCTION_EXISTS if the name is taken. */
+  createFunction(fn: FunctionRecord): Promise<void>;
+  /** Replaces a function's stored record (matched by name); throws FUNCTION_NOT_FOUND if absent. */
+  updateFunction(fn: FunctionRecord): Promise<void>;
+  getFunction(name: string): Promise<FunctionRecord | undefined>;
+  listFunctions(): Promise<FunctionRecord[]>;
+  /** Removes a function; its executions and logs stay readable. Returns false if it did not exist. */
+  deleteFunction(name: string): Promise<boolean>;
+
+  /** Inserts or replaces execution records and appends log lines, all in one transaction. */
+  writeBatch(executions: Execution[], logs: LogLine[]): Promise<void>;
+  getExecution(id: string): Promise<Execution | undefined>;
+  listExecutions(query: ExecutionQuery): Promise<Execution[]>;
+  /** Log lines of one execution in order, starting after `afterSeq` (exclusive) when given. */
+  getLogs(executionId: string, afterSeq?: number): Promise<LogLine[]>;
+  /** The newest `limit` log lines of a function, oldest first. */
+  getFunctionLogs(functionName: string, limit: number): Promise<LogLine[]>;
+  /** Marks executions still `running` (left by a crash) as failed platform errors. Returns how many. */
+  failOrphanedExecutions(reason: string): Promise<number>;
+  /** Applies the retention policy; returns the number of executions removed. */
+  pruneExecutions(policy: RetentionPolicy, now: Date): Promise<number>;
+}
+
+/**
+ * Content-addressed storage of code packages (zip archives), keyed by their SHA-256.
+ * Implementations: local file system (embedded default), later S3-compatible.
+ */
+export interface CodeStore {
+  /** Stores the archive if no archive with this hash exists; cheap when it does. */
+  put(sha256: string, zip: Buffer): Promise<void>;
+  get(sha256: string): Promise<Buffer | undefined>;
+  has(sha256: string): Promise<boolean>;
+}
+
+/** What a sandbox needs to start one runtime process. */
+export interface SandboxSpec {
+  /** Unique instance id, used for cgroup and directory names. */
+  instanceId: string;
+  /** Host path of the unpacked (and built) code, mounted read-only at `/code`. */
+  codeDir: string;
+  /** Host path of the runtime bootstrap directory, mounted read-only at `/nimbus/runtime`. */
+  runtimeDir: string;
+  /** Host directories (e.g. a runtime's install prefix outside /usr) mounted read-only at the same path. */
+  hostPaths: string[];
+  /** Program and arguments as seen inside the sandbox; `${CODE}` and `${RUNTIME}` stand for the mounts. */
+  command: string[];
+  env: Record<string, string>;
+  memoryMb: number;
+  /** Maximum number of processes (and threads) inside the sandbox. */
+  maxProcesses: number;
+  /** Size cap of the private writable /tmp. */
+  tmpSizeMb: number;
+}
+
+/** How a sandboxed process ended. */
+export interface SandboxExit {
+  code: number | null;
+  signal: string | null;
+  /** True when the memory limit was hit and the kernel killed the process for it. */
+  outOfMemory: boolean;
+}
+
+/**
+ * A running sandboxed process. fd 3 of the process is a bidirectional channel to the host
+ * (`channel`); stdout and stderr are captured separately.
+ */
+export interface SandboxProcess {
+  readonly pid: number;
+  readonly channel: import('node:stream').Duplex;
+  readonly stdout: import('node:stream').Readable;
+  readonly stderr: import('node:stream').Readable;
+  /** Resolves once, when the process and everything it started are gone. */
+  readonly exited: Promise<SandboxExit>;
+  /** Kills every process of the sandbox and releases its resources. Idempotent. */
+  kill(): Promise<void>;
+}
+
+/** What isolation a driver enforces, for `nimbus doctor` and the start-up warning. */
+export interface IsolationReport {
+  driver: string;
+  namespaces: boolean;
+  readOnlyCode: boolean;
+  unprivilegedUser: boolean;
+  memoryLimit: 'cgroup-v2' | 'cgroup-v1' | 'rlimit' | 'none';
+  processLimit: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  cpuShares: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  warnings: string[];
+}
+
+/** Starts sandboxed processes. Implementations: bubblewrap with cgroups, plain process fallback. */
+export interface SandboxDriver {
+  readonly name: string;
+  spawn(spec: SandboxSpec): Promise<SandboxProcess>;
+  isolation(): IsolationReport;
+}

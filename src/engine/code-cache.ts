@@ -1,0 +1,108 @@
+/**
+ * Turns a function's code package into a directory a sandbox can mount: unpacked once per
+ * SHA-256 (content-addressed, shared by functions with identical code) and, for TypeScript
+ * handlers, built once per handler. Sandboxes mount the result read-only; only this module writes it.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NimbusError } from '../core/errors.js';
+import { splitHandler, type FunctionRecord, type Runtime } from '../core/function.js';
+import type { CodeStore } from '../core/ports.js';
+import { buildNodeHandler } from '../packaging/node-build.js';
+import { unpackArchive } from '../packaging/zip-archive.js';
+
+export interface PreparedCode {
+  /** Host directory with the unpacked code. */
+  dir: string;
+  /** Built entry module relative to `dir`, when the handler needed a build. */
+  entry: string | undefined;
+}
+
+export class CodeCache {
+  private readonly inProgress = new Map<string, Promise<PreparedCode>>();
+  private readonly ready = new Map<string, PreparedCode>();
+
+  constructor(
+    private readonly codeStore: CodeStore,
+    private readonly rootDir: string,
+  ) {}
+
+  /** The prepared code of a function; concurrent callers share one preparation. */
+  prepare(
+    fn: Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'>,
+    zip?: Buffer,
+  ): Promise<PreparedCode> {
+    const key = `${fn.codeSha256}:${fn.runtime}:${fn.handler}`;
+    const done = this.ready.get(key);
+    if (done) return Promise.resolve(done);
+    let running = this.inProgress.get(key);
+    if (!running) {
+      running = this.build(fn.codeSha256, fn.runtime, fn.handler, zip)
+        .then((prepared) => {
+          this.ready.set(key, prepared);
+          return prepared;
+        })
+        .finally(() => this.inProgress.delete(key));
+      this.inProgress.set(key, running);
+    }
+    return running;
+  }
+
+  private async build(sha: string, runtime: Runtime, handler: string, zip?: Buffer): Promise<PreparedCode> {
+    const dir = join(this.rootDir, sha);
+    await this.unpack(sha, dir, zip);
+    assertHandlerModule(dir, runtime, handler);
+    if (runtime !== 'nodejs') return { dir, entry: undefined };
+    const built = await buildNodeHandler(dir, handler);
+    return { dir, entry: built?.entry };
+  }
+
+  private unpacks = new Map<string, Promise<void>>();
+
+  private unpack(sha: string, dir: string, zip?: Buffer): Promise<void> {
+    if (existsSync(dir)) return Promise.resolve();
+    let running = this.unpacks.get(sha);
+    if (!running) {
+      running = (async () => {
+        const archive = zip ?? (await this.codeStore.get(sha));
+        if (!archive) throw new NimbusError('INTERNAL', `code package ${sha} is missing from the code store`);
+        await mkdir(this.rootDir, { recursive: true, mode: 0o711 });
+        // Unpack beside the final place and rename, so a half-written tree is never mounted.
+        const staging = `${dir}.${process.pid}.${Date.now()}.tmp`;
+        try {
+          await unpackArchive(archive, staging);
+          await rename(staging, dir);
+        } catch (err) {
+          await rm(staging, { recursive: true, force: true });
+          if (!existsSync(dir)) throw err;
+        }
+      })().finally(() => this.unpacks.delete(sha));
+      this.unpacks.set(sha, running);
+    }
+    return running;
+  }
+}
+
+const NODE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
+
+/** Rejects a deploy whose handler names a module the package does not contain. */
+function assertHandlerModule(dir: string, runtime: Runtime, handler: string): void {
+  const { module } = splitHandler(handler);
+  if (runtime === 'python3') {
+    const base = join(dir, ...module.split('.'));
+    if (existsSync(`${base}.py`) || existsSync(join(base, '__init__.py'))) return;
+    throw new NimbusError(
+      'VALIDATION_FAILED',
+      `handler module '${module}' not found in the package: expected ${module.split('.').join('/')}.py at the top of the archive`,
+      { field: 'handler' },
+    );
+  }
+  const base = join(dir, module);
+  if (NODE_EXTENSIONS.some((ext) => existsSync(base + ext))) return;
+  throw new NimbusError(
+    'VALIDATION_FAILED',
+    `handler module '${module}' not found in the package: expected ${module}.js, .mjs, .cjs or .ts at the top of the archive`,
+    { field: 'handler' },
+  );
+}

@@ -1,0 +1,166 @@
+/**
+ * Records executions and their logs without slowing the hot path: records and log lines are
+ * buffered in memory and written in one transaction every flush interval. Live log listeners
+ * (`logs --follow`) get each line as soon as it is printed. Lines are never silently dropped:
+ * past the per-execution cap one visible marker line is stored instead of the rest.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  LOG_TRUNCATED_MARKER,
+  TEXT_TRUNCATED_MARKER,
+  type Execution,
+  type LogLine,
+  type LogStream,
+} from '../core/execution.js';
+import type { Store } from '../core/ports.js';
+
+export interface RecorderSettings {
+  flushIntervalMs: number;
+  logBytesPerExecution: number;
+  recordTextBytes: number;
+}
+
+/** Minimal logger the engine needs (pino satisfies it). */
+export interface EngineLogger {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Collects one execution's output, splitting it into lines. */
+export class ExecutionLog {
+  private seq = 0;
+  private bytes = 0;
+  private truncated = false;
+  private readonly partial: Record<LogStream, string> = { stdout: '', stderr: '', system: '' };
+
+  constructor(
+    private readonly execution: Execution,
+    private readonly recorder: ExecutionRecorder,
+    private readonly capBytes: number,
+  ) {}
+
+  /** Appends printed text; complete lines are recorded, a trailing fragment waits for its newline. */
+  append(stream: LogStream, text: string, time: number): void {
+    const combined = this.partial[stream] + text;
+    const lines = combined.split('\n');
+    this.partial[stream] = lines.pop() ?? '';
+    for (const line of lines) this.line(stream, line, time);
+  }
+
+  /** Records any unterminated fragments; called when the execution ends. */
+  close(): void {
+    for (const stream of ['stdout', 'stderr', 'system'] as const) {
+      if (this.partial[stream] !== '') {
+        this.line(stream, this.partial[stream], Date.now());
+        this.partial[stream] = '';
+      }
+    }
+  }
+
+  private line(stream: LogStream, message: string, time: number): void {
+    if (this.truncated) return;
+    this.bytes += Buffer.byteLength(message) + 1;
+    if (this.bytes > this.capBytes) {
+      this.truncated = true;
+      stream = 'system';
+      message = LOG_TRUNCATED_MARKER;
+    }
+    this.recorder.addLine({
+      executionId: this.execution.id,
+      functionName: this.execution.functionName,
+      seq: this.seq++,
+      time: new Date(time).toISOString(),
+      stream,
+      message,
+    });
+  }
+}
+
+export class ExecutionRecorder {
+  private pendingExecutions = new Map<string, Execution>();
+  private pendingLines: LogLine[] = [];
+  private readonly live = new EventEmitter();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly settings: RecorderSettings,
+    private readonly logger: EngineLogger,
+  ) {
+    this.live.setMaxListeners(0);
+  }
+
+  /** Records the start of an execution and returns the collector for its output. */
+  begin(execution: Execution): ExecutionLog {
+    this.save(execution);
+    return new ExecutionLog(execution, this, this.settings.logBytesPerExecution);
+  }
+
+  /** Records the (final or intermediate) state of an execution. */
+  save(execution: Execution): void {
+    this.pendingExecutions.set(execution.id, { ...execution });
+    this.schedule();
+  }
+
+  addLine(line: LogLine): void {
+    this.pendingLines.push(line);
+    this.live.emit('line', line);
+    this.schedule();
+  }
+
+  /** Cuts input or output text to the record limit, saying so. */
+  capText(text: string): { text: string; truncated: boolean } {
+    const max = this.settings.recordTextBytes;
+    if (Buffer.byteLength(text) <= max) return { text, truncated: false };
+    return {
+      text: Buffer.from(text).subarray(0, max).toString('utf8') + TEXT_TRUNCATED_MARKER,
+      truncated: true,
+    };
+  }
+
+  /** Calls `listener` for every new log line of the function (all functions when undefined). */
+  follow(functionName: string | undefined, listener: (line: LogLine) => void): () => void {
+    const handler = (line: LogLine) => {
+      if (functionName === undefined || line.functionName === functionName) listener(line);
+    };
+    this.live.on('line', handler);
+    return () => this.live.off('line', handler);
+  }
+
+  /** Writes everything buffered so far; readers call it first so they see their own writes. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.writePending());
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+
+  private schedule(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.settings.flushIntervalMs);
+  }
+
+  private async writePending(): Promise<void> {
+    if (this.pendingExecutions.size === 0 && this.pendingLines.length === 0) return;
+    const executions = [...this.pendingExecutions.values()];
+    const lines = this.pendingLines;
+    this.pendingExecutions = new Map();
+    this.pendingLines = [];
+    try {
+      await this.store.writeBatch(executions, lines);
+    } catch (err) {
+      // Keep what failed (newer states win) and try again on the next flush.
+      for (const e of executions) if (!this.pendingExecutions.has(e.id)) this.pendingExecutions.set(e.id, e);
+      this.pendingLines = lines.concat(this.pendingLines);
+      this.logger.error({ err }, 'writing execution records failed; will retry');
+      this.schedule();
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Deploys and manages functions: validates configuration, checks and stores code packages
+ * (content-addressed, so redeploying the same code is cheap), keeps an in-memory view of the
+ * functions for the hot path, and retires instances when a function changes or goes away.
+ */
+import { NimbusError, functionNotFound, validationFailed } from '../core/errors.js';
+import {
+  LIMITS,
+  assertEnv,
+  assertFunctionName,
+  assertHandler,
+  type FunctionConfig,
+  type FunctionRecord,
+} from '../core/function.js';
+import type { CodeStore, Store } from '../core/ports.js';
+import { sha256 } from '../packaging/zip-archive.js';
+import type { CodeCache } from './code-cache.js';
+import type { InstancePool } from './instance-pool.js';
+
+export interface CreateFunctionInput extends Partial<FunctionConfig> {
+  name: string;
+  runtime: FunctionConfig['runtime'];
+  handler: string;
+  zip: Buffer;
+}
+
+export class FunctionService {
+  private readonly cache = new Map<string, FunctionRecord>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly codeStore: CodeStore,
+    private readonly codeCache: CodeCache,
+    private readonly pool: InstancePool,
+  ) {}
+
+  async create(input: CreateFunctionInput): Promise<FunctionRecord> {
+    assertFunctionName(input.name);
+    const config = completeConfig(input);
+    if (await this.store.getFunction(input.name)) {
+      throw new NimbusError(
+        'FUNCTION_EXISTS',
+        `a function named '${input.name}' already exists; update it with \`nimbus deploy\` or choose another name`,
+      );
+    }
+    const code = await this.storeCode(input.zip, config);
+    const now = new Date().toISOString();
+    const record: FunctionRecord = {
+      name: input.name,
+      ...config,
+      codeSha256: code.sha,
+      codeSize: input.zip.length,
+      version: '$LATEST',
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.store.createFunction(record);
+    this.cache.set(record.name, record);
+    return record;
+  }
+
+  /** Changes configuration; unspecified fields keep their values. */
+  async updateConfig(name: string, patch: Partial<FunctionConfig>): Promise<FunctionRecord> {
+    const current = await this.get(name);
+    const config = completeConfig({ ...current, ...patch });
+    if (config.runtime !== current.runtime || config.handler !== current.handler) {
+      // The stored package must still contain the (new) handler's module.
+      await this.codeCache.prepare({ ...current, ...config });
+    }
+    return this.save({ ...current, ...config, updatedAt: new Date().toISOString() });
+  }
+
+  async updateCode(name: string, zip: Buffer): Promise<FunctionRecord> {
+    const current = await this.get(name);
+    const code = await this.storeCode(zip, current);
+    return this.save({
+      ...current,
+      codeSha256: code.sha,
+      codeSize: zip.length,
+      updatedAt: new Date().toISOString(),
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    const existed = await this.store.deleteFunction(name);
+    this.cache.delete(name);
+    if (!existed) throw functionNotFound(name);
+    await this.pool.retireFunction(name);
+  }
+
+  /** The function's current record; served from memory after the first read. */
+  async get(name: string): Promise<FunctionRecord> {
+    const cached = this.cache.get(name);
+    if (cached) return cached;
+    const record = await this.store.getFunction(name);
+    if (!record) throw functionNotFound(name);
+    this.cache.set(name, record);
+    return record;
+  }
+
+  list(): Promise<FunctionRecord[]> {
+    return this.store.listFunctions();
+  }
+
+  private async save(record: FunctionRecord): Promise<FunctionRecord> {
+    await this.store.updateFunction(record);
+    this.cache.set(record.name, record);
+    await this.pool.retireFunction(record.name);
+    return record;
+  }
+
+  /** Validates (unpacks, builds) the package before anything is stored, then stores it. */
+  private async storeCode(zip: Buffer, config: FunctionConfig): Promise<{ sha: string }> {
+    if (zip.length > LIMITS.zippedBytes) {
+      throw new NimbusError(
+        'PAYLOAD_TOO_LARGE',
+        `code archive is ${zip.length} bytes; the limit is ${LIMITS.zippedBytes / 1024 / 1024} MB zipped`,
+      );
+    }
+    const sha = sha256(zip);
+    await this.codeCache.prepare({ codeSha256: sha, runtime: config.runtime, handler: config.handler }, zip);
+    await this.codeStore.put(sha, zip);
+    return { sha };
+  }
+}
+
+function completeConfig(
+  input: Partial<FunctionConfig> & Pick<FunctionConfig, 'runtime' | 'handler'>,
+): FunctionConfig {
+  const config: FunctionConfig = {
+    runtime: input.runtime,
+    handler: input.handler,
+    memoryMb: input.memoryMb ?? LIMITS.memoryMb.default,
+    timeoutSec: input.timeoutSec ?? LIMITS.timeoutSec.default,
+    env: input.env ?? {},
+    description: input.description ?? '',
+  };
+  assertHandler(config.runtime, config.handler);
+  assertRange('memoryMb', config.memoryMb, LIMITS.memoryMb);
+  assertRange('timeoutSec', config.timeoutSec, LIMITS.timeoutSec);
+  assertEnv(config.env);
+  if (config.description.length > LIMITS.descriptionChars) {
+    throw validationFailed(
+      `description is ${config.description.length} characters; the limit is ${LIMITS.descriptionChars}`,
+      {
+        field: 'description',
+      },
+    );
+  }
+  return config;
+}
+
+function assertRange(field: string, value: number, range: { min: number; max: number }): void {
+  if (!Number.isInteger(value) || value < range.min || value > range.max) {
+    throw validationFailed(
+      `${field} must be a whole number from ${range.min} to ${range.max} (got ${value})`,
+      { field },
+    );
+  }
+}

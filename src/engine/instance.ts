@@ -1,0 +1,191 @@
+/**
+ * An instance: one running sandbox serving executions of one function revision over the frame
+ * protocol. It turns protocol messages and process exits into invocation results, and never
+ * outlives a timeout: the engine kills it instead.
+ */
+import type { ExecutionError, LogStream } from '../core/execution.js';
+import type { SandboxExit, SandboxProcess } from '../core/ports.js';
+import {
+  encodeFrame,
+  FrameDecoder,
+  type FunctionInit,
+  type RuntimeMessage,
+  type WireError,
+} from '../runtimes/protocol.js';
+
+export type InvokeResult =
+  { ok: true; payload: Buffer } | { ok: false; kind: 'function' | 'developer'; error: ExecutionError };
+
+/** Receives what an invocation prints; `system` lines come from the platform. */
+export type LogSink = (stream: LogStream, text: string, time: number) => void;
+
+interface PendingInvocation {
+  resolve: (result: InvokeResult) => void;
+  log: LogSink;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+export class Instance {
+  readonly createdAt = Date.now();
+  lastUsedAt = Date.now();
+  /** Invocations in progress. */
+  inFlight = 0;
+  private alive = true;
+  private readonly pending = new Map<string, PendingInvocation>();
+  private readyWaiter: ((msg: RuntimeMessage) => void) | undefined;
+  private stderrTail = '';
+  /** Lines printed when no invocation was running (e.g. during init). */
+  private orphanLog: LogSink | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly revision: string,
+    private readonly process: SandboxProcess,
+  ) {
+    const decoder = new FrameDecoder((header, payload) => this.onMessage(header as RuntimeMessage, payload));
+    process.channel.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch {
+        void this.kill();
+      }
+    });
+    process.channel.on('error', () => undefined);
+    // Output that bypassed the runtime's capture (child processes, native writes, fatal errors).
+    process.stdout.on('data', (chunk: Buffer) => this.onRawOutput('stdout', chunk));
+    process.stderr.on('data', (chunk: Buffer) => this.onRawOutput('stderr', chunk));
+    void process.exited.then((exit) => this.onExit(exit));
+  }
+
+  get isAlive(): boolean {
+    return this.alive;
+  }
+
+  /** Waits for the runtime to start, then loads the function. Resolves with an error on failure. */
+  async initialize(init: FunctionInit, timeoutMs: number, log: LogSink): Promise<ExecutionError | undefined> {
+    this.orphanLog = log;
+    const ready = await this.nextControlMessage(timeoutMs);
+    if (ready.t !== 'ready') return this.initFailure(ready);
+    this.process.channel.write(encodeFrame({ t: 'init', ...init }));
+    const inited = await this.nextControlMessage(timeoutMs);
+    if (inited.t !== 'inited') return this.initFailure(inited);
+    this.orphanLog = undefined;
+    return undefined;
+  }
+
+  /** Sends one invocation; resolves with its result or with the reason the instance died. */
+  invoke(id: string, event: Buffer, deadline: number, log: LogSink): Promise<InvokeResult> {
+    this.inFlight++;
+    this.lastUsedAt = Date.now();
+    return new Promise<InvokeResult>((resolve) => {
+      this.pending.set(id, { resolve, log });
+      this.process.channel.write(encodeFrame({ t: 'invoke', id, deadline }, event));
+    }).finally(() => {
+      this.inFlight--;
+      this.lastUsedAt = Date.now();
+    });
+  }
+
+  async kill(): Promise<void> {
+    this.alive = false;
+    await this.process.kill();
+  }
+
+  get exited(): Promise<SandboxExit> {
+    return this.process.exited;
+  }
+
+  private initFailure(msg: RuntimeMessage | { t: 'exit'; error: ExecutionError }): ExecutionError {
+    void this.kill();
+    if (msg.t === 'init_error') return toExecutionError(msg.error);
+    if (msg.t === 'exit') return msg.error;
+    return { type: 'InitError', message: `runtime sent '${msg.t}' while starting` };
+  }
+
+  private nextControlMessage(
+    timeoutMs: number,
+  ): Promise<RuntimeMessage | { t: 'exit'; error: ExecutionError }> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.readyWaiter = undefined;
+        resolve({
+          t: 'exit',
+          error: { type: 'InitTimeout', message: `function did not initialise within ${timeoutMs} ms` },
+        });
+      }, timeoutMs);
+      this.readyWaiter = (msg) => {
+        clearTimeout(timer);
+        this.readyWaiter = undefined;
+        resolve(msg);
+      };
+      if (!this.alive) this.readyWaiter({ t: 'ready' });
+    });
+  }
+
+  private onMessage(msg: RuntimeMessage, payload: Buffer): void {
+    switch (msg.t) {
+      case 'log': {
+        const sink = (msg.id !== null ? this.pending.get(msg.id)?.log : undefined) ?? this.soleSink();
+        sink?.(msg.s, msg.d, msg.ts);
+        return;
+      }
+      case 'result': {
+        const pending = this.pending.get(msg.id);
+        if (!pending) return;
+        this.pending.delete(msg.id);
+        if (!msg.ok && msg.fatal) this.alive = false;
+        pending.resolve(
+          msg.ok
+            ? { ok: true, payload }
+            : { ok: false, kind: 'function', error: toExecutionError(msg.error) },
+        );
+        return;
+      }
+      default:
+        this.readyWaiter?.(msg);
+    }
+  }
+
+  private soleSink(): LogSink | undefined {
+    if (this.pending.size === 1) return this.pending.values().next().value?.log;
+    return this.orphanLog;
+  }
+
+  private onRawOutput(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const text = chunk.toString('utf8');
+    if (stream === 'stderr') this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_BYTES);
+    this.soleSink()?.(stream, text, Date.now());
+  }
+
+  private onExit(exit: SandboxExit): void {
+    this.alive = false;
+    const error = describeExit(exit, this.stderrTail);
+    if (this.readyWaiter) this.readyWaiter({ t: 'init_error', error });
+    for (const [id, pending] of this.pending) {
+      this.pending.delete(id);
+      pending.resolve({ ok: false, kind: 'developer', error });
+    }
+  }
+}
+
+function toExecutionError(e: WireError): ExecutionError {
+  return { type: e.type, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+}
+
+/** Names why a runtime process died, `out of memory` included, from its exit and last stderr. */
+export function describeExit(exit: SandboxExit, stderrTail: string): ExecutionError {
+  const heapExhausted = /JavaScript heap out of memory|Reached heap limit|MemoryError/.test(stderrTail);
+  if (exit.outOfMemory || heapExhausted) {
+    return {
+      type: 'OutOfMemory',
+      message: 'out of memory: the function used more memory than its limit; raise memoryMb or use less',
+    };
+  }
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  const tail = stderrTail.trim().split('\n').slice(-5).join('\n');
+  return {
+    type: exit.signal === 'SIGSEGV' ? 'Segfault' : 'Crash',
+    message: `the function's process ${how} before returning a result${tail ? `; last output:\n${tail}` : ''}`,
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Invokes functions: records the execution, gets an instance (warm or cold), sends the event,
+ * enforces the timeout by killing the instance, classifies the outcome, and gives the instance
+ * back or replaces it. Every invocation ends in exactly one recorded outcome.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
+import type { CodeCache } from './code-cache.js';
+import type { ExecutionRecorder } from './execution-recorder.js';
+import type { FunctionService } from './function-service.js';
+import type { Instance, InvokeResult } from './instance.js';
+import type { InstancePool } from './instance-pool.js';
+
+export interface InvocationOutcome {
+  execution: Execution;
+  /** The function's result as JSON bytes when it succeeded. */
+  payload: Buffer | undefined;
+}
+
+export interface InvokeOptions {
+  trigger: Trigger;
+  /** Result payloads larger than this fail the execution. */
+  maxResultBytes: number;
+}
+
+export class Invoker {
+  constructor(
+    private readonly functions: FunctionService,
+    private readonly codeCache: CodeCache,
+    private readonly pool: InstancePool,
+    private readonly recorder: ExecutionRecorder,
+  ) {}
+
+  /** Runs one invocation to its end. Throws only when the function does not exist. */
+  async invoke(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
+    const fn = await this.functions.get(name);
+    const started = Date.now();
+    const input = this.recorder.capText(event.toString('utf8'));
+    const execution: Execution = {
+      id: randomUUID(),
+      functionName: fn.name,
+      version: fn.version,
+      trigger: options.trigger,
+      status: 'running',
+      outcome: null,
+      startedAt: new Date(started).toISOString(),
+      durationMs: null,
+      coldStart: false,
+      input: input.text,
+      inputTruncated: input.truncated,
+      output: null,
+      outputTruncated: false,
+      error: null,
+      instanceId: null,
+    };
+    const log = this.recorder.begin(execution);
+    const sink = log.append.bind(log);
+
+    let result: InvokeResult | { ok: false; kind: 'platform' | 'timeout'; error: ExecutionError };
+    let instance: Instance | undefined;
+    try {
+      const code = await this.codeCache.prepare(fn);
+      const acquired = await this.pool.acquire(fn, code, sink);
+      if ('error' in acquired) {
+        const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
+        result = { ok: false, kind, error: acquired.error };
+      } else {
+        instance = acquired.instance;
+        execution.coldStart = acquired.cold;
+        execution.instanceId = instance.id;
+        result = await this.runWithTimeout(instance, execution.id, event, fn.timeoutSec, sink);
+      }
+    } catch (err) {
+      result = {
+        ok: false,
+        kind: 'platform',
+        error: { type: 'PlatformError', message: (err as Error).message },
+      };
+    }
+
+    if (instance) {
+      if (result.ok || result.kind === 'function') this.pool.release(instance);
+      else void this.pool.discard(instance);
+    }
+    if (result.ok && result.payload.length > options.maxResultBytes) {
+      result = {
+        ok: false,
+        kind: 'function',
+        error: {
+          type: 'ResponseTooLarge',
+          message: `the function returned ${result.payload.length} bytes; the limit for a synchronous response is ${options.maxResultBytes} bytes`,
+        },
+      };
+    }
+
+    log.close();
+    execution.durationMs = Date.now() - started;
+    let payload: Buffer | undefined;
+    if (result.ok) {
+      payload = result.payload;
+      const output = this.recorder.capText(payload.toString('utf8'));
+      execution.status = 'succeeded';
+      execution.outcome = 'succeeded';
+      execution.output = output.text;
+      execution.outputTruncated = output.truncated;
+    } else {
+      execution.status = result.kind === 'timeout' ? 'timeout' : 'failed';
+      execution.outcome = OUTCOME_OF[result.kind];
+      execution.error = result.error;
+    }
+    this.recorder.save(execution);
+    return { execution, payload };
+  }
+
+  private runWithTimeout(
+    instance: Instance,
+    id: string,
+    event: Buffer,
+    timeoutSec: number,
+    sink: (stream: 'stdout' | 'stderr' | 'system', text: string, time: number) => void,
+  ): Promise<InvokeResult | { ok: false; kind: 'timeout'; error: ExecutionError }> {
+    const timeoutMs = timeoutSec * 1000;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        sink('system', `[nimbus] execution timed out after ${timeoutSec} s; instance stopped\n`, Date.now());
+        resolve({
+          ok: false,
+          kind: 'timeout',
+          error: {
+            type: 'Timeout',
+            message: `the function did not finish within its timeout of ${timeoutSec} s; raise timeoutSec or make it faster`,
+          },
+        });
+      }, timeoutMs);
+      void instance.invoke(id, event, Date.now() + timeoutMs, sink).then((r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+    });
+  }
+}
+
+const OUTCOME_OF: Record<'function' | 'developer' | 'platform' | 'timeout', Outcome> = {
+  function: 'function_error',
+  developer: 'developer_error',
+  platform: 'platform_error',
+  timeout: 'developer_error',
+};

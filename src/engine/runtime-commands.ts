@@ -1,0 +1,79 @@
+/**
+ * How each runtime is started inside a sandbox: which host interpreter, with which flags and
+ * which minimal environment. Interpreters are resolved once, to real binaries (not shell shims,
+ * which cost 100+ ms a start).
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { FunctionRecord, Runtime } from '../core/function.js';
+
+export interface RuntimeCommand {
+  command: string[];
+  env: Record<string, string>;
+  /** Install prefixes outside /usr that the sandbox must mount for the interpreter to run. */
+  hostPaths: string[];
+}
+
+function installPrefix(binary: string): string[] {
+  const real = realpathSync(binary);
+  if (real.startsWith('/usr/')) return [];
+  return [dirname(dirname(real))];
+}
+
+function findPython(): string {
+  for (const candidate of ['/usr/bin/python3', '/usr/local/bin/python3']) {
+    if (existsSync(candidate)) return realpathSync(candidate);
+  }
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const candidate = join(dir, 'python3');
+    if (dir && existsSync(candidate) && !dir.includes('shims')) return realpathSync(candidate);
+  }
+  throw new Error('no python3 interpreter found: install python3 (Debian: apt-get install python3)');
+}
+
+let python: string | undefined;
+
+const BASE_ENV = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+  LANG: 'C.UTF-8',
+  TZ: 'UTC',
+};
+
+/** The sandbox command and environment for one function. */
+export function runtimeCommand(fn: FunctionRecord): RuntimeCommand {
+  const platformEnv = {
+    ...BASE_ENV,
+    NIMBUS_CODE_DIR: '${CODE}',
+    NIMBUS_FUNCTION_NAME: fn.name,
+    NIMBUS_FUNCTION_VERSION: fn.version,
+    NIMBUS_FUNCTION_MEMORY_MB: String(fn.memoryMb),
+    AWS_LAMBDA_FUNCTION_NAME: fn.name,
+    AWS_LAMBDA_FUNCTION_VERSION: fn.version,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+    LAMBDA_TASK_ROOT: '${CODE}',
+    _HANDLER: fn.handler,
+  };
+  // User variables first so the platform's own always win.
+  const env = { ...fn.env, ...platformEnv };
+  return commandFor(fn.runtime, fn.memoryMb, env);
+}
+
+function commandFor(runtime: Runtime, memoryMb: number, env: Record<string, string>): RuntimeCommand {
+  if (runtime === 'nodejs') {
+    // Leave room for Node's own ~40 MB outside the JS heap, so heap exhaustion is reported by V8
+    // rather than by the kernel's OOM killer where possible.
+    const heapMb = Math.max(16, Math.floor(memoryMb * 0.75) - 16);
+    return {
+      command: [process.execPath, `--max-old-space-size=${heapMb}`, '${RUNTIME}/node/bootstrap.js'],
+      env: { ...env, NODE_OPTIONS: '' },
+      hostPaths: installPrefix(process.execPath),
+    };
+  }
+  python ??= findPython();
+  return {
+    command: [python, '-S', '-B', '${RUNTIME}/python/bootstrap.py'],
+    env: { ...env, PYTHONDONTWRITEBYTECODE: '1', PYTHONIOENCODING: 'utf-8' },
+    hostPaths: installPrefix(python),
+  };
+}

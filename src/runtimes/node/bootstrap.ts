@@ -1,0 +1,207 @@
+/**
+ * The Node.js runtime: runs inside the sandbox, loads one function and serves invocations sent
+ * by the host over fd 3. Must not import platform code (only the wire protocol), because the
+ * sandbox mounts nothing else.
+ *
+ * Handler styles: `async (event, context)`, promise-returning, and Lambda's callback style
+ * `(event, context, callback)`; CommonJS, ESM, and TypeScript (pre-built to ESM by the host).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
+import { Socket } from 'node:net';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  encodeFrame,
+  FrameDecoder,
+  type FunctionInit,
+  type HostMessage,
+  type WireError,
+} from '../protocol.js';
+
+const CODE_DIR = process.env.NIMBUS_CODE_DIR ?? '/code';
+
+type Handler = (
+  event: unknown,
+  context: unknown,
+  callback?: (err: unknown, value?: unknown) => void,
+) => unknown;
+
+const channel = new Socket({ fd: 3, readable: true, writable: true });
+const currentInvocation = new AsyncLocalStorage<string>();
+const inFlight = new Set<string>();
+let handler: Handler | undefined;
+let fn: FunctionInit | undefined;
+
+function send(header: object, payload?: Buffer): void {
+  channel.write(encodeFrame(header, payload));
+}
+
+// Route console output through the channel, tagged with the invocation that printed it, so
+// every line lands in the right execution's log, in order with its result.
+function captureStream(stream: NodeJS.WriteStream, s: 'stdout' | 'stderr'): void {
+  stream.write = ((chunk: string | Uint8Array, encoding?: unknown, cb?: unknown): boolean => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    send({ t: 'log', id: currentInvocation.getStore() ?? soleInvocation(), s, d: text, ts: Date.now() });
+    const done = typeof encoding === 'function' ? encoding : cb;
+    if (typeof done === 'function') process.nextTick(done as () => void);
+    return true;
+  }) as typeof stream.write;
+}
+
+function soleInvocation(): string | null {
+  if (inFlight.size !== 1) return null;
+  return inFlight.values().next().value ?? null;
+}
+
+function toWireError(err: unknown, fallbackType = 'Error'): WireError {
+  if (err instanceof Error) {
+    return { type: err.name || fallbackType, message: err.message, stack: err.stack };
+  }
+  if (err && typeof err === 'object' && 'message' in err) {
+    const o = err as { name?: unknown; message: unknown; stack?: unknown };
+    return {
+      type: typeof o.name === 'string' ? o.name : fallbackType,
+      message: String(o.message),
+      stack: typeof o.stack === 'string' ? o.stack : undefined,
+    };
+  }
+  return {
+    type: fallbackType,
+    message: typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)),
+  };
+}
+
+async function loadModule(path: string): Promise<Record<string, unknown>> {
+  if (path.endsWith('.mjs')) return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  const require = createRequire(join(CODE_DIR, 'noop.js'));
+  try {
+    return require(path) as Record<string, unknown>;
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_REQUIRE_ESM') throw err;
+    return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  }
+}
+
+function resolveModuleFile(init: FunctionInit): string {
+  if (init.entry) return join(CODE_DIR, init.entry);
+  const dot = init.handler.lastIndexOf('.');
+  const base = join(CODE_DIR, init.handler.slice(0, dot));
+  for (const ext of ['.js', '.mjs', '.cjs']) {
+    if (existsSync(base + ext)) return base + ext;
+  }
+  const err = new Error(
+    `handler module '${init.handler.slice(0, dot)}' not found: expected ${init.handler.slice(0, dot)}.js, .mjs or .cjs in the package`,
+  );
+  err.name = 'ImportModuleError';
+  throw err;
+}
+
+async function initFunction(init: FunctionInit): Promise<void> {
+  fn = init;
+  try {
+    const mod = await loadModule(resolveModuleFile(init));
+    const exportName = init.handler.slice(init.handler.lastIndexOf('.') + 1);
+    const nested = mod.default as Record<string, unknown> | undefined;
+    const candidate =
+      mod[exportName] ?? (nested && typeof nested === 'object' ? nested[exportName] : undefined);
+    if (typeof candidate !== 'function') {
+      const err = new Error(
+        `handler '${init.handler}' is not a function exported by its module (found ${typeof candidate})`,
+      );
+      err.name = 'HandlerNotFound';
+      throw err;
+    }
+    handler = candidate as Handler;
+    send({ t: 'inited' });
+  } catch (err) {
+    send({ t: 'init_error', error: toWireError(err, 'InitError') });
+  }
+}
+
+function makeContext(id: string, deadline: number): object {
+  const f = fn!;
+  const log =
+    (level: string, stream: NodeJS.WriteStream) =>
+    (...args: unknown[]) => {
+      stream.write(
+        `[${level}] ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`,
+      );
+    };
+  return {
+    awsRequestId: id,
+    requestId: id,
+    functionName: f.functionName,
+    functionVersion: f.functionVersion,
+    memoryLimitInMB: String(f.memoryMb),
+    invokedFunctionArn: `arn:nimbus:function:${f.functionName}`,
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    logger: {
+      debug: log('DEBUG', process.stdout),
+      info: log('INFO', process.stdout),
+      warn: log('WARN', process.stderr),
+      error: log('ERROR', process.stderr),
+    },
+  };
+}
+
+function callHandler(h: Handler, event: unknown, context: object): Promise<unknown> {
+  if (h.length < 3) return Promise.resolve().then(() => h(event, context));
+  return new Promise((resolve, reject) => {
+    const returned = h(event, context, (err, value) => (err ? reject(err) : resolve(value)));
+    if (returned && typeof (returned as Promise<unknown>).then === 'function') {
+      (returned as Promise<unknown>).then(resolve, reject);
+    }
+  });
+}
+
+async function invoke(id: string, deadline: number, payload: Buffer): Promise<void> {
+  inFlight.add(id);
+  try {
+    const event: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'));
+    const value = await currentInvocation.run(id, () =>
+      callHandler(handler!, event, makeContext(id, deadline)),
+    );
+    let json: string;
+    try {
+      json = JSON.stringify(value === undefined ? null : value);
+    } catch (err) {
+      throw Object.assign(new Error(`result is not JSON-serialisable: ${(err as Error).message}`), {
+        name: 'MarshalError',
+      });
+    }
+    send({ t: 'result', id, ok: true }, Buffer.from(json, 'utf8'));
+  } catch (err) {
+    send({ t: 'result', id, ok: false, error: toWireError(err) });
+  } finally {
+    inFlight.delete(id);
+  }
+}
+
+// An error escaping the handler's promise chain leaves the instance in an unknown state:
+// fail what is in flight with the real error, then exit so the host replaces the instance.
+function crash(err: unknown): void {
+  const error = toWireError(err, 'UncaughtException');
+  for (const id of inFlight) send({ t: 'result', id, ok: false, error, fatal: true });
+  if (inFlight.size === 0)
+    send({ t: 'log', id: null, s: 'stderr', d: `${error.stack ?? error.message}\n`, ts: Date.now() });
+  channel.end(() => process.exit(1));
+}
+
+captureStream(process.stdout, 'stdout');
+captureStream(process.stderr, 'stderr');
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
+
+const decoder = new FrameDecoder((header, payload) => {
+  const msg = header as HostMessage;
+  if (msg.t === 'init') void initFunction(msg);
+  else if (msg.t === 'invoke') void invoke(msg.id, msg.deadline, payload);
+});
+channel.on('data', (chunk: Buffer) => decoder.push(chunk));
+// The host closing the channel means this instance is retired.
+channel.on('end', () => process.exit(0));
+channel.on('error', () => process.exit(1));
+send({ t: 'ready' });

@@ -1,0 +1,83 @@
+/**
+ * The instance protocol: length-prefixed frames over fd 3 of a sandboxed runtime process.
+ * Shared by the host (engine) and the Node bootstrap, so it must import nothing of the platform.
+ *
+ * Frame layout: u32 BE length of the rest | u32 BE header length | header (JSON, UTF-8) | payload bytes.
+ * Payloads carry event and result JSON as raw bytes so the host never re-serialises them.
+ * The Python bootstrap implements the same layout by hand.
+ */
+
+export interface FunctionInit {
+  functionName: string;
+  functionVersion: string;
+  /** `module.export`; resolved under /code. */
+  handler: string;
+  /** Built entry module (relative to /code) that replaces the handler's module, e.g. for TypeScript. */
+  entry?: string | undefined;
+  memoryMb: number;
+  timeoutSec: number;
+}
+
+export type HostMessage =
+  | ({ t: 'init' } & FunctionInit)
+  /** Payload: the event as JSON. `deadline` is epoch milliseconds. */
+  | { t: 'invoke'; id: string; deadline: number };
+
+export interface WireError {
+  type: string;
+  message: string;
+  stack?: string | undefined;
+}
+
+export type RuntimeMessage =
+  | { t: 'ready' }
+  | { t: 'inited' }
+  | { t: 'init_error'; error: WireError }
+  | { t: 'log'; id: string | null; s: 'stdout' | 'stderr'; d: string; ts: number }
+  /** Payload: the result as JSON when ok. */
+  | { t: 'result'; id: string; ok: true }
+  /** `fatal`: the runtime is exiting after this result and must not be sent more work. */
+  | { t: 'result'; id: string; ok: false; error: WireError; fatal?: boolean };
+
+export function encodeFrame(header: object, payload?: Buffer): Buffer {
+  const head = Buffer.from(JSON.stringify(header), 'utf8');
+  const body = payload ?? Buffer.alloc(0);
+  const frame = Buffer.allocUnsafe(8 + head.length + body.length);
+  frame.writeUInt32BE(4 + head.length + body.length, 0);
+  frame.writeUInt32BE(head.length, 4);
+  head.copy(frame, 8);
+  body.copy(frame, 8 + head.length);
+  return frame;
+}
+
+/** Frames larger than this are a protocol violation (payloads are capped far below it). */
+export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** Incremental decoder: feed it chunks, it calls `onFrame` for every complete frame. */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly onFrame: (header: unknown, payload: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    while (this.buffered >= 4) {
+      const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+      const length = buf.readUInt32BE(0);
+      if (length > MAX_FRAME_BYTES || length < 4) throw new Error(`invalid frame length ${length}`);
+      if (buf.length < 4 + length) {
+        this.chunks = [buf];
+        return;
+      }
+      const headLength = buf.readUInt32BE(4);
+      const header: unknown = JSON.parse(buf.toString('utf8', 8, 8 + headLength));
+      const payload = buf.subarray(8 + headLength, 4 + length);
+      const rest = buf.subarray(4 + length);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.buffered = rest.length;
+      this.onFrame(header, payload);
+    }
+  }
+}

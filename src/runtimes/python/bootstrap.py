@@ -1,0 +1,244 @@
+"""The Python runtime: runs inside the sandbox, loads one function and serves invocations sent by
+the host over fd 3. It must not import platform code; the sandbox mounts nothing else.
+
+Handler styles:
+  - Lambda / Function Compute: handler(event, context)
+  - Qinling: main(name='World', **kwargs): the event's keys become keyword arguments, and a
+    parameter named `context` receives the context.
+
+Frames (same as src/runtimes/protocol.ts): u32 BE length of the rest | u32 BE header length |
+header JSON | payload bytes.
+"""
+
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+
+CODE_DIR = os.environ.get("NIMBUS_CODE_DIR", "/code")
+
+_sock = socket.socket(fileno=3)
+_send_lock = threading.Lock()
+_current = {"id": None}
+
+
+def send(header, payload=b""):
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    frame = struct.pack(">II", 4 + len(head) + len(payload), len(head)) + head + payload
+    with _send_lock:
+        _sock.sendall(frame)
+
+
+def read_exact(n):
+    chunks = []
+    while n > 0:
+        chunk = _sock.recv(min(n, 1 << 20))
+        if not chunk:
+            raise EOFError()
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame():
+    (length,) = struct.unpack(">I", read_exact(4))
+    body = read_exact(length)
+    (head_len,) = struct.unpack(">I", body[:4])
+    return json.loads(body[4 : 4 + head_len]), body[4 + head_len :]
+
+
+class ChannelWriter:
+    """Replaces sys.stdout/sys.stderr: whole lines go to the host tagged with the invocation."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.buf = ""
+        self.lock = threading.Lock()
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
+        with self.lock:
+            self.buf += text
+            if "\n" in self.buf:
+                cut = self.buf.rindex("\n") + 1
+                out, self.buf = self.buf[:cut], self.buf[cut:]
+                self._emit(out)
+        return len(text)
+
+    def flush(self):
+        with self.lock:
+            if self.buf:
+                out, self.buf = self.buf, ""
+                self._emit(out)
+
+    def _emit(self, text):
+        send({"t": "log", "id": _current["id"], "s": self.stream, "d": text, "ts": int(time.time() * 1000)})
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return 1 if self.stream == "stdout" else 2
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+    def writable(self):
+        return True
+
+
+class Context(dict):
+    """Lambda-style attributes and Qinling-style item access on one object."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int(self["deadline"] - time.time() * 1000))
+
+
+def wire_error(exc, default_type=None):
+    return {
+        "type": default_type or type(exc).__name__,
+        "message": str(exc),
+        "stack": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+class Function:
+    def __init__(self, init):
+        self.init = init
+        module_name, _, attr = init["handler"].rpartition(".")
+        import importlib
+
+        self.handler = getattr(importlib.import_module(module_name), attr, None)
+        if not callable(self.handler):
+            raise AttributeError("handler '%s' is not a function in module '%s'" % (init["handler"], module_name))
+        self.style, self.params, self.var_kw = self._style()
+
+    def _style(self):
+        import inspect
+
+        try:
+            sig = inspect.signature(self.handler)
+        except (TypeError, ValueError):
+            return "lambda", [], False
+        params = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        names = [p.name for p in params]
+        var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+        required = [p for p in params if p.default is p.empty]
+        if names[:1] == ["event"] or (len(required) == 2 and names[0] != "context" and not var_kw):
+            return "lambda", names, var_kw
+        return "kwargs", names, var_kw
+
+    def call(self, event, context):
+        if self.style == "lambda":
+            return self.handler(event, context) if len(self.params) >= 2 else self.handler(event)
+        kwargs = dict(event) if isinstance(event, dict) else {}
+        if not self.var_kw:
+            kwargs = {k: v for k, v in kwargs.items() if k in self.params}
+        if "context" in self.params or self.var_kw:
+            kwargs["context"] = context
+        return self.handler(**kwargs)
+
+
+def setup_logging():
+    import logging
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            try:
+                sys.stdout.write("[%s]\t%s\t%s\n" % (record.levelname, _current["id"], self.format(record)))
+            except Exception:
+                self.handleError(record)
+
+    root = logging.getLogger()
+    root.handlers = [Handler()]
+    root.setLevel(logging.INFO)
+
+
+def apply_rlimits():
+    # Only the plain-process sandbox sets this; under cgroups the kernel enforces memory.
+    limit = os.environ.get("NIMBUS_RLIMIT_AS_BYTES")
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+
+
+def main():
+    sys.stdout = ChannelWriter("stdout")
+    sys.stderr = ChannelWriter("stderr")
+    apply_rlimits()
+    sys.path.insert(0, CODE_DIR)
+    minor = "%d.%d" % sys.version_info[:2]
+    for extra in ("/usr/local/lib/python%s/dist-packages" % minor, "/usr/lib/python3/dist-packages"):
+        if os.path.isdir(extra):
+            sys.path.append(extra)
+    os.chdir(CODE_DIR)
+    send({"t": "ready"})
+    fn = None
+    while True:
+        try:
+            header, payload = read_frame()
+        except EOFError:
+            return
+        kind = header.get("t")
+        if kind == "init":
+            try:
+                setup_logging()
+                fn = Function(header)
+                send({"t": "inited"})
+            except BaseException as exc:  # noqa: BLE001 - any import failure is the function's init error
+                sys.stdout.flush()
+                sys.stderr.flush()
+                send({"t": "init_error", "error": wire_error(exc, "InitError" if isinstance(exc, SyntaxError) else None)})
+        elif kind == "invoke":
+            invoke(fn, header, payload)
+
+
+def invoke(fn, header, payload):
+    rid = header["id"]
+    _current["id"] = rid
+    init = fn.init
+    context = Context(
+        request_id=rid,
+        aws_request_id=rid,
+        function_name=init["functionName"],
+        function_version=init["functionVersion"],
+        memory_limit_in_mb=init["memoryMb"],
+        deadline=header["deadline"],
+        invoked_function_arn="arn:nimbus:function:%s" % init["functionName"],
+    )
+    import logging
+
+    context["logger"] = logging.getLogger()
+    try:
+        event = json.loads(payload) if payload else {}
+        value = fn.call(event, context)
+        try:
+            body = json.dumps(value).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise TypeError("result is not JSON-serialisable: %s" % exc) from None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        send({"t": "result", "id": rid, "ok": True}, body)
+    except Exception as exc:  # noqa: BLE001 - the function's own error, reported to the caller
+        sys.stdout.flush()
+        sys.stderr.flush()
+        send({"t": "result", "id": rid, "ok": False, "error": wire_error(exc)})
+    finally:
+        _current["id"] = None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+/**
+ * The fallback sandbox driver for hosts without bubblewrap: a plain child process in a session of
+ * its own, as an unprivileged user when Nimbus runs as root, with the memory cap applied by the
+ * runtime (RLIMIT_AS for Python, heap size for Node) and cgroups when they are writable. It is
+ * weaker than bubblewrap: the function can see the host's file system with that user's rights,
+ * which `nimbus doctor` and the start-up warning say plainly.
+ */
+import { spawn } from 'node:child_process';
+import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
+import type { CgroupSupport } from './cgroups.js';
+import { substitutePaths, wrapChild } from './child-sandbox.js';
+
+export class ProcessSandbox implements SandboxDriver {
+  readonly name = 'process';
+  private readonly runAs: { uid: number; gid: number } | undefined;
+
+  constructor(
+    private readonly cgroups: CgroupSupport,
+    sandboxUid: number,
+    private readonly reason: string,
+  ) {
+    this.runAs = process.getuid?.() === 0 ? { uid: sandboxUid, gid: sandboxUid } : undefined;
+  }
+
+  async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
+    const { command, env } = substitutePaths(spec, spec.codeDir, spec.runtimeDir);
+    const [program, ...args] = command;
+    const cgroup =
+      this.cgroups.version === 'none'
+        ? undefined
+        : this.cgroups.create(spec.instanceId, {
+            memoryBytes: spec.memoryMb * 1024 * 1024,
+            maxProcesses: spec.maxProcesses,
+            memoryMb: spec.memoryMb,
+          });
+    const child = spawn(program!, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      cwd: spec.codeDir,
+      env: {
+        ...env,
+        // Without a cgroup the runtime caps its own address space.
+        ...(cgroup
+          ? {}
+          : { NIMBUS_RLIMIT_AS_BYTES: String(spec.memoryMb * 1024 * 1024 + 256 * 1024 * 1024) }),
+      },
+      detached: true,
+      ...(this.runAs ?? {}),
+    });
+    const sandbox = wrapChild(child, cgroup);
+    if (cgroup && child.pid !== undefined) {
+      try {
+        cgroup.addProcess(child.pid);
+      } catch (err) {
+        await sandbox.kill();
+        throw err;
+      }
+    }
+    return sandbox;
+  }
+
+  isolation(): IsolationReport {
+    const cg = this.cgroups.version === 'none' ? 'none' : (`cgroup-${this.cgroups.version}` as const);
+    const warnings = [
+      `${this.reason}: functions run as plain processes without namespaces; they can read host files their user may read, including other functions' code. Install bubblewrap for full isolation.`,
+    ];
+    if (cg === 'none')
+      warnings.push(
+        `${this.cgroups.reason}: memory is capped by rlimits only and process count is not limited`,
+      );
+    return {
+      driver: this.name,
+      namespaces: false,
+      readOnlyCode: this.runAs !== undefined,
+      unprivilegedUser: this.runAs !== undefined || process.getuid?.() !== 0,
+      memoryLimit: cg === 'none' ? 'rlimit' : cg,
+      processLimit: cg,
+      cpuShares: cg,
+      warnings,
+    };
+  }
+}

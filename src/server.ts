@@ -1,0 +1,126 @@
+/**
+ * The composition root: the only module that knows every adapter. It reads the frozen config,
+ * prepares the data dir, builds the store, code store and sandbox driver, hands them to the
+ * engine and the API, and owns start-up and shutdown.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { buildApi } from './api/app.js';
+import { LocalCodeStore } from './blobs/local-code-store.js';
+import type { Config } from './config.js';
+import { CodeCache } from './engine/code-cache.js';
+import { ExecutionRecorder } from './engine/execution-recorder.js';
+import { FunctionService } from './engine/function-service.js';
+import { InstancePool } from './engine/instance-pool.js';
+import { Invoker } from './engine/invoker.js';
+import { createSandboxDriver } from './sandbox/doctor.js';
+import { SqliteStore } from './store/sqlite-store.js';
+
+export interface RunningServer {
+  url: string;
+  adminKey: string;
+  adminKeyGenerated: boolean;
+  close(): Promise<void>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const VERSION = (JSON.parse(readFileSync(join(here, '../../package.json'), 'utf8')) as { version: string })
+  .version;
+
+/** Uses the configured admin key, or the one saved in the data dir, or makes and saves a new one. */
+function resolveAdminKey(config: Config): { key: string; generated: boolean } {
+  if (config.adminKey) return { key: config.adminKey, generated: false };
+  const file = join(config.dataDir, 'admin.key');
+  if (existsSync(file)) return { key: readFileSync(file, 'utf8').trim(), generated: false };
+  const key = `nimbus_${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  return { key, generated: true };
+}
+
+/**
+ * Copies the runtime bootstraps into the data dir, so sandboxes mount a directory that holds
+ * nothing else, whatever the permissions of the place Nimbus is installed in.
+ */
+function installRuntimes(dataDir: string): string {
+  const target = join(dataDir, 'runtime');
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(target, { recursive: true, mode: 0o755 });
+  const source = join(here, 'runtimes');
+  cpSync(source, target, {
+    recursive: true,
+    filter: (p) => !p.endsWith('.map') && !p.includes('__pycache__'),
+  });
+  writeFileSync(join(target, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
+  return target;
+}
+
+export async function startServer(config: Config): Promise<RunningServer> {
+  // 0711: sandbox users may pass through to what is handed to them, but list and read nothing.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
+  chmodSync(config.dataDir, 0o711);
+  const logger = pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.env', 'env'] });
+  const admin = resolveAdminKey(config);
+
+  const store = SqliteStore.open(join(config.dataDir, 'nimbus.db'));
+  await store.migrate();
+  const orphaned = await store.failOrphanedExecutions('the server stopped while this execution was running');
+  if (orphaned > 0)
+    logger.warn({ orphaned }, 'marked executions left running by a previous server as failed');
+
+  const driver = createSandboxDriver(config);
+  const isolation = driver.isolation();
+  for (const warning of isolation.warnings) logger.warn(warning);
+
+  const codeStore = new LocalCodeStore(join(config.dataDir, 'code'));
+  const codeCache = new CodeCache(codeStore, join(config.dataDir, 'packages'));
+  const pool = new InstancePool(driver, {
+    idleTimeoutMs: config.idleTimeoutSec * 1000,
+    maxProcesses: config.maxProcesses,
+    tmpSizeMb: config.tmpSizeMb,
+    runtimeDir: installRuntimes(config.dataDir),
+  });
+  const recorder = new ExecutionRecorder(store, config, logger);
+  const functions = new FunctionService(store, codeStore, codeCache, pool);
+  const invoker = new Invoker(functions, codeCache, pool, recorder);
+
+  const retention = {
+    maxAgeMs: config.retentionDays * 86_400_000,
+    maxPerFunction: config.retentionPerFunction,
+  };
+  const prune = async () => {
+    try {
+      await recorder.flush();
+      const removed = await store.pruneExecutions(retention, new Date());
+      if (removed > 0) logger.info({ removed }, 'pruned old execution records');
+    } catch (err) {
+      logger.error({ err }, 'pruning execution records failed');
+    }
+  };
+  await prune();
+  const pruneTimer = setInterval(() => void prune(), 10 * 60_000).unref();
+
+  const app = buildApi(
+    { functions, invoker, recorder, store, adminKey: admin.key, isolation, version: VERSION },
+    { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
+  );
+  const address = await app.listen({ host: config.host, port: config.port });
+  logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: address.replace('[::1]', 'localhost'),
+    adminKey: admin.key,
+    adminKeyGenerated: admin.generated,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(pruneTimer);
+        await app.close();
+        await pool.close();
+        await recorder.close();
+        await store.close();
+      })()),
+  };
+}

@@ -1,0 +1,235 @@
+/**
+ * The Store port implemented once over kysely's query builder, so SQLite and (later) PostgreSQL share
+ * every query; a dialect adapter only opens the connection and supplies `DialectTraits`. It must never
+ * use raw SQL or dialect-only features, and never read-then-write where a constraint can decide.
+ */
+import type { Kysely } from 'kysely';
+import { NimbusError, functionNotFound } from '../core/errors.js';
+import type { Execution, LogLine } from '../core/execution.js';
+import type { FunctionRecord } from '../core/function.js';
+import type { ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
+import { executionToRow, functionToRow, logToRow, rowToExecution, rowToFunction, rowToLog } from './rows.js';
+import { type Database, migrate } from './schema.js';
+
+/** What differs between database engines beyond what kysely's dialects already hide. */
+export interface DialectTraits {
+  /** Whether an error thrown by the driver is a unique or primary-key constraint violation. */
+  isUniqueViolation(err: unknown): boolean;
+}
+
+// Keeps rows x columns (at most 15) well under SQLite's 32766 bound variables and PostgreSQL's 65535.
+const ROWS_PER_INSERT = 500;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** SQLite treats a negative LIMIT as "no limit"; a caller's bad number must not dump the table. */
+function safeLimit(limit: number): number {
+  return Number.isFinite(limit) ? Math.max(0, Math.trunc(limit)) : 0;
+}
+
+export class KyselyStore implements Store {
+  protected readonly db: Kysely<Database>;
+  private readonly traits: DialectTraits;
+
+  constructor(db: Kysely<Database>, traits: DialectTraits) {
+    this.db = db;
+    this.traits = traits;
+  }
+
+  async migrate(): Promise<void> {
+    await migrate(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  async createFunction(fn: FunctionRecord): Promise<void> {
+    try {
+      await this.db.insertInto('functions').values(functionToRow(fn)).execute();
+    } catch (err) {
+      if (this.traits.isUniqueViolation(err)) {
+        throw new NimbusError(
+          'FUNCTION_EXISTS',
+          `a function named '${fn.name}' already exists; update it with \`nimbus deploy\` or choose another name`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async updateFunction(fn: FunctionRecord): Promise<void> {
+    const { name, ...rest } = functionToRow(fn);
+    const result = await this.db
+      .updateTable('functions')
+      .set(rest)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw functionNotFound(name);
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord | undefined> {
+    const row = await this.db.selectFrom('functions').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && rowToFunction(row);
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    const rows = await this.db.selectFrom('functions').selectAll().orderBy('name', 'asc').execute();
+    return rows.map(rowToFunction);
+  }
+
+  async deleteFunction(name: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('functions').where('name', '=', name).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async writeBatch(executions: Execution[], logs: LogLine[]): Promise<void> {
+    if (executions.length === 0 && logs.length === 0) return;
+    // The same execution may appear twice (running, then finished); PostgreSQL refuses to upsert one
+    // row twice in a statement, so keep only the last record of each id.
+    const latest = new Map<string, Execution>();
+    for (const e of executions) latest.set(e.id, e);
+    const execRows = [...latest.values()].map(executionToRow);
+    const logRows = logs.map(logToRow);
+
+    await this.db.transaction().execute(async (trx) => {
+      for (const chunk of chunks(execRows, ROWS_PER_INSERT)) {
+        await trx
+          .insertInto('executions')
+          .values(chunk)
+          .onConflict((oc) =>
+            oc.column('id').doUpdateSet((eb) => ({
+              function_name: eb.ref('excluded.function_name'),
+              version: eb.ref('excluded.version'),
+              trigger: eb.ref('excluded.trigger'),
+              status: eb.ref('excluded.status'),
+              outcome: eb.ref('excluded.outcome'),
+              started_at: eb.ref('excluded.started_at'),
+              duration_ms: eb.ref('excluded.duration_ms'),
+              cold_start: eb.ref('excluded.cold_start'),
+              input: eb.ref('excluded.input'),
+              input_truncated: eb.ref('excluded.input_truncated'),
+              output: eb.ref('excluded.output'),
+              output_truncated: eb.ref('excluded.output_truncated'),
+              error_json: eb.ref('excluded.error_json'),
+              instance_id: eb.ref('excluded.instance_id'),
+            })),
+          )
+          .execute();
+      }
+      for (const chunk of chunks(logRows, ROWS_PER_INSERT)) {
+        // A batch retried after an ambiguous failure must not fail on lines it already stored.
+        await trx
+          .insertInto('logs')
+          .values(chunk)
+          .onConflict((oc) => oc.columns(['execution_id', 'seq']).doNothing())
+          .execute();
+      }
+    });
+  }
+
+  async getExecution(id: string): Promise<Execution | undefined> {
+    const row = await this.db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToExecution(row);
+  }
+
+  async listExecutions(query: ExecutionQuery): Promise<Execution[]> {
+    const { functionName, status, before } = query;
+    const rows = await this.db
+      .selectFrom('executions')
+      .selectAll()
+      .$if(functionName !== undefined, (q) => q.where('function_name', '=', functionName as string))
+      .$if(status !== undefined, (q) => q.where('status', '=', status as string))
+      .$if(before !== undefined, (q) => q.where('started_at', '<', before as string))
+      // `id` breaks ties between executions started in the same millisecond, so pages are stable.
+      .orderBy('started_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(safeLimit(query.limit))
+      .execute();
+    return rows.map(rowToExecution);
+  }
+
+  async getLogs(executionId: string, afterSeq?: number): Promise<LogLine[]> {
+    const rows = await this.db
+      .selectFrom('logs')
+      .selectAll()
+      .where('execution_id', '=', executionId)
+      .$if(afterSeq !== undefined, (q) => q.where('seq', '>', afterSeq as number))
+      .orderBy('seq', 'asc')
+      .execute();
+    return rows.map(rowToLog);
+  }
+
+  async getFunctionLogs(functionName: string, limit: number): Promise<LogLine[]> {
+    const rows = await this.db
+      .selectFrom('logs')
+      .selectAll()
+      .where('function_name', '=', functionName)
+      .orderBy('time', 'desc')
+      .orderBy('execution_id', 'desc')
+      .orderBy('seq', 'desc')
+      .limit(safeLimit(limit))
+      .execute();
+    return rows.reverse().map(rowToLog);
+  }
+
+  async failOrphanedExecutions(reason: string): Promise<number> {
+    const result = await this.db
+      .updateTable('executions')
+      .set({
+        status: 'failed',
+        outcome: 'platform_error',
+        error_json: JSON.stringify({ type: 'PlatformError', message: reason }),
+      })
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async pruneExecutions(policy: RetentionPolicy, now: Date): Promise<number> {
+    // A non-finite setting means "no limit" for that rule (and would otherwise make an invalid date).
+    const byAge = Number.isFinite(policy.maxAgeMs);
+    const byCount = Number.isFinite(policy.maxPerFunction);
+    if (!byAge && !byCount) return 0;
+
+    return this.db.transaction().execute(async (trx) => {
+      let removed = 0n;
+      if (byAge) {
+        const cutoff = new Date(now.getTime() - policy.maxAgeMs).toISOString();
+        const old = trx.selectFrom('executions').select('id').where('started_at', '<', cutoff);
+        // Logs first: once the executions are gone, nothing identifies their lines any more.
+        await trx.deleteFrom('logs').where('execution_id', 'in', old).execute();
+        const result = await trx.deleteFrom('executions').where('started_at', '<', cutoff).executeTakeFirst();
+        removed += result.numDeletedRows;
+      }
+      if (byCount) {
+        const keep = Math.max(0, Math.trunc(policy.maxPerFunction));
+        const excess = trx
+          .selectFrom(
+            trx
+              .selectFrom('executions')
+              .select((eb) => [
+                'id',
+                eb.fn
+                  .agg<number>('row_number')
+                  .over((ob) =>
+                    ob.partitionBy('function_name').orderBy('started_at', 'desc').orderBy('id', 'desc'),
+                  )
+                  .as('rank'),
+              ])
+              .as('ranked'),
+          )
+          .select('ranked.id')
+          .where('ranked.rank', '>', keep);
+        await trx.deleteFrom('logs').where('execution_id', 'in', excess).execute();
+        const result = await trx.deleteFrom('executions').where('id', 'in', excess).executeTakeFirst();
+        removed += result.numDeletedRows;
+      }
+      return Number(removed);
+    });
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * The metadata database schema: kysely table types and the migrations that create them.
+ * Column types stay portable (text, integer) so a PostgreSQL adapter can run the same migrations;
+ * it must never use dialect-only types or raw SQL, and must never alter a migration once released
+ * (add a new one instead).
+ */
+import type { Kysely } from 'kysely';
+import { NimbusError } from '../core/errors.js';
+
+// Every numeric column fits in 32 bits (sizes are capped at 250 MiB, durations at 900 s), so we use
+// `integer` everywhere: PostgreSQL returns `bigint` as a string, which would leak into the mapping.
+// Booleans are integer 0/1 and JSON is text for the same portability reason.
+
+export interface FunctionsTable {
+  name: string;
+  runtime: string;
+  handler: string;
+  memory_mb: number;
+  timeout_sec: number;
+  env_json: string;
+  description: string;
+  code_sha256: string;
+  code_size: number;
+  version: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ExecutionsTable {
+  id: string;
+  function_name: string;
+  version: string;
+  trigger: string;
+  status: string;
+  outcome: string | null;
+  /** ISO 8601 from `toISOString()`: ordering and `before` filters compare these as strings. */
+  started_at: string;
+  duration_ms: number | null;
+  cold_start: number;
+  input: string | null;
+  input_truncated: number;
+  output: string | null;
+  output_truncated: number;
+  error_json: string | null;
+  instance_id: string | null;
+}
+
+export interface LogsTable {
+  execution_id: string;
+  seq: number;
+  function_name: string;
+  time: string;
+  stream: string;
+  message: string;
+}
+
+export interface SchemaVersionTable {
+  version: number;
+  applied_at: string;
+}
+
+export interface Database {
+  functions: FunctionsTable;
+  executions: ExecutionsTable;
+  logs: LogsTable;
+  schema_version: SchemaVersionTable;
+}
+
+type Migration = (db: Kysely<Database>) => Promise<void>;
+
+const v1: Migration = async (db) => {
+  await db.schema
+    .createTable('functions')
+    .ifNotExists()
+    .addColumn('name', 'text', (c) => c.primaryKey())
+    .addColumn('runtime', 'text', (c) => c.notNull())
+    .addColumn('handler', 'text', (c) => c.notNull())
+    .addColumn('memory_mb', 'integer', (c) => c.notNull())
+    .addColumn('timeout_sec', 'integer', (c) => c.notNull())
+    .addColumn('env_json', 'text', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('code_sha256', 'text', (c) => c.notNull())
+    .addColumn('code_size', 'integer', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .execute();
+
+  // No foreign key to `functions`: executions and logs must outlive the function they belong to.
+  await db.schema
+    .createTable('executions')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('version', 'text', (c) => c.notNull())
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('status', 'text', (c) => c.notNull())
+    .addColumn('outcome', 'text')
+    .addColumn('started_at', 'text', (c) => c.notNull())
+    .addColumn('duration_ms', 'integer')
+    .addColumn('cold_start', 'integer', (c) => c.notNull())
+    .addColumn('input', 'text')
+    .addColumn('input_truncated', 'integer', (c) => c.notNull())
+    .addColumn('output', 'text')
+    .addColumn('output_truncated', 'integer', (c) => c.notNull())
+    .addColumn('error_json', 'text')
+    .addColumn('instance_id', 'text')
+    .execute();
+  await db.schema
+    .createIndex('executions_function_started')
+    .ifNotExists()
+    .on('executions')
+    .columns(['function_name', 'started_at'])
+    .execute();
+  await db.schema.createIndex('executions_status').ifNotExists().on('executions').column('status').execute();
+
+  // No foreign key to `executions` either: a batch may carry lines of an execution whose record is
+  // written later, and one missing parent must not make the whole batch fail.
+  await db.schema
+    .createTable('logs')
+    .ifNotExists()
+    .addColumn('execution_id', 'text', (c) => c.notNull())
+    .addColumn('seq', 'integer', (c) => c.notNull())
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('time', 'text', (c) => c.notNull())
+    .addColumn('stream', 'text', (c) => c.notNull())
+    .addColumn('message', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('logs_pk', ['execution_id', 'seq'])
+    .execute();
+  await db.schema
+    .createIndex('logs_function_time')
+    .ifNotExists()
+    .on('logs')
+    .columns(['function_name', 'time'])
+    .execute();
+};
+
+/** Applied in order; entry i brings the schema to version i + 1. */
+const MIGRATIONS: readonly Migration[] = [v1];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the schema up to SCHEMA_VERSION. Idempotent, and each step is one transaction, so a crash
+ * mid-migration leaves the previous version intact.
+ */
+export async function migrate(db: Kysely<Database>): Promise<void> {
+  await db.schema
+    .createTable('schema_version')
+    .ifNotExists()
+    .addColumn('version', 'integer', (c) => c.primaryKey())
+    .addColumn('applied_at', 'text', (c) => c.notNull())
+    .execute();
+  const row = await db
+    .selectFrom('schema_version')
+    .select((eb) => eb.fn.max('version').as('version'))
+    .executeTakeFirst();
+  const current = Number(row?.version ?? 0);
+  if (current > MIGRATIONS.length) {
+    // Older code writing into a newer schema could corrupt it; refusing is the only safe answer.
+    throw new NimbusError(
+      'INTERNAL',
+      `the database schema is version ${current} but this Nimbus only knows up to version ${MIGRATIONS.length}; upgrade Nimbus or point it at another data directory`,
+    );
+  }
+  for (let i = current; i < MIGRATIONS.length; i++) {
+    const step = MIGRATIONS[i];
+    if (!step) continue;
+    await db.transaction().execute(async (trx) => {
+      await step(trx);
+      // Another process may have migrated concurrently; its row is as good as ours.
+      await trx
+        .insertInto('schema_version')
+        .values({ version: i + 1, applied_at: new Date().toISOString() })
+        .onConflict((oc) => oc.column('version').doNothing())
+        .execute();
+    });
+  }
+}

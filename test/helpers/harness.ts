@@ -1,0 +1,110 @@
+/**
+ * Test harness: starts a real Nimbus server (real SQLite, real sandboxes) on a free port with a
+ * data dir of its own, and gives tests a small HTTP client for it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, type ConfigInput } from '../../src/config.js';
+import { packDirectory } from '../../src/packaging/pack-directory.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+/** The repository root (tests run from dist/test). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const FIXTURES = join(REPO_ROOT, 'test/fixtures');
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export class TestServer {
+  constructor(
+    readonly server: RunningServer,
+    readonly dataDir: string,
+    private readonly settings: ConfigInput,
+  ) {}
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get key(): string {
+    return this.server.adminKey;
+  }
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    options: {
+      json?: unknown;
+      body?: Buffer | string;
+      headers?: Record<string, string>;
+      auth?: string | null;
+    } = {},
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.auth !== null) headers.authorization = `Bearer ${options.auth ?? this.key}`;
+    let body: Buffer | string | undefined = options.body;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(this.url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON: leave as text
+    }
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+
+  /** Packs a fixture directory and creates a function from it. Fails the test on a non-201. */
+  async deploy(
+    name: string,
+    fixture: string,
+    runtime: 'python3' | 'nodejs',
+    handler: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<ApiResponse> {
+    const zip = await packDirectory(join(FIXTURES, fixture));
+    const res = await this.request('POST', '/v1/functions', {
+      json: { name, runtime, handler, code: { zipBase64: zip.toString('base64') }, ...extra },
+    });
+    if (res.status !== 201) throw new Error(`deploy of ${name} failed: ${res.status} ${res.text}`);
+    return res;
+  }
+
+  invoke<T = any>(name: string, event: unknown = {}): Promise<ApiResponse<T>> {
+    return this.request<T>('POST', `/v1/functions/${name}/invoke`, { json: event });
+  }
+
+  /** Stops the server, keeping the data dir (for restart tests). */
+  async stop(): Promise<void> {
+    await this.server.close();
+  }
+
+  /** Starts a new server on the same data dir. */
+  async restart(): Promise<TestServer> {
+    await this.stop();
+    return startTestServer({ ...this.settings, dataDir: this.dataDir });
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function startTestServer(settings: ConfigInput = {}): Promise<TestServer> {
+  const dataDir = (settings.dataDir as string | undefined) ?? mkdtempSync(join(tmpdir(), 'nimbus-test-'));
+  const all: ConfigInput = { port: 0, logLevel: 'silent', flushIntervalMs: 10, ...settings, dataDir };
+  const config = loadConfig(all, {}, undefined);
+  const server = await startServer(config);
+  return new TestServer(server, dataDir, all);
+}

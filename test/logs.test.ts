@@ -1,0 +1,106 @@
+/** Log capture per execution, live streaming with follow, and the visible cut of oversized logs. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startTestServer, type TestServer } from './helpers/harness.js';
+
+describe('execution logs', () => {
+  let nimbus: TestServer;
+  before(async () => {
+    nimbus = await startTestServer({ logBytesPerExecution: 4096 });
+    await nimbus.deploy('py-logs', 'python-lambda', 'python3', 'main.handler');
+    await nimbus.deploy('node-logs', 'node-cjs', 'nodejs', 'index.handler');
+    await nimbus.deploy('spammer', 'python-hostile', 'python3', 'main.handler');
+  });
+  after(() => nimbus.close());
+
+  async function logsOf(res: { headers: Headers }) {
+    const id = res.headers.get('x-nimbus-execution-id');
+    const logs = await nimbus.request('GET', `/v1/executions/${id}/logs`);
+    assert.equal(logs.status, 200);
+    return logs.body.lines as { seq: number; time: string; stream: string; message: string }[];
+  }
+
+  it('captures print and logging output of a Python execution with timestamps', async () => {
+    const lines = await logsOf(await nimbus.invoke('py-logs', { name: 'Ada' }));
+    const messages = lines.map((l) => l.message);
+    assert.ok(messages.includes('hello from python, name=Ada'), JSON.stringify(messages));
+    assert.ok(
+      messages.some((m) => /\[INFO\].*logged via logging/.test(m)),
+      JSON.stringify(messages),
+    );
+    for (const line of lines) assert.ok(!Number.isNaN(Date.parse(line.time)));
+    assert.deepEqual(
+      lines.map((l) => l.seq),
+      lines.map((_, i) => i),
+    );
+  });
+
+  it('keeps logs of consecutive executions apart', async () => {
+    const first = await logsOf(await nimbus.invoke('node-logs', { name: 'first' }));
+    const second = await logsOf(await nimbus.invoke('node-logs', { name: 'second' }));
+    assert.ok(first.some((l) => l.message === 'hello from node cjs first'));
+    assert.ok(!first.some((l) => l.message.includes('second')));
+    assert.ok(second.some((l) => l.message === 'hello from node cjs second'));
+    assert.ok(second.some((l) => l.message.includes('context logger works')));
+  });
+
+  it('captures stderr separately', async () => {
+    await nimbus.deploy('esm-logs', 'node-esm', 'nodejs', 'index.handler');
+    const lines = await logsOf(await nimbus.invoke('esm-logs', {}));
+    assert.ok(lines.some((l) => l.stream === 'stderr' && l.message === 'esm stderr line'));
+  });
+
+  it('cuts an oversized log with a visible marker, keeping every line before it', async () => {
+    const res = await nimbus.invoke('spammer', { action: 'spam', lines: 500, width: 40 });
+    assert.equal(res.status, 200);
+    const lines = await logsOf(res);
+    const last = lines.at(-1)!;
+    assert.equal(last.stream, 'system');
+    assert.match(last.message, /log truncated/);
+    const kept = lines.slice(0, -1).map((l) => l.message);
+    kept.forEach((m, i) => assert.ok(m.startsWith(`line ${i} `), `line ${i} kept in order`));
+    assert.ok(kept.length > 50 && kept.length < 500);
+  });
+
+  it("streams a function's logs live with follow=true", async () => {
+    const controller = new AbortController();
+    const res = await fetch(`${nimbus.url}/v1/functions/py-logs/logs?follow=true&tail=0`, {
+      headers: { authorization: `Bearer ${nimbus.key}` },
+      signal: controller.signal,
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /ndjson/);
+    const reader = res.body!.getReader();
+    const seen: string[] = [];
+    const reading = (async () => {
+      let buffered = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffered += Buffer.from(value).toString('utf8');
+        const parts = buffered.split('\n');
+        buffered = parts.pop()!;
+        for (const p of parts) if (p.trim()) seen.push(JSON.parse(p).message);
+        if (seen.some((m) => m.includes('name=streamed'))) return;
+      }
+    })();
+    await nimbus.invoke('py-logs', { name: 'streamed' });
+    await Promise.race([
+      reading,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no live line')), 10_000)),
+    ]);
+    controller.abort();
+    assert.ok(seen.includes('hello from python, name=streamed'));
+  });
+
+  it('lists recent function logs without follow', async () => {
+    const res = await nimbus.request('GET', '/v1/functions/py-logs/logs?tail=5');
+    assert.equal(res.status, 200);
+    const lines = res.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.ok(lines.length > 0 && lines.length <= 5);
+    assert.ok(lines.every((l) => l.functionName === 'py-logs'));
+  });
+});
