@@ -103,7 +103,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const pruneTimer = setInterval(() => void prune(), 10 * 60_000).unref();
 
   const app = buildApi(
-    { functions, invoker, recorder, store, adminKey: admin.key, isolation, version: VERSION },
+    {
+      functions,
+      invoker,
+      recorder,
+      store,
+      adminKey: admin.key,
+      isolation,
+      instanceStats: () => pool.stats(),
+      version: VERSION,
+    },
     { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
   );
   const address = await app.listen({ host: config.host, port: config.port });

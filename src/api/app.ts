@@ -3,7 +3,7 @@
  * and the OpenAPI document, the one error shape, and the route modules.
  */
 import { timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler, sendError } from './errors.js';
@@ -24,7 +24,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger,
     bodyLimit: 1024 * 1024,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => `req-${Math.random().toString(36).slice(2, 12)}`,
   });
   // Bodies stay raw bytes: invoke passes them through untouched, JSON routes parse them in parse.ts.
@@ -62,7 +62,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
 
   app.get('/v1/health', { config: { public: true } }, async () => ({ status: 'ok', version: deps.version }));
   app.get('/v1/openapi.json', { config: { public: true } }, async () => openApiDocument(deps.version));
-  app.get('/v1/doctor', async () => deps.isolation);
+  app.get('/v1/doctor', async () => ({ ...deps.isolation, ...deps.instanceStats() }));
   registerFunctionRoutes(app, deps);
   registerExecutionRoutes(app, deps);
   return app;

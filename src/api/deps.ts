@@ -11,5 +11,7 @@ export interface ApiDeps {
   store: Store;
   adminKey: string;
   isolation: IsolationReport;
+  /** Live instance counts, shown by /v1/doctor. */
+  instanceStats: () => { instances: number; idle: number };
   version: string;
 }

@@ -14,6 +14,9 @@ import { startServer, type RunningServer } from '../../src/server.js';
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const FIXTURES = join(REPO_ROOT, 'test/fixtures');
 
+/** Every sandbox driver runs the same behavioural suites (the Sandbox port's contract). */
+export const SANDBOXES = ['bubblewrap', 'process'] as const;
+
 export interface ApiResponse<T = unknown> {
   status: number;
   headers: Headers;
