@@ -29,7 +29,7 @@ export const SETTINGS = {
   adminKey: {
     env: 'NIMBUS_ADMIN_KEY',
     schema: z.string().min(16, 'must be at least 16 characters').optional(),
-    doc: 'Admin API key; generated into <dataDir>/admin.key on first start when unset.',
+    doc: 'Admin API key; when unset, one is generated on first start into admin.key in the data dir.',
   },
   logLevel: {
     env: 'NIMBUS_LOG_LEVEL',

@@ -2,6 +2,7 @@
  * Routes for functions: create, read, list, update configuration and code, delete, invoke,
  * and a function's logs (with live follow). Thin: parse, call the engine, shape the answer.
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS, type FunctionRecord } from '../core/function.js';
@@ -24,6 +25,12 @@ function listingView(fn: FunctionRecord): Record<string, unknown> {
 }
 
 export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  // Follow streams never end on their own: close them so the server can shut down.
+  const followers = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const res of followers) res.end();
+  });
+
   app.post(
     '/v1/functions',
     // base64 inflates the 50 MB zip limit by a third.
@@ -109,7 +116,7 @@ export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): voi
       if (recent.length === 0) await deps.functions.get(name); // 404 for unknown functions
       const follow = query.follow === 'true' || query.follow === '1';
       if (!follow) return reply.type('application/x-ndjson').send(recent.map(ndjson).join(''));
-      return streamLogs(reply, deps, name, recent);
+      return streamLogs(reply, deps, name, recent, followers);
     },
   );
 }
@@ -119,9 +126,16 @@ function ndjson(line: LogLine): string {
 }
 
 /** Streams the recent lines, then every new one, until the client goes away. */
-function streamLogs(reply: FastifyReply, deps: ApiDeps, name: string, recent: LogLine[]): FastifyReply {
+function streamLogs(
+  reply: FastifyReply,
+  deps: ApiDeps,
+  name: string,
+  recent: LogLine[],
+  followers: Set<ServerResponse>,
+): FastifyReply {
   reply.hijack();
   const res = reply.raw;
+  followers.add(res);
   res.writeHead(200, {
     'content-type': 'application/x-ndjson',
     'cache-control': 'no-cache',
@@ -132,6 +146,7 @@ function streamLogs(reply: FastifyReply, deps: ApiDeps, name: string, recent: Lo
   // Keep idle connections (and proxies) from timing out.
   const keepAlive = setInterval(() => res.write('\n'), 15_000);
   res.on('close', () => {
+    followers.delete(res);
     stop();
     clearInterval(keepAlive);
   });

@@ -1,0 +1,209 @@
+/** The `nimbus` command, run as a real process against a real server, as a user would. */
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { settingsTable } from '../src/config.js';
+import { REPO_ROOT, startTestServer, type TestServer } from './helpers/harness.js';
+
+const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
+
+describe('nimbus CLI', () => {
+  let nimbus: TestServer;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    nimbus = await startTestServer();
+    env = { ...process.env, NIMBUS_URL: nimbus.url, NIMBUS_KEY: nimbus.key, XDG_CONFIG_HOME: nimbus.dataDir };
+  });
+  after(() => nimbus.close());
+
+  // Asynchronous on purpose: the server runs in this process, so a synchronous spawn would deadlock it.
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, ...args],
+        { env, cwd: REPO_ROOT, timeout: 30_000 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+
+  it('deploys a directory, invokes it, lists executions and shows their logs', async () => {
+    const deploy = await run(
+      'deploy',
+      './examples/hello-python',
+      '--name',
+      'hello',
+      '--runtime',
+      'python3',
+      '--handler',
+      'main.handler',
+    );
+    assert.equal(deploy.code, 0, deploy.stderr);
+    assert.match(deploy.stdout, /deployed hello \(python3, code sha256 [0-9a-f]{12}\)/);
+
+    const invoke = await run('invoke', 'hello', '--data', '{"name":"Ada"}');
+    assert.equal(invoke.code, 0, invoke.stderr);
+    assert.equal(JSON.parse(invoke.stdout).message, 'Hello, Ada!');
+    const id = /execution ([0-9a-f-]{36})/.exec(invoke.stderr)?.[1];
+    assert.ok(id, invoke.stderr);
+
+    const executions = await run('executions', 'hello');
+    assert.equal(executions.code, 0, executions.stderr);
+    assert.match(executions.stdout, /ID\s+STATUS\s+DURATION\s+START\s+TRIGGER/);
+    assert.match(executions.stdout, new RegExp(`${id}\\s+succeeded\\s+\\d+ ms\\s+cold\\s+cli`));
+
+    const logs = await run('logs', id);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /stdout greeting Ada/);
+  });
+
+  it('updates an existing function on a second deploy and manages functions', async () => {
+    const first = await run(
+      'deploy',
+      './examples/hello-node',
+      '--name',
+      'hn',
+      '--runtime',
+      'nodejs',
+      '--handler',
+      'index.handler',
+    );
+    assert.equal(first.code, 0, first.stderr);
+    const again = await run(
+      'deploy',
+      './examples/hello-node',
+      '--name',
+      'hn',
+      '--runtime',
+      'nodejs',
+      '--handler',
+      'index.handler',
+      '--memory',
+      '256',
+      '--env',
+      'A=1',
+    );
+    assert.equal(again.code, 0, again.stderr);
+    const got = await run('functions', 'get', 'hn', '--json');
+    assert.equal(JSON.parse(got.stdout).memoryMb, 256);
+    assert.deepEqual(JSON.parse(got.stdout).env, { A: '1' });
+    assert.match((await run('functions', 'list')).stdout, /hn\s+nodejs\s+index\.handler\s+256 MB/);
+    assert.equal((await run('functions', 'delete', 'hn')).code, 0);
+    const gone = await run('functions', 'get', 'hn');
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /no function named 'hn'/);
+  });
+
+  it('reports function errors and bad input with a non-zero exit', async () => {
+    const missing = await run('invoke', 'nope');
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /FUNCTION_NOT_FOUND/);
+    const badJson = await run('invoke', 'hello', '--data', '{bad');
+    assert.notEqual(badJson.code, 0);
+    assert.match(badJson.stderr, /not valid JSON/);
+    const badDeploy = await run(
+      'deploy',
+      './examples/hello-python',
+      '--name',
+      'Bad_Name',
+      '--runtime',
+      'python3',
+      '--handler',
+      'main.handler',
+    );
+    assert.equal(badDeploy.code, 1);
+    assert.match(badDeploy.stderr, /function name 'Bad_Name' is invalid/);
+  });
+
+  it('follows a function log live', async () => {
+    const follower = spawn(process.execPath, [BIN, 'logs', 'hello', '--follow', '--tail', '0'], { env });
+    let out = '';
+    const seen = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no live line; got: ${out}`)), 15_000);
+      follower.on('exit', () => clearTimeout(timer));
+      follower.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('greeting Live')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await run('invoke', 'hello', '--data', '{"name":"Live"}')).code, 0);
+    try {
+      await seen;
+    } finally {
+      follower.kill('SIGINT');
+    }
+  });
+
+  it('prints the isolation report', async () => {
+    const doctor = await run('doctor');
+    assert.equal(doctor.code, 0, doctor.stderr);
+    assert.match(doctor.stdout, /sandbox driver: (bubblewrap|process)/);
+  });
+});
+
+describe('nimbus server', () => {
+  it('starts on the given port and data dir, generates the admin key once (mode 0600), stops on SIGTERM', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-cli-server-'));
+    try {
+      const server = spawn(
+        process.execPath,
+        [BIN, 'server', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'],
+        {
+          env: { ...process.env, NIMBUS_ADMIN_KEY: '' },
+        },
+      );
+      let out = '';
+      server.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 15_000);
+        server.stdout.on('data', () => {
+          const match = /listening on (http:\/\/\S+)/.exec(out);
+          if (match && /admin key/.test(out)) {
+            clearTimeout(timer);
+            resolve(match[1]!);
+          }
+        });
+      });
+      const key = readFileSync(join(dataDir, 'admin.key'), 'utf8').trim();
+      assert.ok(out.includes(key), 'the generated key is printed once');
+      assert.equal(statSync(join(dataDir, 'admin.key')).mode & 0o777, 0o600);
+      const health = await fetch(`${url}/v1/health`);
+      assert.equal(health.status, 200);
+      const authed = await fetch(`${url}/v1/functions`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(authed.status, 200);
+      const exited = new Promise<number | null>((r) => server.on('exit', (code) => r(code)));
+      server.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports every bad setting at once', () => {
+    const res = spawnSync(process.execPath, [BIN, 'server', '--port', 'abc', '--sandbox', 'docker'], {
+      encoding: 'utf8',
+      env: { ...process.env, NIMBUS_IDLE_TIMEOUT_SEC: '-5' },
+    });
+    assert.equal(res.status, 2);
+    assert.match(res.stderr, /--port/);
+    assert.match(res.stderr, /--sandbox/);
+    assert.match(res.stderr, /NIMBUS_IDLE_TIMEOUT_SEC/);
+  });
+});
+
+describe('README', () => {
+  it('shows the settings table generated from the schema', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    assert.ok(readme.includes(settingsTable()), 'regenerate the table with `nimbus settings`');
+  });
+});
