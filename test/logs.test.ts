@@ -85,10 +85,11 @@ describe('execution logs', () => {
       }
     })();
     await nimbus.invoke('py-logs', { name: 'streamed' });
+    let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       reading,
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no live line')), 10_000)),
-    ]);
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no live line')), 10_000))),
+    ]).finally(() => clearTimeout(timer));
     controller.abort();
     assert.ok(seen.includes('hello from python, name=streamed'));
   });

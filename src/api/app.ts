@@ -11,6 +11,9 @@ import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
 import { openApiDocument } from './openapi.js';
 
+/** How long shutdown waits for running invocations before cutting them off. */
+const SHUTDOWN_GRACE_MS = 30_000;
+
 export interface ApiOptions {
   logger: boolean | object;
 }
@@ -24,6 +27,9 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const app = Fastify({
     logger: options.logger,
     bodyLimit: 1024 * 1024,
+    // Shutdown first waits for running invocations (preClose below), then drops every connection:
+    // an idle keep-alive socket must not hold the server open for its 72 s timeout.
+    forceCloseConnections: true,
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => `req-${Math.random().toString(36).slice(2, 12)}`,
   });
@@ -47,6 +53,15 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
         ),
       );
     }
+  });
+
+  app.addHook('preClose', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      deps.invoker.drained(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
   });
 
   app.setErrorHandler(errorHandler);

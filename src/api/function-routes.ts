@@ -141,6 +141,8 @@ function streamLogs(
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
   });
+  // Send the headers now: with no recent lines the client would otherwise wait for the first one.
+  res.flushHeaders();
   for (const line of recent) res.write(ndjson(line));
   const stop = deps.recorder.follow(name, (line) => res.write(ndjson(line)));
   // Keep idle connections (and proxies) from timing out.

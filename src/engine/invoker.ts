@@ -24,6 +24,9 @@ export interface InvokeOptions {
 }
 
 export class Invoker {
+  private inFlight = 0;
+  private drainWaiters: (() => void)[] = [];
+
   constructor(
     private readonly functions: FunctionService,
     private readonly codeCache: CodeCache,
@@ -31,8 +34,23 @@ export class Invoker {
     private readonly recorder: ExecutionRecorder,
   ) {}
 
+  /** Resolves when no invocation is running (for a graceful shutdown). */
+  drained(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
   /** Runs one invocation to its end. Throws only when the function does not exist. */
   async invoke(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
+    this.inFlight++;
+    try {
+      return await this.run(name, event, options);
+    } finally {
+      if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    }
+  }
+
+  private async run(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     const fn = await this.functions.get(name);
     const started = Date.now();
     const input = this.recorder.capText(event.toString('utf8'));
