@@ -64,31 +64,21 @@ describe('nimbus CLI', () => {
   });
 
   it('updates an existing function on a second deploy and manages functions', async () => {
-    const first = await run(
-      'deploy',
-      './examples/hello-node',
-      '--name',
-      'hn',
-      '--runtime',
-      'nodejs',
-      '--handler',
-      'index.handler',
-    );
+    const deployNode = (...extra: string[]) =>
+      run(
+        'deploy',
+        './examples/hello-node',
+        '--name',
+        'hn',
+        '--runtime',
+        'nodejs',
+        '--handler',
+        'index.handler',
+        ...extra,
+      );
+    const first = await deployNode();
     assert.equal(first.code, 0, first.stderr);
-    const again = await run(
-      'deploy',
-      './examples/hello-node',
-      '--name',
-      'hn',
-      '--runtime',
-      'nodejs',
-      '--handler',
-      'index.handler',
-      '--memory',
-      '256',
-      '--env',
-      'A=1',
-    );
+    const again = await deployNode('--memory', '256', '--env', 'A=1');
     assert.equal(again.code, 0, again.stderr);
     const got = await run('functions', 'get', 'hn', '--json');
     assert.equal(JSON.parse(got.stdout).memoryMb, 256);

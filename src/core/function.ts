@@ -22,15 +22,9 @@ export const LIMITS = {
   descriptionChars: 256,
 } as const;
 
-/** A function's configuration as stored; code is referenced by the SHA-256 of its zip. */
-export interface FunctionRecord {
+/** A function as stored; code is referenced by the SHA-256 of its zip. */
+export interface FunctionRecord extends FunctionConfig {
   name: string;
-  runtime: Runtime;
-  handler: string;
-  memoryMb: number;
-  timeoutSec: number;
-  env: Record<string, string>;
-  description: string;
   codeSha256: string;
   codeSize: number;
   /** `$LATEST` until versions exist. */

@@ -4,42 +4,31 @@
  * terminal. It must never upload before it knows whether the function exists, so a typo in the
  * name or a missing --runtime fails before the slow part.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
-import { LIMITS, RUNTIMES, type Runtime } from '../../core/function.js';
+import { LIMITS } from '../../core/function.js';
 import { ApiError, type ApiClient, type FunctionPatch, type FunctionView } from '../api-client.js';
 import { CliError, usageError } from '../cli-error.js';
 import { addConnectionOptions, clientFor } from '../client-options.js';
-import { collectEnv, parsePositiveInt } from '../option-parsers.js';
+import {
+  addFunctionSettingOptions,
+  settingsPatch,
+  type FunctionSettingOptions,
+} from '../function-settings.js';
 import { ProgressLine } from '../progress-line.js';
 import { formatBytes } from '../views.js';
 
-interface DeployOptions {
+interface DeployOptions extends FunctionSettingOptions {
   name: string;
-  runtime?: Runtime;
-  handler?: string;
-  memory?: number;
-  timeout?: number;
-  env?: Record<string, string>;
-  description?: string;
 }
 
 export function registerDeployCommand(program: Command): void {
-  const cmd = program
-    .command('deploy')
+  const cmd = program.command('deploy');
+  addFunctionSettingOptions(cmd, ' (required to create)');
+  cmd
     .description('create a function, or update the code and settings of an existing one')
     .argument('<path>', 'directory to package, or a .zip file to upload as is')
     .requiredOption('-n, --name <name>', 'function name')
-    .addOption(new Option('-r, --runtime <runtime>', 'runtime (required to create)').choices(RUNTIMES))
-    .option('--handler <handler>', 'module.function to call, e.g. main.handler (required to create)')
-    .option('--memory <mb>', 'memory limit in MB', parsePositiveInt)
-    .option('--timeout <sec>', 'time limit in seconds', parsePositiveInt)
-    .option(
-      '-e, --env <KEY=VALUE>',
-      'environment variable; repeat for more (replaces all existing ones)',
-      collectEnv,
-    )
-    .option('--description <text>', 'short description shown in listings')
     .action(async (path: string, opts: DeployOptions, command: Command) => {
       const client = clientFor(command);
       const kind = await packageKind(path);
@@ -59,14 +48,7 @@ export function registerDeployCommand(program: Command): void {
         );
       }
 
-      const settings: FunctionPatch = {
-        runtime,
-        handler,
-        memoryMb: opts.memory,
-        timeoutSec: opts.timeout,
-        env: opts.env,
-        description: opts.description,
-      };
+      const settings = settingsPatch(opts);
       progress.update(`uploading ${formatBytes(zip.length)}…`, true);
       let view: FunctionView;
       try {

@@ -2,22 +2,15 @@
  * `nimbus functions list|get|update|delete`: manage deployed functions' settings. Code changes go
  * through `nimbus deploy`. It must never delete or change anything the user did not name.
  */
-import { Option, type Command } from 'commander';
-import { RUNTIMES, type Runtime } from '../../core/function.js';
-import type { FunctionPatch } from '../api-client.js';
+import type { Command } from 'commander';
 import { usageError } from '../cli-error.js';
 import { addConnectionOptions, addJsonOption, clientFor, wantsJson } from '../client-options.js';
-import { collectEnv, parsePositiveInt } from '../option-parsers.js';
+import {
+  addFunctionSettingOptions,
+  settingsPatch,
+  type FunctionSettingOptions,
+} from '../function-settings.js';
 import { functionDetail, functionsTable } from '../views.js';
-
-interface UpdateOptions {
-  runtime?: Runtime;
-  handler?: string;
-  memory?: number;
-  timeout?: number;
-  env?: Record<string, string>;
-  description?: string;
-}
 
 export function registerFunctionsCommand(program: Command): void {
   const functions = program.command('functions').description('list, inspect, update and delete functions');
@@ -51,28 +44,10 @@ export function registerFunctionsCommand(program: Command): void {
   const update = functions
     .command('update')
     .description("change a function's settings (use `nimbus deploy` for new code)")
-    .argument('<name>', 'function name')
-    .addOption(new Option('-r, --runtime <runtime>', 'runtime').choices(RUNTIMES))
-    .option('--handler <handler>', 'module.function to call, e.g. main.handler')
-    .option('--memory <mb>', 'memory limit in MB', parsePositiveInt)
-    .option('--timeout <sec>', 'time limit in seconds', parsePositiveInt)
-    .option(
-      '-e, --env <KEY=VALUE>',
-      'environment variable; repeat for more (replaces all existing ones)',
-      collectEnv,
-    )
-    .option('--description <text>', 'short description shown in listings')
-    .action(async (name: string, opts: UpdateOptions, cmd: Command) => {
-      const patch: FunctionPatch = Object.fromEntries(
-        Object.entries({
-          runtime: opts.runtime,
-          handler: opts.handler,
-          memoryMb: opts.memory,
-          timeoutSec: opts.timeout,
-          env: opts.env,
-          description: opts.description,
-        }).filter(([, value]) => value !== undefined),
-      );
+    .argument('<name>', 'function name');
+  addFunctionSettingOptions(update).action(
+    async (name: string, opts: FunctionSettingOptions, cmd: Command) => {
+      const patch = settingsPatch(opts);
       if (Object.keys(patch).length === 0) {
         throw usageError(
           'nothing to update: give at least one of --runtime, --handler, --memory, --timeout, --env, --description',
@@ -80,7 +55,8 @@ export function registerFunctionsCommand(program: Command): void {
       }
       const fn = await clientFor(cmd).updateFunction(name, patch);
       console.log(`updated ${fn.name}`);
-    });
+    },
+  );
   addConnectionOptions(update);
 
   const remove = functions
