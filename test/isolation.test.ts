@@ -3,6 +3,8 @@
  * code, and host secrets. Runs against the bubblewrap sandbox.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from './helpers/harness.js';
@@ -11,7 +13,9 @@ describe('sandbox isolation', () => {
   let nimbus: TestServer;
   let victimSha: string;
   before(async () => {
-    nimbus = await startTestServer({ sandbox: 'bubblewrap' });
+    // The data dir sits below a private (0700) directory, as under /root: sandboxes must still start.
+    const privateParent = mkdtempSync(join(tmpdir(), 'nimbus-private-'));
+    nimbus = await startTestServer({ sandbox: 'bubblewrap', dataDir: join(privateParent, 'data') });
     await nimbus.deploy('attacker', 'python-hostile', 'python3', 'main.handler');
     await nimbus.deploy('node-attacker', 'node-hostile', 'nodejs', 'index.handler');
     const victim = await nimbus.deploy('victim', 'python-lambda', 'python3', 'main.handler');
@@ -64,5 +68,9 @@ describe('sandbox isolation', () => {
     assert.notEqual(who.uid, 0);
     assert.ok(who.pid < 10, `pid ${who.pid} should be low in a fresh PID namespace`);
     assert.equal(who.hostname, 'nimbus');
+    assert.equal(who.capEff, '0000000000000000', 'no effective capabilities');
+    assert.equal(who.capBnd, '0000000000000000', 'no capabilities can be regained');
+    assert.equal(who.noNewPrivs, '1', 'setuid binaries cannot raise privileges');
+    assert.ok(!who.groups.includes(0), 'not in the root group');
   });
 });

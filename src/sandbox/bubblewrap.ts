@@ -6,7 +6,7 @@
  * It must never mount the platform's data dir or another function's code.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, lstatSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
@@ -50,32 +50,46 @@ export interface BubblewrapOptions {
   stateDir: string;
 }
 
+export const SETPRIV = '/usr/bin/setpriv';
+
 export class BubblewrapSandbox implements SandboxDriver {
   readonly name = 'bubblewrap';
   private readonly baseArgs: string[];
-  private readonly runAs: { uid: number; gid: number } | undefined;
+  /** Run before the runtime inside the sandbox: drops root to the sandbox user (empty when not root). */
+  private readonly dropPrivileges: string[];
 
   constructor(private readonly options: BubblewrapOptions) {
     const isRoot = process.getuid?.() === 0;
-    this.runAs = isRoot ? { uid: options.sandboxUid, gid: options.sandboxUid } : undefined;
-    const uid = this.runAs?.uid ?? process.getuid?.() ?? 65534;
-    const gid = this.runAs?.gid ?? process.getgid?.() ?? 65534;
+    const uid = isRoot ? options.sandboxUid : (process.getuid?.() ?? 65534);
+    const gid = isRoot ? options.sandboxUid : (process.getgid?.() ?? 65534);
     mkdirSync(options.stateDir, { recursive: true, mode: 0o755 });
     const passwd = join(options.stateDir, 'passwd');
     writeFileSync(passwd, `nimbus:x:${uid}:${gid}:nimbus function:/tmp:/usr/sbin/nologin\n`, { mode: 0o644 });
     const group = join(options.stateDir, 'group');
     writeFileSync(group, `nimbus:x:${gid}:\n`, { mode: 0o644 });
 
+    // As root, bubblewrap sets the sandbox up with root's rights (so it can mount code from
+    // private directories) and setpriv then becomes the unprivileged user, with no capabilities
+    // and no way back, before anything of the function runs. As another user, bubblewrap uses a
+    // user namespace and the function runs as that user.
+    this.dropPrivileges = isRoot
+      ? [
+          SETPRIV,
+          `--reuid=${uid}`,
+          `--regid=${gid}`,
+          '--clear-groups',
+          '--inh-caps=-all',
+          '--bounding-set=-all',
+          '--no-new-privs',
+          '--',
+        ]
+      : [];
     const args = [
-      '--unshare-user',
+      ...(isRoot ? [] : ['--unshare-user']),
       '--unshare-pid',
       '--unshare-ipc',
       '--unshare-uts',
       '--unshare-cgroup-try',
-      '--uid',
-      String(uid),
-      '--gid',
-      String(gid),
       '--hostname',
       'nimbus',
       '--die-with-parent',
@@ -83,6 +97,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       '--clearenv',
       ...systemMountArgs(),
     ];
+    args.push('--perms', '0755', '--dir', '/etc');
     for (const name of ETC_FILES) {
       if (existsSync(`/etc/${name}`)) args.push('--ro-bind', `/etc/${name}`, `/etc/${name}`);
     }
@@ -93,33 +108,20 @@ export class BubblewrapSandbox implements SandboxDriver {
 
   async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
     const { command, env } = substitutePaths(spec, '/code', '/nimbus/runtime');
-    // Directories are passed as open descriptors, so the unprivileged sandbox user never needs
-    // to traverse the (private) data dir to reach them.
-    const codeFd = openSync(spec.codeDir, constants.O_RDONLY | constants.O_DIRECTORY);
-    const runtimeFd = openSync(spec.runtimeDir, constants.O_RDONLY | constants.O_DIRECTORY);
-    const hostArgs = spec.hostPaths.flatMap((p) => ['--ro-bind', p, p]);
-    const envArgs = Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]);
+    const tmpBytes = String(spec.tmpSizeMb * 1024 * 1024);
     const args = [
       ...this.baseArgs,
-      '--size',
-      String(spec.tmpSizeMb * 1024 * 1024),
-      '--tmpfs',
-      '/tmp',
-      '--ro-bind-fd',
-      '6',
-      '/code',
-      '--ro-bind-fd',
-      '7',
-      '/nimbus/runtime',
-      ...hostArgs,
-      '--chdir',
-      '/code',
-      ...envArgs,
-      '--info-fd',
-      '4',
-      '--block-fd',
-      '5',
+      ...['--perms', '1777', '--size', tmpBytes, '--tmpfs', '/tmp'],
+      ...['--perms', '1777', '--size', tmpBytes, '--tmpfs', '/dev/shm'],
+      // Parent directories bubblewrap creates are private to root unless told otherwise.
+      ...['--perms', '0755', '--dir', '/nimbus'],
+      ...['--ro-bind', spec.codeDir, '/code', '--ro-bind', spec.runtimeDir, '/nimbus/runtime'],
+      ...hostPathArgs(spec.hostPaths),
+      ...['--chdir', '/code'],
+      ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+      ...['--info-fd', '4', '--block-fd', '5'],
       '--',
+      ...this.dropPrivileges,
       ...command,
     ];
     const cgroup =
@@ -130,27 +132,27 @@ export class BubblewrapSandbox implements SandboxDriver {
             maxProcesses: spec.maxProcesses,
             memoryMb: spec.memoryMb,
           });
-    let child;
-    try {
-      child = spawn(BWRAP, args, {
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', codeFd, runtimeFd],
-        env: {},
-        detached: true,
-        ...(this.runAs ?? {}),
-      });
-    } finally {
-      closeSync(codeFd);
-      closeSync(runtimeFd);
-    }
+    // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
+    const child = spawn(BWRAP, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: {},
+      detached: true,
+    });
+    // bubblewrap reports setup failures on stderr before the runtime owns it.
+    let setupErrors = '';
+    const collect = (chunk: Buffer) => (setupErrors += chunk.toString('utf8'));
+    child.stderr?.on('data', collect);
     const sandbox = wrapChild(child, cgroup);
     try {
       const childPid = await readChildPid(child.stdio[4] as NodeJS.ReadableStream, sandbox.exited);
       cgroup?.addProcess(childPid);
+      child.stderr?.off('data', collect);
       // Only now, inside its cgroup, may the sandbox run anything.
       (child.stdio as unknown as NodeJS.WritableStream[])[5]!.end('1');
     } catch (err) {
       await sandbox.kill();
-      throw err;
+      const detail = setupErrors.trim();
+      throw new Error(detail ? `bubblewrap failed: ${detail}` : (err as Error).message);
     }
     return sandbox;
   }
@@ -168,13 +170,30 @@ export class BubblewrapSandbox implements SandboxDriver {
       driver: this.name,
       namespaces: true,
       readOnlyCode: true,
-      unprivilegedUser: this.runAs !== undefined || process.getuid?.() !== 0,
+      unprivilegedUser: true,
       memoryLimit: cg,
       processLimit: cg,
       cpuShares: cg,
       warnings,
     };
   }
+}
+
+/** Read-only binds of host directories at their own paths, with traversable parents. */
+function hostPathArgs(paths: string[]): string[] {
+  const args: string[] = [];
+  const made = new Set<string>();
+  for (const path of paths) {
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const parent = `/${parts.slice(0, i).join('/')}`;
+      if (made.has(parent) || parent === '/usr') continue;
+      made.add(parent);
+      args.push('--perms', '0755', '--dir', parent);
+    }
+    args.push('--ro-bind', path, path);
+  }
+  return args;
 }
 
 function readChildPid(info: NodeJS.ReadableStream, exited: Promise<unknown>): Promise<number> {

@@ -7,28 +7,29 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { IsolationReport, SandboxDriver } from '../core/ports.js';
-import { BWRAP, BubblewrapSandbox, systemMountArgs } from './bubblewrap.js';
+import { BWRAP, BubblewrapSandbox, SETPRIV, systemMountArgs } from './bubblewrap.js';
 import { detectCgroups } from './cgroups.js';
 import { ProcessSandbox } from './process-sandbox.js';
 
-/** Runs `true` in a minimal bubblewrap sandbox as the sandbox user; returns why it failed, if it did. */
+/** Runs `true` in a minimal sandbox the way the driver will (dropping to the sandbox user as root); returns why it failed, if it did. */
 function bubblewrapProblem(sandboxUid: number): string | undefined {
   if (!existsSync(BWRAP)) return 'bubblewrap is not installed (Debian: apt-get install bubblewrap)';
   const asRoot = process.getuid?.() === 0;
+  if (asRoot && !existsSync(SETPRIV)) return 'setpriv is not installed (Debian: apt-get install util-linux)';
+  const drop = asRoot
+    ? [SETPRIV, `--reuid=${sandboxUid}`, `--regid=${sandboxUid}`, '--clear-groups', '--']
+    : [];
   const result = spawnSync(
     BWRAP,
     [
-      '--unshare-user',
+      ...(asRoot ? [] : ['--unshare-user']),
       '--unshare-pid',
       ...systemMountArgs(),
-      '--proc',
-      '/proc',
-      '--dev',
-      '/dev',
-      '--',
+      ...['--proc', '/proc', '--dev', '/dev', '--'],
+      ...drop,
       '/usr/bin/true',
     ],
-    { encoding: 'utf8', timeout: 5000, ...(asRoot ? { uid: sandboxUid, gid: sandboxUid } : {}) },
+    { encoding: 'utf8', timeout: 5000 },
   );
   if (result.status === 0) return undefined;
   return `bubblewrap cannot create a sandbox here: ${(result.stderr || result.error?.message || 'unknown error').trim()}`;
