@@ -152,7 +152,7 @@ export class BubblewrapSandbox implements SandboxDriver {
     } catch (err) {
       await sandbox.kill();
       const detail = setupErrors.trim();
-      throw new Error(detail ? `bubblewrap failed: ${detail}` : (err as Error).message);
+      throw new Error(detail ? `bubblewrap failed: ${detail}` : (err as Error).message, { cause: err });
     }
     return sandbox;
   }
