@@ -4,6 +4,7 @@
  * that reads process.env for settings; everything else is handed the frozen result.
  */
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -50,6 +51,27 @@ export const SETTINGS = {
     env: 'NIMBUS_IDLE_TIMEOUT_SEC',
     schema: int(1, 86_400).default(300),
     doc: 'Seconds an idle instance is kept warm before it is reaped.',
+  },
+  prewarmPerRuntime: {
+    env: 'NIMBUS_PREWARM_PER_RUNTIME',
+    schema: int(0, 64).default(2),
+    doc: 'Ready generic sandboxes kept per runtime (128 MB) so cold starts skip interpreter start-up; 0 turns pre-warming off.',
+  },
+  prewarmMax: {
+    env: 'NIMBUS_PREWARM_MAX',
+    schema: int(0, 256).default(8),
+    doc: 'Most ready sandboxes per runtime and memory size when demand grows the pool.',
+  },
+  queueTimeoutMs: {
+    env: 'NIMBUS_QUEUE_TIMEOUT_MS',
+    schema: int(0, 900_000).default(10_000),
+    doc: 'How long a call waits for an instance when a function is at its maximum before it gets 429.',
+  },
+  memoryBudgetMb: {
+    env: 'NIMBUS_MEMORY_BUDGET_MB',
+    schema: int(64, 16 * 1024 * 1024).default(Math.floor((totalmem() / 1024 / 1024) * 0.75)),
+    doc: 'Memory all instances together may be given; least recently used idle ones are stopped first.',
+    shownDefault: '75% of RAM',
   },
   maxProcesses: {
     env: 'NIMBUS_MAX_PROCESSES',
@@ -153,7 +175,9 @@ function kebab(key: string): string {
 export function settingsTable(): string {
   const rows = Object.entries(SETTINGS).map(([key, s]) => {
     const def = (s.schema as z.ZodType).safeParse(undefined);
-    const shown = def.success && def.data !== undefined ? `\`${JSON.stringify(def.data)}\`` : '(none)';
+    const fixed = 'shownDefault' in s ? s.shownDefault : undefined;
+    const shown =
+      fixed ?? (def.success && def.data !== undefined ? `\`${JSON.stringify(def.data)}\`` : '(none)');
     return `| \`--${kebab(key)}\` | \`${s.env}\` | ${shown} | ${s.doc} |`;
   });
   return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');

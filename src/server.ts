@@ -76,11 +76,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const codeStore = new LocalCodeStore(join(config.dataDir, 'code'));
   const codeCache = new CodeCache(codeStore, join(config.dataDir, 'packages'));
+  const slotsDir = join(config.dataDir, 'slots');
+  rmSync(slotsDir, { recursive: true, force: true }); // slots of a previous run's instances
   const pool = new InstancePool(driver, {
     idleTimeoutMs: config.idleTimeoutSec * 1000,
     maxProcesses: config.maxProcesses,
     tmpSizeMb: config.tmpSizeMb,
     runtimeDir: installRuntimes(config.dataDir),
+    slotsDir,
+    queueTimeoutMs: config.queueTimeoutMs,
+    memoryBudgetMb: config.memoryBudgetMb,
+    prewarmPerRuntime: config.prewarmPerRuntime,
+    prewarmMax: config.prewarmMax,
   });
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
@@ -110,12 +117,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
       store,
       adminKey: admin.key,
       isolation,
-      instanceStats: () => pool.stats(),
+      poolStats: () => pool.stats(),
       version: VERSION,
     },
     { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
   );
   const address = await app.listen({ host: config.host, port: config.port });
+  pool.warmUp();
+  await functions.provisionAll();
   logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
 
   let closing: Promise<void> | undefined;

@@ -77,7 +77,11 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
 
   app.get('/v1/health', { config: { public: true } }, async () => ({ status: 'ok', version: deps.version }));
   app.get('/v1/openapi.json', { config: { public: true } }, async () => openApiDocument(deps.version));
-  app.get('/v1/doctor', async () => ({ ...deps.isolation, ...deps.instanceStats() }));
+  app.get('/v1/doctor', async () => {
+    const { instances, idle } = deps.poolStats();
+    return { ...deps.isolation, instances, idle };
+  });
+  app.get('/v1/stats', async () => deps.poolStats());
   registerFunctionRoutes(app, deps);
   registerExecutionRoutes(app, deps);
   return app;

@@ -1,6 +1,7 @@
 /** What the API layer is handed by the composition root: engine services and read access to records. */
 import type { IsolationReport, Store } from '../core/ports.js';
 import type { ExecutionRecorder } from '../engine/execution-recorder.js';
+import type { PoolStats } from '../engine/instance-pool.js';
 import type { FunctionService } from '../engine/function-service.js';
 import type { Invoker } from '../engine/invoker.js';
 
@@ -11,7 +12,7 @@ export interface ApiDeps {
   store: Store;
   adminKey: string;
   isolation: IsolationReport;
-  /** Live instance counts, shown by /v1/doctor. */
-  instanceStats: () => { instances: number; idle: number };
+  /** Instance, pool and queue counters, served at /v1/stats (and the counts in /v1/doctor). */
+  poolStats: () => PoolStats;
   version: string;
 }

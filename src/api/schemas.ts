@@ -8,6 +8,16 @@ import { RUNTIMES } from '../core/function.js';
 
 const env = z.record(z.string(), z.string()).describe('Environment variables given to the function');
 
+const scaling = {
+  concurrency: z
+    .number()
+    .int()
+    .optional()
+    .describe('calls one instance serves at once, 1 to 1000, default 1'),
+  minInstances: z.number().int().optional().describe('instances kept warm, 0 to 100, default 0'),
+  maxInstances: z.number().int().optional().describe('instances at most, 1 to 1000, default 100'),
+};
+
 export const createFunctionBody = z
   .object({
     name: z.string().describe('DNS label: lower-case letters, digits, hyphens; 1 to 63 characters'),
@@ -18,6 +28,7 @@ export const createFunctionBody = z
       .strict(),
     memoryMb: z.number().int().optional().describe('64 to 10240, default 128'),
     timeoutSec: z.number().int().optional().describe('1 to 900, default 5'),
+    ...scaling,
     env: env.optional(),
     description: z.string().optional(),
   })
@@ -29,6 +40,7 @@ export const updateFunctionBody = z
     handler: z.string().optional(),
     memoryMb: z.number().int().optional(),
     timeoutSec: z.number().int().optional(),
+    ...scaling,
     env: env.optional(),
     description: z.string().optional(),
   })

@@ -10,6 +10,12 @@ export type Runtime = (typeof RUNTIMES)[number];
 export const LIMITS = {
   memoryMb: { min: 64, max: 10240, default: 128 },
   timeoutSec: { min: 1, max: 900, default: 5 },
+  /** Calls one instance serves at once. */
+  concurrency: { min: 1, max: 1000, default: 1 },
+  /** Instances kept warm even when idle (like provisioned concurrency). */
+  minInstances: { min: 0, max: 100, default: 0 },
+  /** Instances at most; calls beyond wait in a bounded queue, then get 429. */
+  maxInstances: { min: 1, max: 1000, default: 100 },
   /** Zipped code size. */
   zippedBytes: 50 * 1024 * 1024,
   /** Unpacked code size. */
@@ -39,6 +45,9 @@ export interface FunctionConfig {
   handler: string;
   memoryMb: number;
   timeoutSec: number;
+  concurrency: number;
+  minInstances: number;
+  maxInstances: number;
   env: Record<string, string>;
   description: string;
 }

@@ -81,6 +81,8 @@ export interface SandboxSpec {
   maxProcesses: number;
   /** Size cap of the private writable /tmp. */
   tmpSizeMb: number;
+  /** Start with the smallest CPU share: a pre-warmed sandbox must not slow down live calls. */
+  background: boolean;
 }
 
 /** How a sandboxed process ended. */
@@ -102,6 +104,8 @@ export interface SandboxProcess {
   readonly stderr: import('node:stream').Readable;
   /** Resolves once, when the process and everything it started are gone. */
   readonly exited: Promise<SandboxExit>;
+  /** Gives the sandbox its full CPU share (after it was started in the background). */
+  setForeground(): void;
   /** Kills every process of the sandbox and releases its resources. Idempotent. */
   kill(): Promise<void>;
 }

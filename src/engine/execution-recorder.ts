@@ -91,9 +91,8 @@ export class ExecutionRecorder {
     this.live.setMaxListeners(0);
   }
 
-  /** Records the start of an execution and returns the collector for its output. */
-  begin(execution: Execution): ExecutionLog {
-    this.save(execution);
+  /** The collector for an execution's output; the record itself is written by `save`. */
+  logFor(execution: Execution): ExecutionLog {
     return new ExecutionLog(execution, this, this.settings.logBytesPerExecution);
   }
 

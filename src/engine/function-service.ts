@@ -56,6 +56,7 @@ export class FunctionService {
     };
     await this.store.createFunction(record);
     this.cache.set(record.name, record);
+    await this.provision(record);
     return record;
   }
 
@@ -102,10 +103,22 @@ export class FunctionService {
     return this.store.listFunctions();
   }
 
+  /** Starts the minimum instances of every function; called once at start-up. */
+  async provisionAll(): Promise<void> {
+    for (const fn of await this.store.listFunctions()) {
+      if (fn.minInstances > 0) await this.provision(fn);
+    }
+  }
+
+  private async provision(fn: FunctionRecord): Promise<void> {
+    if (fn.minInstances > 0) this.pool.provision(fn, await this.codeCache.prepare(fn));
+  }
+
   private async save(record: FunctionRecord): Promise<FunctionRecord> {
     await this.store.updateFunction(record);
     this.cache.set(record.name, record);
     await this.pool.retireFunction(record.name);
+    await this.provision(record);
     return record;
   }
 
@@ -132,12 +145,24 @@ function completeConfig(
     handler: input.handler,
     memoryMb: input.memoryMb ?? LIMITS.memoryMb.default,
     timeoutSec: input.timeoutSec ?? LIMITS.timeoutSec.default,
+    concurrency: input.concurrency ?? LIMITS.concurrency.default,
+    minInstances: input.minInstances ?? LIMITS.minInstances.default,
+    maxInstances: input.maxInstances ?? LIMITS.maxInstances.default,
     env: input.env ?? {},
     description: input.description ?? '',
   };
   assertHandler(config.runtime, config.handler);
   assertRange('memoryMb', config.memoryMb, LIMITS.memoryMb);
   assertRange('timeoutSec', config.timeoutSec, LIMITS.timeoutSec);
+  assertRange('concurrency', config.concurrency, LIMITS.concurrency);
+  assertRange('minInstances', config.minInstances, LIMITS.minInstances);
+  assertRange('maxInstances', config.maxInstances, LIMITS.maxInstances);
+  if (config.minInstances > config.maxInstances) {
+    throw validationFailed(
+      `minInstances (${config.minInstances}) cannot exceed maxInstances (${config.maxInstances})`,
+      { field: 'minInstances' },
+    );
+  }
   assertEnv(config.env);
   if (config.description.length > LIMITS.descriptionChars) {
     throw validationFailed(

@@ -1,16 +1,22 @@
 /**
- * Keeps instances per function revision: hands out a warm idle instance when there is one, starts
- * a new sandbox when there is not (a cold start), takes instances back after use, replaces the ones
- * that died, and reaps those idle for too long. An instance only ever serves the revision
- * (code + configuration) it was started for.
+ * Schedules instances: routes each call to a warm instance with a free slot (a function may let
+ * one instance serve several calls at once), starts instances when all are busy (from a
+ * pre-warmed generic sandbox when one is ready, so a cold start does not pay for an interpreter),
+ * queues calls beyond the function's maximum for a bounded time and then refuses them with 429,
+ * keeps minimum instances warm, reaps idle ones, and keeps the total memory of all instances
+ * within the node's budget by stopping the least recently used idle instances first.
+ * An instance only ever serves the one function revision it was specialised for.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { NimbusError } from '../core/errors.js';
 import type { ExecutionError } from '../core/execution.js';
-import type { FunctionRecord } from '../core/function.js';
+import type { FunctionRecord, Runtime } from '../core/function.js';
 import type { SandboxDriver } from '../core/ports.js';
-import { Instance, type LogSink } from './instance.js';
 import type { PreparedCode } from './code-cache.js';
-import { runtimeCommand } from './runtime-commands.js';
+import { createSlot, fillSlot, removeSlot } from './code-slot.js';
+import { Instance, type LogSink } from './instance.js';
+import { PrewarmedSandboxes, shapeOf } from './prewarmed-sandboxes.js';
+import { functionEnv, runtimeCommand } from './runtime-commands.js';
 
 export interface PoolSettings {
   idleTimeoutMs: number;
@@ -18,9 +24,37 @@ export interface PoolSettings {
   tmpSizeMb: number;
   /** Host directory holding the runtime bootstraps, mounted at /nimbus/runtime. */
   runtimeDir: string;
+  /** Host directory under which each instance gets its code slot. */
+  slotsDir: string;
+  /** How long a call may wait for an instance before it is refused with 429. */
+  queueTimeoutMs: number;
+  /** Memory all instances together may be given. */
+  memoryBudgetMb: number;
+  /** Generic sandboxes kept ready per runtime at the default memory size (0 turns pre-warming off). */
+  prewarmPerRuntime: number;
+  /** Upper bound of the adaptive pre-warmed pool per runtime and memory size. */
+  prewarmMax: number;
 }
 
 export type Acquired = { instance: Instance; cold: boolean } | { error: ExecutionError };
+
+/** Counters and gauges for the benchmark, tests and the metrics endpoint. */
+export interface PoolStats {
+  instances: number;
+  idle: number;
+  starting: number;
+  coldStarts: number;
+  prewarmedStarts: number;
+  warmHits: number;
+  queued: number;
+  queueWaitMsTotal: number;
+  throttled: number;
+  evictions: number;
+  memoryUsedMb: number;
+  memoryBudgetMb: number;
+  prewarmed: Record<string, number>;
+  functions: Record<string, { instances: number; busy: number; queued: number }>;
+}
 
 /** Initialisation gets at least this long, even for functions with a shorter timeout. */
 const MIN_INIT_TIMEOUT_MS = 10_000;
@@ -32,167 +66,424 @@ export function revisionOf(fn: FunctionRecord): string {
   let rev = revisions.get(fn);
   if (!rev) {
     const h = createHash('sha256');
-    h.update(
-      JSON.stringify([
-        fn.codeSha256,
-        fn.runtime,
-        fn.handler,
-        fn.memoryMb,
-        fn.timeoutSec,
-        fn.env,
-        fn.version,
-        fn.updatedAt,
-      ]),
-    );
+    h.update(JSON.stringify([fn.codeSha256, fn.runtime, fn.handler, fn.memoryMb, fn.timeoutSec, fn.env]));
+    h.update(JSON.stringify([fn.concurrency, fn.version, fn.updatedAt]));
     rev = `${fn.name}:${h.digest('hex').slice(0, 16)}`;
     revisions.set(fn, rev);
   }
   return rev;
 }
 
+interface Waiter {
+  settle: (result: Acquired | Error) => void;
+  log: LogSink;
+  since: number;
+}
+
+/** Everything the pool knows about one function revision. */
+interface RevisionState {
+  revision: string;
+  fn: FunctionRecord;
+  code: PreparedCode;
+  instances: Instance[];
+  starting: number;
+  waiters: Waiter[];
+  retired: boolean;
+}
+
 export class InstancePool {
-  /** Idle instances per revision, most recently used last. */
-  private readonly idle = new Map<string, Instance[]>();
-  private readonly all = new Set<Instance>();
-  private readonly reaper: NodeJS.Timeout;
+  private readonly revisionStates = new Map<string, RevisionState>();
+  private readonly prewarmed: PrewarmedSandboxes;
+  private readonly timer: NodeJS.Timeout;
+  private memoryUsedMb = 0;
   private closed = false;
+  private readonly counters = {
+    coldStarts: 0,
+    prewarmedStarts: 0,
+    warmHits: 0,
+    queued: 0,
+    queueWaitMsTotal: 0,
+    throttled: 0,
+    evictions: 0,
+  };
 
   constructor(
     private readonly driver: SandboxDriver,
     private readonly settings: PoolSettings,
   ) {
-    this.reaper = setInterval(
-      () => this.reapIdle(Date.now()),
-      Math.min(1000, settings.idleTimeoutMs),
-    ).unref();
+    this.prewarmed = new PrewarmedSandboxes({
+      basePerRuntime: settings.prewarmPerRuntime,
+      maxPerShape: settings.prewarmMax,
+      start: (runtime, memoryMb) => this.startGeneric(runtime, memoryMb, true),
+      reserveMemory: (mb) => this.reserveMemory(mb, undefined),
+      releaseMemory: (mb) => (this.memoryUsedMb -= mb),
+    });
+    this.timer = setInterval(() => this.maintain(Date.now()), Math.min(1000, settings.idleTimeoutMs)).unref();
   }
 
-  /** A warm instance of the function, or a newly started one; `log` receives init output. */
-  async acquire(fn: FunctionRecord, code: PreparedCode, log: LogSink): Promise<Acquired> {
-    const revision = revisionOf(fn);
-    const warm = this.idle.get(revision);
-    while (warm && warm.length > 0) {
-      const instance = warm.pop()!;
-      if (instance.isAlive) return { instance, cold: false };
+  /** Fills the pre-warmed pools; called once the server is up. */
+  warmUp(): void {
+    this.prewarmed.refill();
+  }
+
+  /** An instance with a free slot for this call: warm if possible, else newly started (cold). */
+  acquire(fn: FunctionRecord, code: PreparedCode, log: LogSink): Promise<Acquired> {
+    const state = this.stateFor(fn, code);
+    const free = this.freeInstance(state);
+    if (free) {
+      free.leases++;
+      this.counters.warmHits++;
+      return Promise.resolve({ instance: free, cold: false });
     }
-    return this.start(fn, revision, code, log);
+    return new Promise<Acquired>((resolve, reject) => {
+      const waiter: Waiter = {
+        log,
+        since: Date.now(),
+        settle: (result) => {
+          clearTimeout(timer);
+          const waited = Date.now() - waiter.since;
+          this.counters.queueWaitMsTotal += waited;
+          if (result instanceof Error) reject(result);
+          else resolve(result);
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = state.waiters.indexOf(waiter);
+        if (i >= 0) state.waiters.splice(i, 1);
+        this.counters.throttled++;
+        waiter.settle(
+          new NimbusError(
+            'TOO_MANY_REQUESTS',
+            `function '${fn.name}' is at its limit of ${fn.maxInstances} instance(s) × ${fn.concurrency} concurrent call(s) (or the node's memory budget) and no slot freed up within ${this.settings.queueTimeoutMs} ms; retry later, or raise maxInstances or concurrency`,
+          ),
+        );
+      }, this.settings.queueTimeoutMs);
+      state.waiters.push(waiter);
+      this.counters.queued++;
+      this.scale(state);
+    });
   }
 
-  /** Gives an instance back after an invocation that left it healthy. */
+  /** Takes back an instance after a call that left it healthy. */
   release(instance: Instance): void {
-    if (!instance.isAlive || this.closed || this.retired.has(instance.revision)) {
-      void this.discard(instance);
+    instance.leases--;
+    instance.hasServed = true;
+    instance.lastUsedAt = Date.now();
+    const state = instance.revision ? this.revisionStates.get(instance.revision) : undefined;
+    if (!state || state.retired || !instance.isAlive || this.closed) {
+      if (instance.leases === 0) void this.discard(instance);
       return;
     }
-    const list = this.idle.get(instance.revision) ?? [];
-    list.push(instance);
-    this.idle.set(instance.revision, list);
+    this.dispatch(state);
+    this.scaleBlocked();
   }
 
-  /** Kills an instance that must not serve again (timed out, crashed, or retired). */
-  async discard(instance: Instance): Promise<void> {
-    this.removeIdle(instance);
-    this.all.delete(instance);
-    await instance.kill();
+  /** Stops an instance that must not serve again (timed out, crashed, retired or evicted). */
+  async discard(instance: Instance, reason?: string): Promise<void> {
+    const state = instance.revision ? this.revisionStates.get(instance.revision) : undefined;
+    if (state) {
+      const i = state.instances.indexOf(instance);
+      if (i >= 0) {
+        state.instances.splice(i, 1);
+        this.memoryUsedMb -= instance.memoryMb;
+      }
+    }
+    await instance.kill(reason);
+    if (state && state.waiters.length > 0) this.scale(state);
   }
 
-  private readonly retired = new Set<string>();
-
-  /** Stops the idle instances of a function now; busy ones stop when they finish. */
+  /** Stops the idle instances of a function now; busy ones stop when their calls finish. */
   async retireFunction(name: string): Promise<void> {
-    const prefix = `${name}:`;
     const doomed: Promise<void>[] = [];
-    for (const instance of this.all) {
-      if (!instance.revision.startsWith(prefix)) continue;
-      this.retired.add(instance.revision);
-      if (instance.inFlight === 0) doomed.push(this.discard(instance));
+    for (const state of this.revisionStates.values()) {
+      if (state.fn.name !== name) continue;
+      state.retired = true;
+      for (const instance of [...state.instances])
+        if (instance.leases === 0) doomed.push(this.discard(instance));
+      // Calls waiting for the old revision are served by the new one when they retry; tell them now.
+      for (const waiter of state.waiters.splice(0)) {
+        waiter.settle({
+          error: {
+            type: 'FunctionChanged',
+            message: `function '${name}' changed while this call waited; retry it`,
+          },
+        });
+      }
+      this.revisionStates.delete(state.revision);
     }
     await Promise.all(doomed);
   }
 
-  /** Counts for `nimbus doctor`, tests and, later, metrics. */
-  stats(): { instances: number; idle: number } {
+  /** Keeps `fn.minInstances` warm from now on (called on deploy, update and start-up). */
+  provision(fn: FunctionRecord, code: PreparedCode): void {
+    if (fn.minInstances > 0) this.ensureMinimum(this.stateFor(fn, code));
+  }
+
+  stats(): PoolStats {
+    const functions: PoolStats['functions'] = {};
+    let instances = 0;
     let idle = 0;
-    for (const list of this.idle.values()) idle += list.length;
-    return { instances: this.all.size, idle };
-  }
-
-  instancesOf(name: string): number {
-    let n = 0;
-    for (const instance of this.all) if (instance.revision.startsWith(`${name}:`) && instance.isAlive) n++;
-    return n;
-  }
-
-  reapIdle(now: number): void {
-    for (const [revision, list] of this.idle) {
-      const keep = list.filter((i) => i.isAlive && now - i.lastUsedAt < this.settings.idleTimeoutMs);
-      for (const instance of list) if (!keep.includes(instance)) void this.discard(instance);
-      if (keep.length > 0) this.idle.set(revision, keep);
-      else this.idle.delete(revision);
+    let starting = 0;
+    for (const state of this.revisionStates.values()) {
+      const busy = state.instances.filter((i) => i.leases > 0).length;
+      instances += state.instances.length;
+      idle += state.instances.length - busy;
+      starting += state.starting;
+      const entry = (functions[state.fn.name] ??= { instances: 0, busy: 0, queued: 0 });
+      entry.instances += state.instances.length;
+      entry.busy += busy;
+      entry.queued += state.waiters.length;
     }
+    return {
+      instances,
+      idle,
+      starting,
+      ...this.counters,
+      memoryUsedMb: this.memoryUsedMb,
+      memoryBudgetMb: this.settings.memoryBudgetMb,
+      prewarmed: this.prewarmed.sizes(),
+      functions,
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.reaper);
-    await Promise.all([...this.all].map((i) => this.discard(i)));
+    clearInterval(this.timer);
+    const all: Promise<void>[] = [this.prewarmed.close()];
+    for (const state of this.revisionStates.values()) {
+      for (const waiter of state.waiters.splice(0))
+        waiter.settle(new NimbusError('SANDBOX_UNAVAILABLE', 'Nimbus is shutting down'));
+      for (const instance of [...state.instances])
+        all.push(this.discard(instance, 'Nimbus is shutting down'));
+    }
+    await Promise.all(all);
   }
 
-  private async start(
-    fn: FunctionRecord,
-    revision: string,
-    code: PreparedCode,
-    log: LogSink,
-  ): Promise<Acquired> {
+  /** Idle reaping and minimum instances; runs every second. */
+  private maintain(now: number): void {
+    for (const state of this.revisionStates.values()) {
+      const idle = state.instances
+        .filter((i) => i.leases === 0 && now - i.lastUsedAt >= this.settings.idleTimeoutMs)
+        .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
+      let surplus = state.instances.length - state.fn.minInstances;
+      for (const instance of idle) {
+        if (surplus-- <= 0) break;
+        void this.discard(instance);
+      }
+      this.ensureMinimum(state);
+      if (
+        state.instances.length === 0 &&
+        state.starting === 0 &&
+        state.waiters.length === 0 &&
+        state.fn.minInstances === 0
+      ) {
+        this.revisionStates.delete(state.revision);
+      }
+    }
+    this.prewarmed.refill();
+  }
+
+  private ensureMinimum(state: RevisionState): void {
+    while (
+      !this.closed &&
+      !state.retired &&
+      state.instances.length + state.starting < state.fn.minInstances
+    ) {
+      if (!this.reserveMemory(state.fn.memoryMb, state)) return;
+      void this.startSpecialised(state, () => undefined, true);
+    }
+  }
+
+  private stateFor(fn: FunctionRecord, code: PreparedCode): RevisionState {
+    const revision = revisionOf(fn);
+    let state = this.revisionStates.get(revision);
+    if (!state) {
+      state = { revision, fn, code, instances: [], starting: 0, waiters: [], retired: false };
+      this.revisionStates.set(revision, state);
+    }
+    return state;
+  }
+
+  /** The busiest instance that still has a free slot: packing calls lets idle ones be reaped. */
+  private freeInstance(state: RevisionState): Instance | undefined {
+    let best: Instance | undefined;
+    for (const instance of state.instances) {
+      if (!instance.isAlive || instance.leases >= state.fn.concurrency) continue;
+      if (
+        !best ||
+        instance.leases > best.leases ||
+        (instance.leases === best.leases && instance.lastUsedAt > best.lastUsedAt)
+      ) {
+        best = instance;
+      }
+    }
+    return best;
+  }
+
+  /** Hands free slots to waiting calls, oldest first. */
+  private dispatch(state: RevisionState): void {
+    while (state.waiters.length > 0) {
+      const instance = this.freeInstance(state);
+      if (!instance) return;
+      const waiter = state.waiters.shift()!;
+      instance.leases++;
+      waiter.settle({ instance, cold: !instance.hasServed });
+    }
+  }
+
+  /** Starts instances for waiting calls, as far as the function's maximum and the memory budget allow. */
+  private scale(state: RevisionState): void {
+    if (this.closed || state.retired) return;
+    this.dispatch(state);
+    // Concurrent cold starts share starts: each starting instance will take `concurrency` waiters.
+    while (
+      state.waiters.length > state.starting * state.fn.concurrency &&
+      state.instances.length + state.starting < state.fn.maxInstances
+    ) {
+      if (!this.reserveMemory(state.fn.memoryMb, state)) return;
+      const first = state.waiters[state.starting * state.fn.concurrency]!;
+      void this.startSpecialised(state, first.log);
+    }
+  }
+
+  /** After memory was freed, lets functions whose calls wait for memory start instances. */
+  private scaleBlocked(): void {
+    for (const state of this.revisionStates.values()) {
+      if (state.waiters.length > state.starting * state.fn.concurrency) this.scale(state);
+    }
+  }
+
+  /**
+   * Counts `mb` against the budget, stopping least recently used idle instances (pre-warmed ones
+   * first) to make room. False when even that is not enough.
+   */
+  private reserveMemory(mb: number, forState: RevisionState | undefined): boolean {
+    while (this.memoryUsedMb + mb > this.settings.memoryBudgetMb) {
+      if (this.prewarmed.evictOne()) continue;
+      const victim = this.leastRecentlyUsedIdle(forState);
+      if (!victim) return false;
+      this.counters.evictions++;
+      void this.discard(victim);
+    }
+    this.memoryUsedMb += mb;
+    return true;
+  }
+
+  private leastRecentlyUsedIdle(except: RevisionState | undefined): Instance | undefined {
+    let victim: Instance | undefined;
+    for (const state of this.revisionStates.values()) {
+      if (state === except) continue;
+      for (const instance of state.instances) {
+        if (instance.leases === 0 && (!victim || instance.lastUsedAt < victim.lastUsedAt)) victim = instance;
+      }
+    }
+    return victim;
+  }
+
+  /** Starts an instance for a revision (memory already reserved) and hands it to waiting calls. */
+  private async startSpecialised(state: RevisionState, log: LogSink, provisioned = false): Promise<void> {
+    state.starting++;
+    const { fn, code } = state;
+    let instance = this.prewarmed.take(fn.runtime, fn.memoryMb);
+    const fromPool = instance !== undefined;
+    if (instance) this.memoryUsedMb -= instance.memoryMb; // the pool's reservation becomes ours
+    let error: ExecutionError | undefined;
+    if (!instance) {
+      const started = await this.startGeneric(fn.runtime, fn.memoryMb, false);
+      if ('error' in started) error = started.error;
+      else instance = started;
+    }
+    if (instance && !error) {
+      try {
+        await fillSlot(code.dir, instance.slotDir);
+        error = await instance.specialize(
+          state.revision,
+          {
+            functionName: fn.name,
+            functionVersion: fn.version,
+            handler: fn.handler,
+            entry: code.entry,
+            memoryMb: fn.memoryMb,
+            timeoutSec: fn.timeoutSec,
+            concurrency: fn.concurrency,
+            env: functionEnv(fn),
+          },
+          Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
+          log,
+        );
+      } catch (err) {
+        error = {
+          type: 'PlatformError',
+          message: `could not prepare the instance: ${(err as Error).message}`,
+        };
+      }
+    }
+    state.starting--;
+    this.counters.coldStarts++;
+    if (fromPool) this.counters.prewarmedStarts++;
+    this.prewarmed.noteDemand(fn.runtime, fn.memoryMb);
+    if (error || !instance || state.retired || this.closed) {
+      this.memoryUsedMb -= fn.memoryMb;
+      if (instance) void instance.kill();
+      // Calls that were waiting for this start share its failure; later calls try afresh.
+      const failure = error ?? {
+        type: 'FunctionChanged',
+        message: `function '${fn.name}' changed while it started; retry`,
+      };
+      if (state.instances.length === 0 && state.starting === 0) {
+        for (const waiter of state.waiters.splice(0)) waiter.settle({ error: failure });
+      } else {
+        state.waiters.shift()?.settle({ error: failure });
+      }
+      return;
+    }
+    // A provisioned instance was started ahead of demand: its first call is warm.
+    instance.hasServed = provisioned;
+    state.instances.push(instance);
+    void instance.exited.then(() => {
+      const i = state.instances.indexOf(instance);
+      if (i >= 0) {
+        state.instances.splice(i, 1);
+        this.memoryUsedMb -= instance.memoryMb;
+        if (state.waiters.length > 0) this.scale(state);
+      }
+    });
+    this.dispatch(state);
+  }
+
+  /** Starts a generic runtime sandbox of one shape with an empty code slot and waits until it is ready. */
+  private async startGeneric(
+    runtime: Runtime,
+    memoryMb: number,
+    background: boolean,
+  ): Promise<Instance | { error: ExecutionError }> {
     const id = `i-${randomUUID()}`;
-    const rt = runtimeCommand(fn);
-    let sandbox;
+    const rt = runtimeCommand(runtime, memoryMb);
+    let slot: string | undefined;
+    let instance: Instance;
     try {
-      sandbox = await this.driver.spawn({
+      slot = await createSlot(this.settings.slotsDir, id);
+      const sandbox = await this.driver.spawn({
         instanceId: id,
-        codeDir: code.dir,
+        codeDir: slot,
         runtimeDir: this.settings.runtimeDir,
         hostPaths: rt.hostPaths,
         command: rt.command,
         env: rt.env,
-        memoryMb: fn.memoryMb,
+        memoryMb,
         maxProcesses: this.settings.maxProcesses,
         tmpSizeMb: this.settings.tmpSizeMb,
+        background,
       });
+      instance = new Instance(id, shapeOf(runtime, memoryMb), memoryMb, sandbox, slot);
     } catch (err) {
+      if (slot) await removeSlot(slot);
       return {
         error: { type: 'PlatformError', message: `could not start a sandbox: ${(err as Error).message}` },
       };
     }
-    const instance = new Instance(id, revision, sandbox);
-    this.all.add(instance);
-    void instance.exited.then(() => {
-      this.all.delete(instance);
-      this.removeIdle(instance);
-    });
-    const error = await instance.initialize(
-      {
-        functionName: fn.name,
-        functionVersion: fn.version,
-        handler: fn.handler,
-        entry: code.entry,
-        memoryMb: fn.memoryMb,
-        timeoutSec: fn.timeoutSec,
-      },
-      Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
-      log,
-    );
-    if (error) {
-      await this.discard(instance);
-      return { error };
-    }
-    return { instance, cold: true };
-  }
-
-  private removeIdle(instance: Instance): void {
-    const list = this.idle.get(instance.revision);
-    if (!list) return;
-    const i = list.indexOf(instance);
-    if (i >= 0) list.splice(i, 1);
+    void instance.exited.then(() => removeSlot(instance.slotDir));
+    const error = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
+    return error ? { error } : instance;
   }
 }

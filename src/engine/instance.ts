@@ -31,7 +31,14 @@ export class Instance {
   lastUsedAt = Date.now();
   /** Invocations in progress. */
   inFlight = 0;
+  /** Calls the pool has handed this instance and not yet taken back. */
+  leases = 0;
+  /** The function revision this instance was specialised for; undefined while generic (pre-warmed). */
+  revision: string | undefined;
+  /** True once it has finished serving a call: later calls are warm. */
+  hasServed = false;
   private alive = true;
+  private killReason: string | undefined;
   private readonly pending = new Map<string, PendingInvocation>();
   private readyWaiter: ((msg: RuntimeMessage) => void) | undefined;
   private stderrTail = '';
@@ -40,8 +47,12 @@ export class Instance {
 
   constructor(
     readonly id: string,
-    readonly revision: string,
+    /** Runtime and memory size: what a generic instance can be specialised for. */
+    readonly shape: string,
+    readonly memoryMb: number,
     private readonly process: SandboxProcess,
+    /** Host directory mounted read-only at /code, filled when the instance is specialised. */
+    readonly slotDir: string,
   ) {
     const decoder = new FrameDecoder((header, payload) => this.onMessage(header as RuntimeMessage, payload));
     process.channel.on('data', (chunk: Buffer) => {
@@ -62,11 +73,22 @@ export class Instance {
     return this.alive;
   }
 
-  /** Waits for the runtime to start, then loads the function. Resolves with an error on failure. */
-  async initialize(init: FunctionInit, timeoutMs: number, log: LogSink): Promise<ExecutionError | undefined> {
-    this.orphanLog = log;
+  /** Waits for the runtime to start. Resolves with an error on failure (and the instance is killed). */
+  async waitReady(timeoutMs: number): Promise<ExecutionError | undefined> {
     const ready = await this.nextControlMessage(timeoutMs);
-    if (ready.t !== 'ready') return this.initFailure(ready);
+    return ready.t === 'ready' ? undefined : this.initFailure(ready);
+  }
+
+  /** Loads the function into a ready runtime. Resolves with an error on failure (and the instance is killed). */
+  async specialize(
+    revision: string,
+    init: FunctionInit,
+    timeoutMs: number,
+    log: LogSink,
+  ): Promise<ExecutionError | undefined> {
+    this.revision = revision;
+    this.orphanLog = log;
+    this.process.setForeground();
     this.process.channel.write(encodeFrame({ t: 'init', ...init }));
     const inited = await this.nextControlMessage(timeoutMs);
     if (inited.t !== 'inited') return this.initFailure(inited);
@@ -87,7 +109,9 @@ export class Instance {
     });
   }
 
-  async kill(): Promise<void> {
+  /** Stops the sandbox; `reason` is what calls still in flight are told. */
+  async kill(reason?: string): Promise<void> {
+    this.killReason ??= reason;
     this.alive = false;
     await this.process.kill();
   }
@@ -160,7 +184,9 @@ export class Instance {
 
   private onExit(exit: SandboxExit): void {
     this.alive = false;
-    const error = describeExit(exit, this.stderrTail);
+    const error: ExecutionError = this.killReason
+      ? { type: 'InstanceStopped', message: this.killReason }
+      : describeExit(exit, this.stderrTail);
     if (this.readyWaiter) this.readyWaiter({ t: 'init_error', error });
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);

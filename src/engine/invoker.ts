@@ -4,6 +4,7 @@
  * back or replaces it. Every invocation ends in exactly one recorded outcome.
  */
 import { randomUUID } from 'node:crypto';
+import { NimbusError } from '../core/errors.js';
 import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
 import type { CodeCache } from './code-cache.js';
 import type { ExecutionRecorder } from './execution-recorder.js';
@@ -71,7 +72,8 @@ export class Invoker {
       error: null,
       instanceId: null,
     };
-    const log = this.recorder.begin(execution);
+    // The record is saved once the call has an instance: a call refused with 429 leaves none.
+    const log = this.recorder.logFor(execution);
     const sink = log.append.bind(log);
 
     let result: InvokeResult | { ok: false; kind: 'platform' | 'timeout'; error: ExecutionError };
@@ -79,6 +81,7 @@ export class Invoker {
     try {
       const code = await this.codeCache.prepare(fn);
       const acquired = await this.pool.acquire(fn, code, sink);
+      this.recorder.save(execution);
       if ('error' in acquired) {
         const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
         result = { ok: false, kind, error: acquired.error };
@@ -89,6 +92,7 @@ export class Invoker {
         result = await this.runWithTimeout(instance, execution.id, event, fn.timeoutSec, sink);
       }
     } catch (err) {
+      if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
       result = {
         ok: false,
         kind: 'platform',
@@ -98,7 +102,12 @@ export class Invoker {
 
     if (instance) {
       if (result.ok || result.kind === 'function') this.pool.release(instance);
-      else void this.pool.discard(instance);
+      else if (result.kind === 'timeout') {
+        void this.pool.discard(
+          instance,
+          'another call on the same instance timed out, so the instance was stopped',
+        );
+      } else void this.pool.discard(instance);
     }
     if (result.ok && result.payload.length > options.maxResultBytes) {
       result = {

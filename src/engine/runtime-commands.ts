@@ -40,33 +40,34 @@ const BASE_ENV = {
   TZ: 'UTC',
 };
 
-/** The sandbox command and environment for one function. */
-export function runtimeCommand(fn: FunctionRecord): RuntimeCommand {
-  const platformEnv = {
-    ...BASE_ENV,
-    NIMBUS_CODE_DIR: '${CODE}',
+/**
+ * The environment a function sees on top of the runtime's: its own variables, then the platform's,
+ * which always win. Sent with `init`, since a pre-warmed runtime starts before it has a function.
+ */
+export function functionEnv(fn: FunctionRecord): Record<string, string> {
+  return {
+    ...fn.env,
     NIMBUS_FUNCTION_NAME: fn.name,
     NIMBUS_FUNCTION_VERSION: fn.version,
     NIMBUS_FUNCTION_MEMORY_MB: String(fn.memoryMb),
     AWS_LAMBDA_FUNCTION_NAME: fn.name,
     AWS_LAMBDA_FUNCTION_VERSION: fn.version,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
-    LAMBDA_TASK_ROOT: '${CODE}',
     _HANDLER: fn.handler,
+    ...BASE_ENV,
   };
-  // User variables first so the platform's own always win.
-  const env = { ...fn.env, ...platformEnv };
-  return commandFor(fn.runtime, fn.memoryMb, env);
 }
 
-function commandFor(runtime: Runtime, memoryMb: number, env: Record<string, string>): RuntimeCommand {
+/** The command and base environment of a generic runtime process of one shape (runtime and memory). */
+export function runtimeCommand(runtime: Runtime, memoryMb: number): RuntimeCommand {
+  const env = { ...BASE_ENV, NIMBUS_CODE_DIR: '${CODE}', LAMBDA_TASK_ROOT: '${CODE}' };
   if (runtime === 'nodejs') {
     // Leave room for Node's own ~40 MB outside the JS heap, so heap exhaustion is reported by V8
     // rather than by the kernel's OOM killer where possible.
     const heapMb = Math.max(16, Math.floor(memoryMb * 0.75) - 16);
     return {
       command: [process.execPath, `--max-old-space-size=${heapMb}`, '${RUNTIME}/node/bootstrap.js'],
-      env: { ...env, NODE_OPTIONS: '' },
+      env,
       hostPaths: installPrefix(process.execPath),
     };
   }

@@ -16,6 +16,10 @@ export interface FunctionInit {
   entry?: string | undefined;
   memoryMb: number;
   timeoutSec: number;
+  /** Calls the runtime may run at once. */
+  concurrency: number;
+  /** The function's environment, applied before its module is loaded. */
+  env: Record<string, string>;
 }
 
 export type HostMessage =

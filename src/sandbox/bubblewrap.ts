@@ -131,6 +131,7 @@ export class BubblewrapSandbox implements SandboxDriver {
             memoryBytes: spec.memoryMb * 1024 * 1024,
             maxProcesses: spec.maxProcesses,
             memoryMb: spec.memoryMb,
+            background: spec.background,
           });
     // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
     const child = spawn(BWRAP, args, {

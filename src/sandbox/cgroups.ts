@@ -11,10 +11,14 @@ export interface CgroupLimits {
   maxProcesses: number;
   /** CPU weight relative to other instances; derived from memory. */
   memoryMb: number;
+  /** Start with the smallest CPU share (see InstanceCgroup.setBackground). */
+  background: boolean;
 }
 
 export interface InstanceCgroup {
   addProcess(pid: number): void;
+  /** Background: the smallest CPU share (a pre-warmed sandbox waiting); foreground: proportional to memory. */
+  setBackground(background: boolean): void;
   /** True when the kernel's OOM killer fired inside this group. */
   outOfMemory(): boolean;
   killAll(): void;
@@ -111,9 +115,11 @@ function detectV2(): CgroupSupport | undefined {
       write(join(dir, 'memory.max'), limits.memoryBytes);
       if (existsSync(join(dir, 'memory.swap.max'))) write(join(dir, 'memory.swap.max'), 0);
       write(join(dir, 'pids.max'), limits.maxProcesses);
-      write(join(dir, 'cpu.weight'), cpuWeightV2(limits.memoryMb));
+      write(join(dir, 'cpu.weight'), limits.background ? 1 : cpuWeightV2(limits.memoryMb));
       return {
         addProcess: (pid) => write(join(dir, 'cgroup.procs'), pid),
+        setBackground: (background) =>
+          write(join(dir, 'cpu.weight'), background ? 1 : cpuWeightV2(limits.memoryMb)),
         outOfMemory: () => readKey(join(dir, 'memory.events'), 'oom_kill') > 0,
         killAll: () => {
           if (existsSync(join(dir, 'cgroup.kill'))) {
@@ -172,8 +178,10 @@ function detectV1(): CgroupSupport {
         }
       }
       write(join(pids, 'pids.max'), limits.maxProcesses);
-      write(join(cpu, 'cpu.shares'), Math.max(2, limits.memoryMb));
+      write(join(cpu, 'cpu.shares'), limits.background ? 2 : Math.max(2, limits.memoryMb));
       return {
+        setBackground: (background) =>
+          write(join(cpu, 'cpu.shares'), background ? 2 : Math.max(2, limits.memoryMb)),
         addProcess: (pid) => {
           for (const dir of dirs) write(join(dir, 'cgroup.procs'), pid);
         },

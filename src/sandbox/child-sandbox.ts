@@ -58,6 +58,13 @@ export function wrapChild(child: ChildProcess, cgroup: InstanceCgroup | undefine
     stderr: child.stderr as Readable,
     exited,
     kill,
+    setForeground: () => {
+      try {
+        cgroup?.setBackground(false);
+      } catch {
+        // the group is gone with its process
+      }
+    },
   };
 }
 

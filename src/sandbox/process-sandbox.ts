@@ -32,6 +32,7 @@ export class ProcessSandbox implements SandboxDriver {
             memoryBytes: spec.memoryMb * 1024 * 1024,
             maxProcesses: spec.maxProcesses,
             memoryMb: spec.memoryMb,
+            background: spec.background,
           });
     const child = spawn(program!, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],

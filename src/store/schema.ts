@@ -17,6 +17,9 @@ export interface FunctionsTable {
   handler: string;
   memory_mb: number;
   timeout_sec: number;
+  concurrency: number;
+  min_instances: number;
+  max_instances: number;
   env_json: string;
   description: string;
   code_sha256: string;
@@ -136,7 +139,23 @@ const v1: Migration = async (db) => {
 };
 
 /** Applied in order; entry i brings the schema to version i + 1. */
-const MIGRATIONS: readonly Migration[] = [v1];
+/** v2: scaling settings (instance concurrency, minimum and maximum instances). */
+const v2: Migration = async (db) => {
+  await db.schema
+    .alterTable('functions')
+    .addColumn('concurrency', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema
+    .alterTable('functions')
+    .addColumn('min_instances', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema
+    .alterTable('functions')
+    .addColumn('max_instances', 'integer', (c) => c.notNull().defaultTo(100))
+    .execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -23,7 +23,15 @@ CODE_DIR = os.environ.get("NIMBUS_CODE_DIR", "/code")
 
 _sock = socket.socket(fileno=3)
 _send_lock = threading.Lock()
-_current = {"id": None}
+
+
+class _Current(threading.local):
+    """The invocation each thread is running, for tagging what it prints."""
+
+    id = None
+
+
+_current = _Current()
 
 
 def send(header, payload=b""):
@@ -52,32 +60,32 @@ def read_frame():
 
 
 class ChannelWriter:
-    """Replaces sys.stdout/sys.stderr: whole lines go to the host tagged with the invocation."""
+    """Replaces sys.stdout/sys.stderr: whole lines go to the host tagged with the invocation.
+    Each thread buffers its own partial line, so concurrent invocations never mix."""
 
     def __init__(self, stream):
         self.stream = stream
-        self.buf = ""
-        self.lock = threading.Lock()
+        self.local = threading.local()
 
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError("write() argument must be str, not %s" % type(text).__name__)
-        with self.lock:
-            self.buf += text
-            if "\n" in self.buf:
-                cut = self.buf.rindex("\n") + 1
-                out, self.buf = self.buf[:cut], self.buf[cut:]
-                self._emit(out)
+        buf = getattr(self.local, "buf", "") + text
+        if "\n" in buf:
+            cut = buf.rindex("\n") + 1
+            self._emit(buf[:cut])
+            buf = buf[cut:]
+        self.local.buf = buf
         return len(text)
 
     def flush(self):
-        with self.lock:
-            if self.buf:
-                out, self.buf = self.buf, ""
-                self._emit(out)
+        buf = getattr(self.local, "buf", "")
+        if buf:
+            self.local.buf = ""
+            self._emit(buf)
 
     def _emit(self, text):
-        send({"t": "log", "id": _current["id"], "s": self.stream, "d": text, "ts": int(time.time() * 1000)})
+        send({"t": "log", "id": _current.id, "s": self.stream, "d": text, "ts": int(time.time() * 1000)})
 
     def isatty(self):
         return False
@@ -120,6 +128,8 @@ class Function:
         module_name, _, attr = init["handler"].rpartition(".")
         import importlib
 
+        # A pre-warmed runtime started before its code arrived: forget any cached directory listing.
+        importlib.invalidate_caches()
         self.handler = getattr(importlib.import_module(module_name), attr, None)
         if not callable(self.handler):
             raise AttributeError("handler '%s' is not a function in module '%s'" % (init["handler"], module_name))
@@ -157,7 +167,7 @@ def setup_logging():
     class Handler(logging.Handler):
         def emit(self, record):
             try:
-                sys.stdout.write("[%s]\t%s\t%s\n" % (record.levelname, _current["id"], self.format(record)))
+                sys.stdout.write("[%s]\t%s\t%s\n" % (record.levelname, _current.id, self.format(record)))
             except Exception:
                 self.handleError(record)
 
@@ -175,7 +185,17 @@ def apply_rlimits():
         resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
 
 
+def preload():
+    # Modules every specialisation needs, loaded while the sandbox waits in the pre-warmed pool
+    # rather than on a cold start's clock.
+    import concurrent.futures  # noqa: F401
+    import importlib  # noqa: F401
+    import inspect  # noqa: F401
+    import logging  # noqa: F401
+
+
 def main():
+    preload()
     sys.stdout = ChannelWriter("stdout")
     sys.stderr = ChannelWriter("stderr")
     apply_rlimits()
@@ -187,6 +207,7 @@ def main():
     os.chdir(CODE_DIR)
     send({"t": "ready"})
     fn = None
+    pool = None
     while True:
         try:
             header, payload = read_frame()
@@ -195,20 +216,28 @@ def main():
         kind = header.get("t")
         if kind == "init":
             try:
+                os.environ.update(header.get("env") or {})
                 setup_logging()
                 fn = Function(header)
+                if header.get("concurrency", 1) > 1:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    pool = ThreadPoolExecutor(max_workers=header["concurrency"])
                 send({"t": "inited"})
             except BaseException as exc:  # noqa: BLE001 - any import failure is the function's init error
                 sys.stdout.flush()
                 sys.stderr.flush()
                 send({"t": "init_error", "error": wire_error(exc, "InitError" if isinstance(exc, SyntaxError) else None)})
         elif kind == "invoke":
-            invoke(fn, header, payload)
+            if pool is None:
+                invoke(fn, header, payload)
+            else:
+                pool.submit(invoke, fn, header, payload)
 
 
 def invoke(fn, header, payload):
     rid = header["id"]
-    _current["id"] = rid
+    _current.id = rid
     init = fn.init
     context = Context(
         request_id=rid,
@@ -237,7 +266,7 @@ def invoke(fn, header, payload):
         sys.stderr.flush()
         send({"t": "result", "id": rid, "ok": False, "error": wire_error(exc)})
     finally:
-        _current["id"] = None
+        _current.id = None
 
 
 if __name__ == "__main__":
