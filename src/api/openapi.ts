@@ -117,6 +117,10 @@ export function openApiDocument(version: string): object {
             '200': { description: "The function's result; header x-nimbus-execution-id" },
             '413': { description: 'Event or result over 6 MB' },
             '500': { description: 'The function raised an error (FUNCTION_ERROR)', ...json(errorSchema) },
+            '429': {
+              description: 'The function is at its maximum and no slot freed up in time',
+              ...json(errorSchema),
+            },
             '502': { description: 'The function crashed or ran out of memory', ...json(errorSchema) },
             '504': { description: 'The function timed out', ...json(errorSchema) },
             ...errors,
@@ -157,6 +161,12 @@ export function openApiDocument(version: string): object {
         get: {
           summary: 'Log lines of one execution',
           responses: { '200': { description: 'Lines' }, ...errors },
+        },
+      },
+      '/v1/stats': {
+        get: {
+          summary: 'Scheduling counters: cold starts, warm hits, pre-warmed pools, queue, throttles, memory',
+          responses: { '200': { description: 'Counters' }, ...errors },
         },
       },
       '/v1/doctor': {

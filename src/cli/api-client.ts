@@ -14,7 +14,18 @@ import { MalformedLineError, readNdjson } from './ndjson.js';
 export type FunctionView = Omit<FunctionRecord, 'env'> & { env?: Record<string, string>; envKeys?: string[] };
 
 export type FunctionPatch = Partial<
-  Pick<FunctionRecord, 'runtime' | 'handler' | 'memoryMb' | 'timeoutSec' | 'env' | 'description'>
+  Pick<
+    FunctionRecord,
+    | 'runtime'
+    | 'handler'
+    | 'memoryMb'
+    | 'timeoutSec'
+    | 'concurrency'
+    | 'minInstances'
+    | 'maxInstances'
+    | 'env'
+    | 'description'
+  >
 >;
 
 export type FunctionSpec = Pick<FunctionRecord, 'name' | 'runtime' | 'handler'> & FunctionPatch;

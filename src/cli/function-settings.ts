@@ -5,13 +5,16 @@
 import { Option, type Command } from 'commander';
 import { RUNTIMES, type Runtime } from '../core/function.js';
 import type { FunctionPatch } from './api-client.js';
-import { collectEnv, parsePositiveInt } from './option-parsers.js';
+import { collectEnv, parseNonNegativeInt, parsePositiveInt } from './option-parsers.js';
 
 export interface FunctionSettingOptions {
   runtime?: Runtime;
   handler?: string;
   memory?: number;
   timeout?: number;
+  concurrency?: number;
+  minInstances?: number;
+  maxInstances?: number;
   env?: Record<string, string>;
   description?: string;
 }
@@ -23,6 +26,9 @@ export function addFunctionSettingOptions(cmd: Command, note = ''): Command {
     .option('--handler <handler>', `module.function to call, e.g. main.handler${note}`)
     .option('--memory <mb>', 'memory limit in MB', parsePositiveInt)
     .option('--timeout <sec>', 'time limit in seconds', parsePositiveInt)
+    .option('--concurrency <n>', 'calls one instance serves at once', parsePositiveInt)
+    .option('--min-instances <n>', 'instances kept warm even when idle', parseNonNegativeInt)
+    .option('--max-instances <n>', 'instances at most; calls beyond wait, then get 429', parsePositiveInt)
     .option(
       '-e, --env <KEY=VALUE>',
       'environment variable; repeat for more (replaces all existing ones)',
@@ -38,6 +44,9 @@ export function settingsPatch(opts: FunctionSettingOptions): FunctionPatch {
     handler: opts.handler,
     memoryMb: opts.memory,
     timeoutSec: opts.timeout,
+    concurrency: opts.concurrency,
+    minInstances: opts.minInstances,
+    maxInstances: opts.maxInstances,
     env: opts.env,
     description: opts.description,
   };

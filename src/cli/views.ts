@@ -37,6 +37,8 @@ export function functionDetail(fn: FunctionView): string {
     ['handler', fn.handler],
     ['memory', `${fn.memoryMb} MB`],
     ['timeout', `${fn.timeoutSec} s`],
+    ['concurrency', String(fn.concurrency)],
+    ['instances', `${fn.minInstances} to ${fn.maxInstances}`],
     ['env', env.length > 0 ? env.join('\n') : '-'],
     ['description', fn.description || '-'],
     [
