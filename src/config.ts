@@ -69,9 +69,12 @@ export const SETTINGS = {
   },
   memoryBudgetMb: {
     env: 'NIMBUS_MEMORY_BUDGET_MB',
-    schema: int(64, 16 * 1024 * 1024).default(Math.floor((totalmem() / 1024 / 1024) * 0.75)),
-    doc: 'Memory all instances together may be given; least recently used idle ones are stopped first.',
-    shownDefault: '75% of RAM',
+    // Memory sizes are ceilings (enforced per instance by its cgroup) and most functions use a
+    // fraction of theirs, so the budget overcommits RAM, as the pool of idle instances would
+    // otherwise be capped far below what the machine can hold.
+    schema: int(64, 16 * 1024 * 1024).default(Math.floor((totalmem() / 1024 / 1024) * 2)),
+    doc: 'Sum of the memory sizes of all instances; past it, least recently used idle instances are stopped first (sizes are per-instance ceilings, so this overcommits RAM).',
+    shownDefault: '2 × RAM',
   },
   maxProcesses: {
     env: 'NIMBUS_MAX_PROCESSES',
