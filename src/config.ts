@@ -31,6 +31,8 @@ export const SETTINGS = {
     env: 'NIMBUS_ADMIN_KEY',
     schema: z.string().min(16, 'must be at least 16 characters').optional(),
     doc: 'Admin API key; when unset, one is generated on first start into admin.key in the data dir.',
+    // Command lines are visible to every user of the machine: secrets come from the environment or the file.
+    noFlag: true,
   },
   logLevel: {
     env: 'NIMBUS_LOG_LEVEL',
@@ -170,6 +172,13 @@ export function loadConfig(
   return Object.freeze(out) as Config;
 }
 
+/** The command-line flag of each setting, e.g. `--data-dir` for `dataDir`. */
+export function settingFlags(): { key: string; flag: string; doc: string }[] {
+  return Object.entries(SETTINGS)
+    .filter(([, s]) => !('noFlag' in s))
+    .map(([key, s]) => ({ key, flag: `--${kebab(key)}`, doc: s.doc }));
+}
+
 function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
@@ -181,7 +190,8 @@ export function settingsTable(): string {
     const fixed = 'shownDefault' in s ? s.shownDefault : undefined;
     const shown =
       fixed ?? (def.success && def.data !== undefined ? `\`${JSON.stringify(def.data)}\`` : '(none)');
-    return `| \`--${kebab(key)}\` | \`${s.env}\` | ${shown} | ${s.doc} |`;
+    const flag = 'noFlag' in s ? '(none)' : `\`--${kebab(key)}\``;
+    return `| ${flag} | \`${s.env}\` | ${shown} | ${s.doc} |`;
   });
   return ['| flag | environment | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

@@ -147,7 +147,20 @@ describe('nimbus server', () => {
     try {
       const server = spawn(
         process.execPath,
-        [BIN, 'server', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent'],
+        [
+          BIN,
+          'server',
+          '--port',
+          '0',
+          '--data-dir',
+          dataDir,
+          '--log-level',
+          'silent',
+          '--idle-timeout-sec',
+          '600',
+          '--prewarm-per-runtime',
+          '0',
+        ],
         {
           env: { ...process.env, NIMBUS_ADMIN_KEY: '' },
         },

@@ -15,8 +15,8 @@ for (const sandbox of SANDBOXES) {
       await nimbus.deploy('py-bad', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
       await nimbus.deploy('node-bad', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 1 });
       await nimbus.deploy('py-good', 'python-lambda', 'python3', 'main.handler');
-    // Big results take a while to build and send on a loaded machine: not a timeout test.
-    await nimbus.deploy('node-big', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 30 });
+      // Big results take a while to build and send on a loaded machine: not a timeout test.
+      await nimbus.deploy('node-big', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 30 });
     });
     after(() => nimbus.close());
 

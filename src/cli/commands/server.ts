@@ -6,61 +6,50 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { CliError } from '../cli-error.js';
+import { settingFlags } from '../../config.js';
 import { loadServerSettings } from '../server-settings.js';
 
-interface ServerOptions {
-  host?: string;
-  port?: string;
-  dataDir?: string;
-  config?: string;
-  logLevel?: string;
-  sandbox?: string;
-}
+type ServerOptions = Record<string, string | undefined> & { config?: string };
 
 /** How long a finished shutdown may take to let the process exit by itself before it is forced. */
 const EXIT_GRACE_MS = 2000;
 
 export function registerServerCommand(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('start the Nimbus server in this process (settings: see `nimbus settings`)')
-    .option('--host <host>', 'address to listen on')
-    .option('--port <port>', 'port to listen on (0 picks a free one)')
-    .option('--data-dir <dir>', 'where the database, code packages and admin key live')
-    .option('--config <file>', 'JSON file of settings (default: $NIMBUS_CONFIG)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .option('--sandbox <driver>', 'auto, bubblewrap or process')
-    .action(async (opts: ServerOptions) => {
-      const { config: configFile, ...flags } = opts;
-      const config = await loadServerSettings(flags, configFile);
-      const { startServer } = await import('../../server.js');
-      const server = await startServer(config).catch((err: unknown) => {
-        throw explainStartFailure(err, config.host, config.port);
-      });
-      console.log(`Nimbus listening on ${server.url}`);
-      if (server.adminKeyGenerated) {
-        console.log(
-          `admin key (shown once, also in ${join(config.dataDir, 'admin.key')}): ${server.adminKey}`,
-        );
-      }
-
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      // A second signal means the user will not wait for in-flight work to finish.
-      const force = (again: NodeJS.Signals): void => {
-        console.error(`received ${again} again: exiting without waiting`);
-        process.exit(1);
-      };
-      process.once('SIGINT', force);
-      process.once('SIGTERM', force);
-      console.error(`received ${signal}: shutting down (press Ctrl-C again to force)`);
-      await server.close();
-      console.error('Nimbus stopped');
-      // Should a handle outlive close(), exit anyway; unref'd, so a clean exit is not delayed.
-      setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
+    .option('--config <file>', 'JSON file of settings (default: $NIMBUS_CONFIG)');
+  // One flag per setting, from the settings schema, so the flags and README's table always agree.
+  for (const { flag, doc } of settingFlags()) server.option(`${flag} <value>`, doc);
+  server.action(async (opts: ServerOptions) => {
+    const { config: configFile, ...flags } = opts;
+    const config = await loadServerSettings(flags, configFile);
+    const { startServer } = await import('../../server.js');
+    const server = await startServer(config).catch((err: unknown) => {
+      throw explainStartFailure(err, config.host, config.port);
     });
+    console.log(`Nimbus listening on ${server.url}`);
+    if (server.adminKeyGenerated) {
+      console.log(`admin key (shown once, also in ${join(config.dataDir, 'admin.key')}): ${server.adminKey}`);
+    }
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    // A second signal means the user will not wait for in-flight work to finish.
+    const force = (again: NodeJS.Signals): void => {
+      console.error(`received ${again} again: exiting without waiting`);
+      process.exit(1);
+    };
+    process.once('SIGINT', force);
+    process.once('SIGTERM', force);
+    console.error(`received ${signal}: shutting down (press Ctrl-C again to force)`);
+    await server.close();
+    console.error('Nimbus stopped');
+    // Should a handle outlive close(), exit anyway; unref'd, so a clean exit is not delayed.
+    setTimeout(() => process.exit(process.exitCode ?? 0), EXIT_GRACE_MS).unref();
+  });
 }
 
 function explainStartFailure(err: unknown, host: string, port: number): unknown {

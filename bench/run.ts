@@ -1,0 +1,563 @@
+/**
+ * `npm run bench` (issue 3): one run, on this machine, of everything side by side. Warm throughput
+ * and latency of the hello-world handler on bare `node:http`, on `workerd` and as Nimbus Node and
+ * Python functions (wrk, server pinned to CPU 0, wrk to CPU 1); cold starts; 200 warm functions
+ * (time, memory); a 0 → 50 burst. Prints a Markdown table, writes bench/results/<timestamp>.json,
+ * latest.json and latest.md. Everything it starts is stopped at the end, on error and on Ctrl-C.
+ * `--quick` shortens every phase for a smoke test.
+ */
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { findWorkerd, startNodeHttp, startWorkerd, type RunningTarget } from './baselines.js';
+import { keepAlive, request } from './http.js';
+import { isHello, NimbusServer, stopAllNimbus, type Invocation, type Runtime } from './nimbus.js';
+import { canPin, killAllNow, sleep, stopAll } from './procs.js';
+import {
+  renderMarkdown,
+  type BurstResult,
+  type ColdResult,
+  type Results,
+  type ScaleResult,
+  type Settings,
+  type Target,
+  type WarmCell,
+} from './report.js';
+import { median, summarize } from './stats.js';
+import { cpuBusy, machineInfo, nimbusParentCgroupBytes, processMemory, treeMemory } from './system.js';
+import { errorCount, runWrk, wrkAvailable, type WrkResult } from './wrk.js';
+
+const distBench = dirname(fileURLToPath(import.meta.url));
+const root = resolve(distBench, '..', '..');
+const resultsDir = join(root, 'bench', 'results');
+
+const SERVER_CPU = 0;
+const CLIENT_CPU = 1;
+/** The whole run is aborted (and everything stopped) after this long. */
+const WATCHDOG_MS = 15 * 60_000;
+const RUNTIMES: Runtime[] = ['nodejs', 'python3'];
+
+const quick = process.argv.includes('--quick');
+const settings: Settings = {
+  warmupSec: quick ? 1 : 2,
+  durationSec: quick ? 2 : 5,
+  rounds: quick ? 1 : 3,
+  connections: [1, 10, 50],
+  coldFunctions: quick ? 10 : 50,
+  coldPauseMs: 20,
+  scaleFunctions: quick ? 20 : 200,
+  burstCalls: 50,
+  pinned: canPin(),
+  quick,
+};
+
+const started = performance.now();
+
+function log(message: string): void {
+  const s = Math.round((performance.now() - started) / 1000);
+  process.stderr.write(
+    `[${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}] ${message}\n`,
+  );
+}
+
+const short = (rt: Runtime): string => (rt === 'nodejs' ? 'node' : 'py');
+const label = (rt: Runtime): string => (rt === 'nodejs' ? 'Node' : 'Python');
+
+interface WarmTarget {
+  id: string;
+  label: string;
+  url: string;
+  authorization?: string;
+}
+
+async function serverViews(server: NimbusServer): Promise<{ doctor?: unknown; stats?: unknown }> {
+  const [doctor, stats] = await Promise.all([server.getJson('/v1/doctor'), server.getJson('/v1/stats')]);
+  return { ...(doctor === undefined ? {} : { doctor }), ...(stats === undefined ? {} : { stats }) };
+}
+
+async function checkAnswers(target: WarmTarget): Promise<void> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (target.authorization) headers.authorization = target.authorization;
+  const res = await request(target.url, { method: 'POST', headers, body: '{}', timeoutMs: 30_000 });
+  if (res.status !== 200 || !isHello(res.body)) {
+    throw new Error(`${target.label} answered ${res.status} ${res.body.toString('utf8').slice(0, 300)}`);
+  }
+}
+
+async function warmPhase(results: Results): Promise<void> {
+  if (!wrkAvailable()) {
+    results.notes.push('warm throughput skipped: /usr/bin/wrk is missing (apt-get install wrk)');
+    return;
+  }
+  const cpu = settings.pinned ? SERVER_CPU : undefined;
+  const clientCpu = settings.pinned ? CLIENT_CPU : undefined;
+  const maxConns = Math.max(...settings.connections);
+  const running: RunningTarget[] = [];
+  let nimbus: NimbusServer | undefined;
+  try {
+    const targets: WarmTarget[] = [];
+    const node = await startNodeHttp(distBench, cpu);
+    running.push(node);
+    targets.push({ id: 'node-http', label: 'bare node:http', url: node.url });
+
+    const workerdBin = findWorkerd(root);
+    if (!workerdBin) {
+      results.notes.push('workerd baseline skipped: no workerd binary (`npm install --no-save workerd`)');
+    } else {
+      try {
+        const workerd = await startWorkerd(workerdBin, cpu);
+        running.push(workerd);
+        targets.push({ id: 'workerd', label: 'workerd', url: workerd.url });
+      } catch (err) {
+        results.notes.push(`workerd baseline skipped: ${(err as Error).message.slice(0, 300)}`);
+      }
+    }
+
+    log('warm: starting Nimbus');
+    try {
+      const server = await NimbusServer.start(root, { cpu });
+      nimbus = server;
+      for (const rt of RUNTIMES) {
+        const name = `warm-${short(rt)}`;
+        await server.deploy(name, rt);
+        // One instance per connection: start them all now so no measurement pays for a cold start.
+        const calls = await Promise.all(Array.from({ length: maxConns }, () => server.invoke(name)));
+        const ok = calls.filter((c) => c.ok).length;
+        if (ok === 0) {
+          results.notes.push(`Nimbus ${label(rt)} warm skipped: invocations fail (${calls[0]?.error ?? ''})`);
+          continue;
+        }
+        log(`warm: ${name} pre-warmed with ${ok}/${maxConns} concurrent calls`);
+        targets.push({
+          id: `nimbus-${short(rt)}`,
+          label: `Nimbus ${label(rt)}`,
+          url: server.invokeUrl(name),
+          authorization: server.authorization,
+        });
+      }
+    } catch (err) {
+      log(`warm: Nimbus failed: ${(err as Error).stack ?? String(err)}`);
+      results.notes.push(`Nimbus warm runs skipped: ${(err as Error).message.slice(0, 500)}`);
+      process.exitCode = 1;
+    }
+    for (const t of targets) await checkAnswers(t);
+
+    const raw = new Map<string, WrkResult[]>();
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const t of targets) {
+        const base = { url: t.url, authorization: t.authorization, cpu: clientCpu };
+        await runWrk(root, { ...base, connections: maxConns, durationSec: settings.warmupSec }).catch(
+          (err: unknown) => log(`warm-up of ${t.label} failed: ${(err as Error).message}`),
+        );
+        for (const connections of settings.connections) {
+          let r: WrkResult;
+          try {
+            r = await runWrk(root, { ...base, connections, durationSec: settings.durationSec });
+          } catch (err) {
+            const message = `wrk on ${t.label} at ${connections} connections failed in round ${round}: ${(err as Error).message}`;
+            log(message);
+            results.notes.push(message.slice(0, 500));
+            continue;
+          }
+          const key = `${t.id}/${connections}`;
+          raw.set(key, [...(raw.get(key) ?? []), r]);
+          log(
+            `warm round ${round}/${settings.rounds} ${t.label} c=${connections}: ${Math.round(r.requestsPerSec)} req/s, ` +
+              `p50 ${(r.latencyUs.p50 / 1000).toFixed(3)} ms, p99 ${(r.latencyUs.p99 / 1000).toFixed(3)} ms` +
+              (errorCount(r) > 0 ? `, ${errorCount(r)} errors` : ''),
+          );
+        }
+      }
+    }
+
+    for (const t of targets) {
+      for (const connections of settings.connections) {
+        const rounds = raw.get(`${t.id}/${connections}`) ?? [];
+        const cell: WarmCell = {
+          target: t.id,
+          label: t.label,
+          connections,
+          requestsPerSec: median(rounds.map((r) => r.requestsPerSec)),
+          p50Ms: median(rounds.map((r) => r.latencyUs.p50 / 1000)),
+          p99Ms: median(rounds.map((r) => r.latencyUs.p99 / 1000)),
+          ratioToNodeHttp: null,
+          errors: rounds.reduce((n, r) => n + errorCount(r), 0),
+          rounds,
+        };
+        results.warm.push(cell);
+      }
+    }
+    for (const cell of results.warm) {
+      const bare = results.warm.find((c) => c.target === 'node-http' && c.connections === cell.connections);
+      if (bare && cell.target !== 'node-http')
+        cell.ratioToNodeHttp = cell.requestsPerSec / bare.requestsPerSec;
+    }
+    if (nimbus) results.serverViews.warm = await serverViews(nimbus);
+  } finally {
+    await nimbus?.stop();
+    await Promise.all(running.map((r) => r.stop()));
+  }
+}
+
+async function readRecords(
+  server: NimbusServer,
+  calls: Invocation[],
+): Promise<{ read: number; cold: number; durations: number[] }> {
+  let read = 0;
+  let cold = 0;
+  const durations: number[] = [];
+  for (const call of calls) {
+    if (!call.executionId) continue;
+    const record = await server.execution(call.executionId);
+    if (!record) continue;
+    read++;
+    if (record.coldStart) cold++;
+    if (record.durationMs !== null) durations.push(record.durationMs);
+  }
+  return { read, cold, durations };
+}
+
+async function coldRun(
+  server: NimbusServer,
+  rt: Runtime,
+  variant: ColdResult['variant'],
+): Promise<ColdResult> {
+  const names = Array.from(
+    { length: settings.coldFunctions },
+    (_, i) => `cold-${short(rt)}-${variant === 'spaced' ? 's' : 'b'}-${i}`,
+  );
+  const deployMs: number[] = [];
+  const calls: Invocation[] = [];
+  if (variant === 'back-to-back') for (const name of names) deployMs.push(await server.deploy(name, rt));
+  for (const name of names) {
+    if (variant === 'spaced') {
+      deployMs.push(await server.deploy(name, rt));
+      await sleep(settings.coldPauseMs);
+    }
+    calls.push(await server.invoke(name));
+  }
+  const records = await readRecords(server, calls);
+  for (const name of names) await server.remove(name);
+  const ok = calls.filter((c) => c.ok);
+  const result: ColdResult = {
+    runtime: rt,
+    variant,
+    pauseMs: variant === 'spaced' ? settings.coldPauseMs : 0,
+    functions: names.length,
+    succeeded: ok.length,
+    latencyMs: summarize(ok.map((c) => c.ms)),
+    coldConfirmed: records.cold,
+    recordsRead: records.read,
+    serverDurationMs: summarize(records.durations),
+    deployMs: summarize(deployMs),
+    failures: calls.filter((c) => !c.ok).map((c) => `${c.status} ${c.error ?? ''}`.slice(0, 300)),
+  };
+  log(
+    `cold ${rt} ${variant}: p50 ${result.latencyMs.p50.toFixed(2)} ms, p99 ${result.latencyMs.p99.toFixed(2)} ms, ` +
+      `${result.succeeded}/${result.functions} ok, coldStart ${records.cold}/${records.read}`,
+  );
+  return result;
+}
+
+async function coldPhase(results: Results): Promise<void> {
+  log('cold: starting Nimbus (unpinned)');
+  const server = await NimbusServer.start(root);
+  try {
+    // The server's very first start of each runtime (resolving interpreters, page cache) is not a
+    // function's cold start: pay it once, untimed.
+    for (const rt of RUNTIMES) {
+      await server.deploy(`prime-${short(rt)}`, rt);
+      await server.invoke(`prime-${short(rt)}`);
+      await server.remove(`prime-${short(rt)}`);
+    }
+    for (const rt of RUNTIMES) {
+      results.cold.push(await coldRun(server, rt, 'spaced'));
+      results.cold.push(await coldRun(server, rt, 'back-to-back'));
+    }
+    results.serverViews.cold = await serverViews(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function scalePhase(results: Results): Promise<void> {
+  const rt: Runtime = 'python3';
+  const n = settings.scaleFunctions;
+  log(`scale: starting Nimbus (unpinned), ${n} ${rt} functions`);
+  const server = await NimbusServer.start(root);
+  try {
+    await sleep(500);
+    const serverIdleRssBytes = processMemory(server.pid).rss;
+    const parentBefore = nimbusParentCgroupBytes() ?? null;
+    const names = Array.from({ length: n }, (_, i) => `scale-${i}`);
+    const t0 = performance.now();
+    for (const name of names) await server.deploy(name, rt);
+    const t1 = performance.now();
+    const calls: Invocation[] = [];
+    for (const name of names) calls.push(await server.invoke(name));
+    const t2 = performance.now();
+    await sleep(1000);
+    const memory = treeMemory(server.pid);
+    const views = await serverViews(server);
+    results.serverViews.scale = views;
+    const instances = (views.doctor as { instances?: unknown } | undefined)?.instances;
+    const stats = views.stats as
+      | {
+          prewarmed?: Record<string, unknown>;
+          evictions?: unknown;
+          functions?: Record<string, { instances?: unknown }>;
+        }
+      | undefined;
+    const spares = stats?.prewarmed
+      ? Object.values(stats.prewarmed).reduce((sum: number, v) => sum + (typeof v === 'number' ? v : 0), 0)
+      : null;
+    // Functions that still hold an instance: from /v1/stats per function, else /v1/doctor's count.
+    const perFunction = stats?.functions;
+    const warmHeld = perFunction
+      ? names.filter((name) => Number(perFunction[name]?.instances ?? 0) >= 1).length
+      : typeof instances === 'number'
+        ? Math.min(n, instances)
+        : null;
+    const basis = memory.cgroupBytes !== undefined && memory.cgroups > 0 ? 'cgroups' : 'rss';
+    const sandboxes = basis === 'cgroups' ? (memory.cgroupBytes ?? 0) : memory.rssBytes;
+    // Were they really all kept warm? A second call of each must not be a cold start.
+    const again: Invocation[] = [];
+    for (const name of names) again.push(await server.invoke(name));
+    const records = await readRecords(server, again);
+    const scale: ScaleResult = {
+      runtime: rt,
+      functions: n,
+      deploySec: (t1 - t0) / 1000,
+      firstInvokeSec: (t2 - t1) / 1000,
+      totalSec: (t2 - t0) / 1000,
+      succeeded: calls.filter((c) => c.ok).length,
+      instances: typeof instances === 'number' ? instances : null,
+      warmHeld,
+      evictions: typeof stats?.evictions === 'number' ? stats.evictions : null,
+      warmOnSecondCall: records.read - records.cold,
+      secondCallsRecorded: records.read,
+      spares,
+      memory,
+      serverIdleRssBytes,
+      totalBytes: sandboxes + memory.rootRssBytes,
+      basis,
+      nimbusParentCgroupBytes: { before: parentBefore, after: nimbusParentCgroupBytes() ?? null },
+      failures: calls.filter((c) => !c.ok).map((c) => `${c.status} ${c.error ?? ''}`.slice(0, 300)),
+    };
+    results.scale = scale;
+    log(
+      `scale: ${scale.succeeded}/${n} ok in ${scale.totalSec.toFixed(1)} s, ${warmHeld ?? '?'} held warm, ` +
+        `${scale.warmOnSecondCall}/${records.read} warm on a second call, ` +
+        `${(scale.totalBytes / 1024 ** 2).toFixed(0)} MiB (${basis} + server RSS)`,
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
+async function burstPhase(results: Results): Promise<void> {
+  log('burst: starting Nimbus (unpinned)');
+  const server = await NimbusServer.start(root);
+  try {
+    for (const rt of RUNTIMES) {
+      const name = `burst-${short(rt)}`;
+      await server.deploy(name, rt);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: settings.burstCalls });
+      const t0 = performance.now();
+      const calls = await Promise.all(
+        Array.from({ length: settings.burstCalls }, () => server.invoke(name, agent)),
+      );
+      const allAnsweredMs = performance.now() - t0;
+      agent.destroy();
+      const records = await readRecords(server, calls);
+      await server.remove(name);
+      const burst: BurstResult = {
+        runtime: rt,
+        calls: settings.burstCalls,
+        succeeded: calls.filter((c) => c.ok).length,
+        allAnsweredMs,
+        latencyMs: summarize(calls.filter((c) => c.ok).map((c) => c.ms)),
+        coldStarts: records.cold,
+        recordsRead: records.read,
+        failures: calls.filter((c) => !c.ok).map((c) => `${c.status} ${c.error ?? ''}`.slice(0, 300)),
+      };
+      results.burst.push(burst);
+      log(
+        `burst ${rt}: ${burst.succeeded}/${burst.calls} ok, all answered in ${allAnsweredMs.toFixed(0)} ms`,
+      );
+    }
+    results.serverViews.burst = await serverViews(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+function targets(r: Results): Target[] {
+  const cell = (target: string, c: number): WarmCell | undefined =>
+    r.warm.find((w) => w.target === target && w.connections === c);
+  const out: Target[] = [];
+  const node50 = cell('nimbus-node', 50);
+  out.push({
+    name: 'warm Node at 50 connections ≥ 50% of bare node:http req/s',
+    measured: node50?.ratioToNodeHttp == null ? 'n/a' : `${(node50.ratioToNodeHttp * 100).toFixed(0)}%`,
+    pass: node50?.ratioToNodeHttp == null ? null : node50.ratioToNodeHttp >= 0.5,
+  });
+  const node1 = cell('nimbus-node', 1);
+  const bare1 = cell('node-http', 1);
+  const delta = node1 && bare1 ? node1.p50Ms - bare1.p50Ms : undefined;
+  out.push({
+    name: 'warm Node at 1 connection: p50 within 0.5 ms of bare node:http',
+    measured:
+      delta === undefined
+        ? 'n/a'
+        : `+${delta.toFixed(3)} ms (${node1!.p50Ms.toFixed(3)} vs ${bare1!.p50Ms.toFixed(3)})`,
+    pass: delta === undefined ? null : delta <= 0.5,
+  });
+  for (const rt of RUNTIMES) {
+    const cold = r.cold.find((c) => c.runtime === rt && c.variant === 'spaced');
+    const valid = cold && cold.succeeded > 0;
+    out.push({
+      name: `cold start ${label(rt)} p50 ≤ 10 ms (spaced)`,
+      measured: valid ? `${cold.latencyMs.p50.toFixed(2)} ms` : 'n/a',
+      pass: valid ? cold.latencyMs.p50 <= 10 && cold.succeeded === cold.functions : null,
+    });
+    out.push({
+      name: `cold start ${label(rt)} p99 ≤ 30 ms (spaced)`,
+      measured: valid ? `${cold.latencyMs.p99.toFixed(2)} ms` : 'n/a',
+      pass: valid ? cold.latencyMs.p99 <= 30 && cold.succeeded === cold.functions : null,
+    });
+  }
+  const sc = r.scale;
+  const held = sc ? (sc.warmHeld ?? sc.warmOnSecondCall) : 0;
+  out.push({
+    name: `${sc?.functions ?? 200} warm functions within 8 GB`,
+    measured: sc
+      ? `${(sc.totalBytes / 1024 ** 3).toFixed(2)} GiB with ${held}/${sc.functions} held warm, ` +
+        `${sc.warmOnSecondCall}/${sc.secondCallsRecorded} warm on a second call`
+      : 'n/a',
+    pass: sc
+      ? sc.totalBytes <= 8 * 1024 ** 3 && held >= sc.functions && sc.warmOnSecondCall >= sc.functions
+      : null,
+  });
+  return out;
+}
+
+/** Formats the Markdown with the repository's prettier settings (so `npm run check` stays green), if prettier is installed. */
+async function formatMarkdown(markdown: string, file: string): Promise<string> {
+  try {
+    const prettier = await import('prettier');
+    const options = (await prettier.resolveConfig(file)) ?? {};
+    return await prettier.format(markdown, { ...options, parser: 'markdown' });
+  } catch {
+    return markdown;
+  }
+}
+
+async function save(results: Results): Promise<string> {
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = results.startedAt.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  const jsonFile = join(resultsDir, `${stamp}.json`);
+  writeFileSync(
+    jsonFile,
+    `${JSON.stringify(results, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`,
+  );
+  copyFileSync(jsonFile, join(resultsDir, 'latest.json'));
+  const mdFile = join(resultsDir, 'latest.md');
+  const markdown = await formatMarkdown(renderMarkdown(results), mdFile);
+  writeFileSync(mdFile, markdown);
+  log(`wrote ${jsonFile}, latest.json and latest.md`);
+  return markdown;
+}
+
+async function stopEverything(): Promise<void> {
+  await stopAllNimbus();
+  await stopAll();
+  keepAlive.destroy();
+}
+
+async function main(): Promise<void> {
+  const results: Results = {
+    startedAt: new Date().toISOString(),
+    durationSec: 0,
+    machine: machineInfo(),
+    loadAverageEnd: [],
+    cpuBusyBefore: await cpuBusy(1000),
+    cpuBusyAfter: Number.NaN,
+    settings,
+    notes: [],
+    warm: [],
+    cold: [],
+    scale: null,
+    burst: [],
+    serverViews: {},
+    targets: [],
+  };
+  results.notes.push(
+    settings.pinned
+      ? `Warm runs pinned with taskset: the server under test on CPU ${SERVER_CPU} (Nimbus together with its sandboxes), wrk on CPU ${CLIENT_CPU}. Cold start, scale and burst run unpinned.`
+      : 'Not pinned: taskset is missing or there are fewer than 2 CPUs; server and wrk share the CPUs.',
+  );
+  results.notes.push(
+    `Cold starts: ${settings.coldFunctions} functions per runtime; "spaced" = deploy, wait ${settings.coldPauseMs} ms, first invoke; ` +
+      '"back-to-back" = deploy all first, then first-invoke each with no pause. Percentiles interpolate between ranks.',
+  );
+  if (results.cpuBusyBefore > 0.1) {
+    results.notes.push(
+      `Other work was running when the benchmark started (${Math.round(results.cpuBusyBefore * 100)}% of the CPUs busy): expect noise.`,
+    );
+  }
+  const phases: [string, (r: Results) => Promise<void>][] = [
+    ['warm', warmPhase],
+    ['cold', coldPhase],
+    ['scale', scalePhase],
+    ['burst', burstPhase],
+  ];
+  for (const [name, phase] of phases) {
+    try {
+      await phase(results);
+    } catch (err) {
+      log(`${name} phase failed: ${(err as Error).stack ?? String(err)}`);
+      results.notes.push(`${name} phase failed: ${(err as Error).message.slice(0, 500)}`);
+      process.exitCode = 1;
+    }
+  }
+  results.targets = targets(results);
+  results.loadAverageEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+  results.cpuBusyAfter = await cpuBusy(1000);
+  results.durationSec = (performance.now() - started) / 1000;
+  const markdown = await save(results);
+  process.stdout.write(markdown);
+}
+
+let stopping = false;
+function onSignal(signal: NodeJS.Signals): void {
+  if (stopping) {
+    killAllNow();
+    process.exit(130);
+  }
+  stopping = true;
+  log(`${signal}: stopping everything the benchmark started (again to force)`);
+  void stopEverything().finally(() => process.exit(130));
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+process.on('exit', killAllNow);
+
+const watchdog = setTimeout(() => {
+  log(`the benchmark ran longer than ${WATCHDOG_MS / 60_000} min: aborting`);
+  void stopEverything().finally(() => process.exit(1));
+}, WATCHDOG_MS);
+watchdog.unref();
+
+main()
+  .catch((err: unknown) => {
+    log(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await stopEverything();
+    clearTimeout(watchdog);
+  });
