@@ -102,11 +102,27 @@ export class Instance {
     this.lastUsedAt = Date.now();
     return new Promise<InvokeResult>((resolve) => {
       this.pending.set(id, { resolve, log });
-      this.process.channel.write(encodeFrame({ t: 'invoke', id, deadline }, event));
+      this.send(encodeFrame({ t: 'invoke', id, deadline }, event));
     }).finally(() => {
       this.inFlight--;
       this.lastUsedAt = Date.now();
     });
+  }
+
+  private corked = false;
+
+  /** Writes a frame; frames written in the same tick leave in one system call. */
+  private send(frame: Buffer): void {
+    const channel = this.process.channel;
+    if (!this.corked) {
+      this.corked = true;
+      channel.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        channel.uncork();
+      });
+    }
+    channel.write(frame);
   }
 
   /** Stops the sandbox; `reason` is what calls still in flight are told. */

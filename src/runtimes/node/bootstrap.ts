@@ -34,7 +34,18 @@ const inFlight = new Set<string>();
 let handler: Handler | undefined;
 let fn: FunctionInit | undefined;
 
+let corked = false;
+
+/** Frames sent in the same tick (results of concurrent calls, log lines) leave in one system call. */
 function send(header: object, payload?: Buffer): void {
+  if (!corked) {
+    corked = true;
+    channel.cork();
+    process.nextTick(() => {
+      corked = false;
+      channel.uncork();
+    });
+  }
   channel.write(encodeFrame(header, payload));
 }
 
