@@ -5,21 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { startTestServer, type TestServer } from './helpers/harness.js';
+import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
 async function coldStart(nimbus: TestServer, res: { headers: Headers }): Promise<boolean> {
-  const id = res.headers.get('x-nimbus-execution-id');
-  return (await nimbus.request('GET', `/v1/executions/${id}`)).body.coldStart;
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  assert.fail(`timed out waiting for ${what}`);
+  return (await nimbus.executionOf(res)).coldStart;
 }
 
 describe('instance lifecycle', () => {

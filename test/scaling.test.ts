@@ -6,20 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startTestServer, type TestServer } from './helpers/harness.js';
+import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
-async function record(nimbus: TestServer, res: { headers: Headers }) {
-  return (await nimbus.request('GET', `/v1/executions/${res.headers.get('x-nimbus-execution-id')}`)).body;
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+const record = (nimbus: TestServer, res: { headers: Headers }) => nimbus.executionOf(res);
 
 const stats = async (nimbus: TestServer) => (await nimbus.request('GET', '/v1/stats')).body;
 

@@ -87,6 +87,11 @@ export class TestServer {
     return this.request<T>('POST', `/v1/functions/${name}/invoke`, { json: event });
   }
 
+  /** The execution record of an invoke response. */
+  async executionOf(res: { headers: Headers }): Promise<any> {
+    return (await this.request('GET', `/v1/executions/${res.headers.get('x-nimbus-execution-id')}`)).body;
+  }
+
   /** Stops the server, keeping the data dir (for restart tests). */
   async stop(): Promise<void> {
     await this.server.close();
@@ -102,6 +107,16 @@ export class TestServer {
     await this.server.close();
     rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** Polls `check` until it holds; fails the test with `what` after `ms`. */
+export async function waitFor(check: () => Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 export async function startTestServer(settings: ConfigInput = {}): Promise<TestServer> {
