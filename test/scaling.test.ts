@@ -183,6 +183,28 @@ describe('instance concurrency and limits', () => {
 });
 
 describe('memory budget', () => {
+  it('stops an instance that was busy when its function changed, once its call ends', async () => {
+    const nimbus = await startTestServer({ prewarmPerRuntime: 0 });
+    try {
+      await nimbus.deploy('busy-change', 'python-hostile', 'python3', 'main.handler');
+      const running = nimbus.invoke('busy-change', { action: 'sleep', seconds: 0.5 });
+      await waitFor(
+        async () => (await stats(nimbus)).functions['busy-change']?.busy === 1,
+        'the call to start',
+      );
+      const memoryWhileBusy = (await stats(nimbus)).memoryUsedMb;
+      await nimbus.request('PATCH', '/v1/functions/busy-change', { json: { description: 'changed' } });
+      assert.equal((await running).status, 200, 'the running call finishes on its old instance');
+      await waitFor(
+        async () => (await stats(nimbus)).functions['busy-change'] === undefined,
+        'the old instance to stop',
+      );
+      assert.equal((await stats(nimbus)).memoryUsedMb, memoryWhileBusy - 128, 'its memory is released');
+    } finally {
+      await nimbus.close();
+    }
+  });
+
   it('stops the least recently used idle instance to make room', async () => {
     const nimbus = await startTestServer({ memoryBudgetMb: 300, prewarmPerRuntime: 0 });
     try {

@@ -209,7 +209,7 @@ export class InstancePool {
           },
         });
       }
-      this.revisionStates.delete(state.revision);
+      // The state stays until its last busy instance is gone (maintain() drops it), so their memory is released.
     }
     await Promise.all(doomed);
   }
@@ -275,7 +275,7 @@ export class InstancePool {
         state.instances.length === 0 &&
         state.starting === 0 &&
         state.waiters.length === 0 &&
-        state.fn.minInstances === 0
+        (state.retired || state.fn.minInstances === 0)
       ) {
         this.revisionStates.delete(state.revision);
       }
