@@ -15,7 +15,7 @@ import type { SandboxDriver } from '../core/ports.js';
 import type { PreparedCode } from './code-cache.js';
 import { createSlot, fillSlot, removeSlot } from './code-slot.js';
 import { Instance, type LogSink } from './instance.js';
-import { PrewarmedSandboxes, shapeOf } from './prewarmed-sandboxes.js';
+import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
 import { functionEnv, runtimeCommand } from './runtime-commands.js';
 
 export interface PoolSettings {
@@ -475,7 +475,7 @@ export class InstancePool {
         tmpSizeMb: this.settings.tmpSizeMb,
         background,
       });
-      instance = new Instance(id, shapeOf(runtime, memoryMb), memoryMb, sandbox, slot);
+      instance = new Instance(id, memoryMb, sandbox, slot);
     } catch (err) {
       if (slot) await removeSlot(slot);
       return {

@@ -27,10 +27,8 @@ interface PendingInvocation {
 const STDERR_TAIL_BYTES = 4096;
 
 export class Instance {
-  readonly createdAt = Date.now();
+  /** When the pool last took it back from a call (for idle reaping and least-recently-used eviction). */
   lastUsedAt = Date.now();
-  /** Invocations in progress. */
-  inFlight = 0;
   /** Calls the pool has handed this instance and not yet taken back. */
   leases = 0;
   /** The function revision this instance was specialised for; undefined while generic (pre-warmed). */
@@ -47,8 +45,6 @@ export class Instance {
 
   constructor(
     readonly id: string,
-    /** Runtime and memory size: what a generic instance can be specialised for. */
-    readonly shape: string,
     readonly memoryMb: number,
     private readonly process: SandboxProcess,
     /** Host directory mounted read-only at /code, filled when the instance is specialised. */
@@ -89,7 +85,7 @@ export class Instance {
     this.revision = revision;
     this.orphanLog = log;
     this.process.setForeground();
-    this.process.channel.write(encodeFrame({ t: 'init', ...init }));
+    this.send(encodeFrame({ t: 'init', ...init }));
     const inited = await this.nextControlMessage(timeoutMs);
     if (inited.t !== 'inited') return this.initFailure(inited);
     this.orphanLog = undefined;
@@ -98,14 +94,9 @@ export class Instance {
 
   /** Sends one invocation; resolves with its result or with the reason the instance died. */
   invoke(id: string, event: Buffer, deadline: number, log: LogSink): Promise<InvokeResult> {
-    this.inFlight++;
-    this.lastUsedAt = Date.now();
     return new Promise<InvokeResult>((resolve) => {
       this.pending.set(id, { resolve, log });
       this.send(encodeFrame({ t: 'invoke', id, deadline }, event));
-    }).finally(() => {
-      this.inFlight--;
-      this.lastUsedAt = Date.now();
     });
   }
 

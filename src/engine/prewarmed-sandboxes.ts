@@ -26,7 +26,7 @@ const DEMAND_WINDOW_MS = 30_000;
 const MAX_PARALLEL_STARTS = 2;
 const REFILL_DELAY_MS = 25;
 
-export function shapeOf(runtime: Runtime, memoryMb: number): string {
+function shapeOf(runtime: Runtime, memoryMb: number): string {
   return `${runtime}:${memoryMb}`;
 }
 
