@@ -572,6 +572,11 @@ describe('SqliteStore specifics', () => {
       await store.createFunction(fnRecord('mem'));
       assert.equal((await store.listFunctions()).length, 1);
       assert.equal(fs.existsSync(':memory:'), false);
+      // Without a file there is no writer thread: batches go through the shared kysely queries.
+      const e = execution('m1', 'mem', at(0));
+      await store.writeBatch([e], [logLine('m1', 'mem', 0, at(0))]);
+      assert.equal((await store.getExecution('m1'))?.status, 'succeeded');
+      assert.equal((await store.getLogs('m1')).length, 1);
     } finally {
       await store.close();
     }

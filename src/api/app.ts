@@ -2,13 +2,15 @@
  * Builds the HTTP API (fastify): raw-body parsing, bearer-key auth on every route but health
  * and the OpenAPI document, the one error shape, and the route modules.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
+import { apiKeyError, newRequestId } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { invokeFront } from './invoke-front.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long shutdown waits for running invocations before cutting them off. */
@@ -18,20 +20,18 @@ export interface ApiOptions {
   logger: boolean | object;
 }
 
-function keyMatches(presented: string, expected: Buffer): boolean {
-  const given = Buffer.from(presented);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
-  const app = Fastify({
+  const app: FastifyInstance = Fastify({
+    // Invoke calls are answered by the front door before fastify sees them (invoke-front.ts).
+    serverFactory: (handler) =>
+      createServer(invokeFront(deps, (err, message) => app.log.error({ err }, message), handler)),
     logger: options.logger,
     bodyLimit: 1024 * 1024,
     // Shutdown first waits for running invocations (preClose below), then drops every connection:
     // an idle keep-alive socket must not hold the server open for its 72 s timeout.
     forceCloseConnections: true,
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => `req-${Math.random().toString(36).slice(2, 12)}`,
+    genReqId: newRequestId,
   });
   // Bodies stay raw bytes: invoke passes them through untouched, JSON routes parse them in parse.ts.
   app.removeAllContentTypeParsers();
@@ -40,19 +40,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const expected = Buffer.from(deps.adminKey);
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.config?.public) return;
-    const header = request.headers.authorization ?? '';
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !keyMatches(match[1]!.trim(), expected)) {
-      return sendError(
-        reply,
-        new NimbusError(
-          'UNAUTHORIZED',
-          match
-            ? 'the API key is wrong; use the admin key from <data-dir>/admin.key or NIMBUS_ADMIN_KEY'
-            : 'missing API key: send `Authorization: Bearer <key>` (the admin key is in <data-dir>/admin.key)',
-        ),
-      );
-    }
+    const denied = apiKeyError(request.headers.authorization, expected);
+    if (denied) return sendError(reply, denied);
   });
 
   app.addHook('preClose', async () => {

@@ -13,6 +13,15 @@ export function zodToNimbus(err: ZodError, where: string): NimbusError {
   });
 }
 
+/** The body of every error answer. */
+export function errorBody(
+  err: NimbusError,
+  requestId: string,
+  extra: Record<string, unknown> = {},
+): { error: Record<string, unknown> } {
+  return { error: { code: err.code, message: err.message, ...(err.details ?? {}), ...extra, requestId } };
+}
+
 export function sendError(
   reply: FastifyReply,
   err: NimbusError,
@@ -21,15 +30,7 @@ export function sendError(
   return reply
     .code(err.status)
     .type('application/json')
-    .send({
-      error: {
-        code: err.code,
-        message: err.message,
-        ...(err.details ?? {}),
-        ...extra,
-        requestId: reply.request.id,
-      },
-    });
+    .send(errorBody(err, reply.request.id, extra));
 }
 
 export function errorHandler(

@@ -6,9 +6,8 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS, type FunctionRecord } from '../core/function.js';
-import type { Execution, LogLine } from '../core/execution.js';
+import type { LogLine } from '../core/execution.js';
 import type { ApiDeps } from './deps.js';
-import { sendError } from './errors.js';
 import { parseBody, parseQuery } from './parse.js';
 import { createFunctionBody, functionLogsQuery, updateFunctionBody } from './schemas.js';
 
@@ -79,32 +78,7 @@ export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): voi
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { name: string } }>(
-    '/v1/functions/:name/invoke',
-    { bodyLimit: LIMITS.syncPayloadBytes, config: { bodyLimitText: '6 MB for a synchronous invocation' } },
-    async (request, reply) => {
-      const raw = request.body;
-      const event = Buffer.isBuffer(raw) && raw.length > 0 ? raw : Buffer.from('{}');
-      try {
-        JSON.parse(event.toString('utf8'));
-      } catch (err) {
-        throw new NimbusError('INVALID_JSON', `the event must be JSON: ${(err as Error).message}`);
-      }
-      const trigger = request.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
-      const { execution, payload } = await deps.invoker.invoke(request.params.name, event, {
-        trigger,
-        maxResultBytes: LIMITS.syncPayloadBytes,
-      });
-      reply.header('x-nimbus-execution-id', execution.id);
-      if (payload) return reply.code(200).type('application/json').send(payload);
-      return sendError(reply, executionFailure(execution), {
-        type: execution.error?.type,
-        stack: execution.error?.stack,
-        executionId: execution.id,
-        outcome: execution.outcome,
-      });
-    },
-  );
+  // POST /v1/functions/:name/invoke is served by invoke-front.ts, ahead of fastify.
 
   app.get<{ Params: { name: string }; Querystring: Record<string, string> }>(
     '/v1/functions/:name/logs',
@@ -153,23 +127,4 @@ function streamLogs(
     clearInterval(keepAlive);
   });
   return reply;
-}
-
-function executionFailure(execution: Execution): NimbusError {
-  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
-  const message = `${error.type}: ${error.message}`;
-  switch (execution.status) {
-    case 'timeout':
-      return new NimbusError('FUNCTION_TIMEOUT', message);
-    default:
-      if (error.type === 'ResponseTooLarge') return new NimbusError('PAYLOAD_TOO_LARGE', message);
-      if (execution.outcome === 'platform_error') return new NimbusError('INTERNAL', message);
-      if (execution.outcome === 'developer_error') {
-        return new NimbusError(
-          error.type === 'OutOfMemory' ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED',
-          message,
-        );
-      }
-      return new NimbusError('FUNCTION_ERROR', message);
-  }
 }

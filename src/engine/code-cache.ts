@@ -28,6 +28,11 @@ export class CodeCache {
     private readonly rootDir: string,
   ) {}
 
+  /** The prepared code when it is ready (the hot path needs no promise). */
+  preparedFor(fn: Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'>): PreparedCode | undefined {
+    return this.ready.get(`${fn.codeSha256}:${fn.runtime}:${fn.handler}`);
+  }
+
   /** The prepared code of a function; concurrent callers share one preparation. */
   prepare(
     fn: Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'>,

@@ -96,9 +96,12 @@ export class ExecutionRecorder {
     return new ExecutionLog(execution, this, this.settings.logBytesPerExecution);
   }
 
-  /** Records the (final or intermediate) state of an execution. */
+  /**
+   * Records the (final or intermediate) state of an execution. The recorder keeps a reference until
+   * the next flush, so changes made before then are written too: the newest state always wins.
+   */
   save(execution: Execution): void {
-    this.pendingExecutions.set(execution.id, { ...execution });
+    this.pendingExecutions.set(execution.id, execution);
     this.schedule();
   }
 
@@ -111,7 +114,8 @@ export class ExecutionRecorder {
   /** Cuts input or output text to the record limit, saying so. */
   capText(text: string): { text: string; truncated: boolean } {
     const max = this.settings.recordTextBytes;
-    if (Buffer.byteLength(text) <= max) return { text, truncated: false };
+    // A UTF-16 unit is at most 3 UTF-8 bytes: short texts need no counting.
+    if (text.length * 3 <= max || Buffer.byteLength(text) <= max) return { text, truncated: false };
     return {
       text: Buffer.from(text).subarray(0, max).toString('utf8') + TEXT_TRUNCATED_MARKER,
       truncated: true,

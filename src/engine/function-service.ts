@@ -89,6 +89,11 @@ export class FunctionService {
     await this.pool.retireFunction(name);
   }
 
+  /** The function's record when it is already in memory (the hot path needs no promise). */
+  cached(name: string): FunctionRecord | undefined {
+    return this.cache.get(name);
+  }
+
   /** The function's current record; served from memory after the first read. */
   async get(name: string): Promise<FunctionRecord> {
     const cached = this.cache.get(name);

@@ -126,15 +126,20 @@ export class InstancePool {
     this.prewarmed.refill();
   }
 
+  /** A warm instance with a free slot, taken at once; undefined when the call must wait or start one. */
+  acquireWarm(fn: FunctionRecord, code: PreparedCode): Acquired | undefined {
+    const free = this.freeInstance(this.stateFor(fn, code));
+    if (!free) return undefined;
+    free.leases++;
+    this.counters.warmHits++;
+    return { instance: free, cold: false };
+  }
+
   /** An instance with a free slot for this call: warm if possible, else newly started (cold). */
   acquire(fn: FunctionRecord, code: PreparedCode, log: LogSink): Promise<Acquired> {
+    const warm = this.acquireWarm(fn, code);
+    if (warm) return Promise.resolve(warm);
     const state = this.stateFor(fn, code);
-    const free = this.freeInstance(state);
-    if (free) {
-      free.leases++;
-      this.counters.warmHits++;
-      return Promise.resolve({ instance: free, cold: false });
-    }
     return new Promise<Acquired>((resolve, reject) => {
       const waiter: Waiter = {
         log,

@@ -102,13 +102,16 @@ export class Instance {
 
   private corked = false;
 
-  /** Writes a frame; frames written in the same tick leave in one system call. */
+  /**
+   * Writes a frame. Frames written in the same event-loop turn (the calls of every request that
+   * arrived together) leave in one system call, so one wake-up of the sandbox serves them all.
+   */
   private send(frame: Buffer): void {
     const channel = this.process.channel;
     if (!this.corked) {
       this.corked = true;
       channel.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         channel.uncork();
       });

@@ -3,9 +3,9 @@
  * enforces the timeout by killing the instance, classifies the outcome, and gives the instance
  * back or replaces it. Every invocation ends in exactly one recorded outcome.
  */
-import { randomUUID } from 'node:crypto';
 import { NimbusError } from '../core/errors.js';
 import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
+import { newExecutionId } from './execution-id.js';
 import type { CodeCache } from './code-cache.js';
 import type { ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
@@ -52,11 +52,11 @@ export class Invoker {
   }
 
   private async run(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
-    const fn = await this.functions.get(name);
+    const fn = this.functions.cached(name) ?? (await this.functions.get(name));
     const started = Date.now();
     const input = this.recorder.capText(event.toString('utf8'));
     const execution: Execution = {
-      id: randomUUID(),
+      id: newExecutionId(started),
       functionName: fn.name,
       version: fn.version,
       trigger: options.trigger,
@@ -79,8 +79,8 @@ export class Invoker {
     let result: InvokeResult | { ok: false; kind: 'platform' | 'timeout'; error: ExecutionError };
     let instance: Instance | undefined;
     try {
-      const code = await this.codeCache.prepare(fn);
-      const acquired = await this.pool.acquire(fn, code, sink);
+      const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
+      const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
       this.recorder.save(execution);
       if ('error' in acquired) {
         const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';

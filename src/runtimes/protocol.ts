@@ -44,13 +44,14 @@ export type RuntimeMessage =
   | { t: 'result'; id: string; ok: false; error: WireError; fatal?: boolean };
 
 export function encodeFrame(header: object, payload?: Buffer): Buffer {
-  const head = Buffer.from(JSON.stringify(header), 'utf8');
-  const body = payload ?? Buffer.alloc(0);
-  const frame = Buffer.allocUnsafe(8 + head.length + body.length);
-  frame.writeUInt32BE(4 + head.length + body.length, 0);
-  frame.writeUInt32BE(head.length, 4);
-  head.copy(frame, 8);
-  body.copy(frame, 8 + head.length);
+  const head = JSON.stringify(header);
+  const headLength = Buffer.byteLength(head);
+  const bodyLength = payload ? payload.length : 0;
+  const frame = Buffer.allocUnsafe(8 + headLength + bodyLength);
+  frame.writeUInt32BE(4 + headLength + bodyLength, 0);
+  frame.writeUInt32BE(headLength, 4);
+  frame.write(head, 8, 'utf8');
+  if (payload) payload.copy(frame, 8 + headLength);
   return frame;
 }
 

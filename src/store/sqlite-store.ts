@@ -1,14 +1,18 @@
 /**
- * The embedded default Store: a single SQLite file opened with better-sqlite3. Only opening the file,
- * its pragmas and permissions live here; every query is in KyselyStore. It must never leave the
- * database readable by other users, since it holds function environment variables (often secrets).
+ * The embedded default Store: a single SQLite file opened with better-sqlite3. Opening the file, its
+ * pragmas and permissions live here; the one hot-path write (the recorder's batches of execution
+ * records and log lines) goes to a worker thread (sqlite-writer); every other query is in
+ * KyselyStore. It must never leave the database readable by other users, since it holds function
+ * environment variables (often secrets).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
+import type { Execution, LogLine } from '../core/execution.js';
 import { type DialectTraits, KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
+import { SqliteBatchWriter } from './sqlite-writer.js';
 
 const FILE_MODE = 0o600;
 
@@ -29,8 +33,23 @@ function restrict(file: string): void {
 }
 
 export class SqliteStore extends KyselyStore {
-  private constructor(db: Kysely<Database>) {
+  private constructor(
+    db: Kysely<Database>,
+    /** Writes record batches off the event loop; undefined for an in-memory database. */
+    private readonly writer: SqliteBatchWriter | undefined,
+  ) {
     super(db, sqliteTraits);
+  }
+
+  override async writeBatch(executions: Execution[], logs: LogLine[]): Promise<void> {
+    if (executions.length === 0 && logs.length === 0) return;
+    if (!this.writer) return super.writeBatch(executions, logs);
+    await this.writer.write(executions, logs);
+  }
+
+  override async close(): Promise<void> {
+    await this.writer?.close();
+    await super.close();
   }
 
   /** Opens (creating if needed) the database file. `:memory:` gives a private in-memory database. */
@@ -58,6 +77,9 @@ export class SqliteStore extends KyselyStore {
       throw err;
     }
     // SQLite creates -wal and -shm with the database file's mode, so they are 0600 as well.
-    return new SqliteStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }));
+    return new SqliteStore(
+      new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      inMemory ? undefined : new SqliteBatchWriter(file),
+    );
   }
 }

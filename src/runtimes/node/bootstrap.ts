@@ -36,12 +36,15 @@ let fn: FunctionInit | undefined;
 
 let corked = false;
 
-/** Frames sent in the same tick (results of concurrent calls, log lines) leave in one system call. */
+/**
+ * Frames sent in the same event-loop turn (results of concurrent calls, log lines) leave in one
+ * system call, so one wake-up of the host serves them all.
+ */
 function send(header: object, payload?: Buffer): void {
   if (!corked) {
     corked = true;
     channel.cork();
-    process.nextTick(() => {
+    setImmediate(() => {
       corked = false;
       channel.uncork();
     });

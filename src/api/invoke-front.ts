@@ -1,0 +1,166 @@
+/**
+ * The data plane's front door: `POST /v1/functions/{name}/invoke` served straight from node:http,
+ * ahead of fastify, because a warm call must cost little more than the hop to its sandbox (the
+ * framework's routing, hooks and reply machinery cost as much as the whole rest of a call).
+ * Everything else goes to fastify. Same contract as the other routes: bearer key, the one error
+ * shape with a request id, 413 past the body limit, 400 for an event that is not JSON.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NimbusError } from '../core/errors.js';
+import type { Execution } from '../core/execution.js';
+import { LIMITS } from '../core/function.js';
+import { apiKeyError, newRequestId } from './auth.js';
+import type { ApiDeps } from './deps.js';
+import { errorBody } from './errors.js';
+
+const PREFIX = '/v1/functions/';
+const SUFFIX = '/invoke';
+const EMPTY_EVENT = Buffer.from('{}');
+
+/** Logs failures the engine did not expect (the fastify instance's logger). */
+export type FrontLogger = (err: unknown, message: string) => void;
+
+/** The function name when the request is an invoke call, else undefined (fastify serves it). */
+function invokeTarget(req: IncomingMessage): string | undefined {
+  if (req.method !== 'POST') return undefined;
+  const url = req.url ?? '';
+  if (!url.startsWith(PREFIX)) return undefined;
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (!path.endsWith(SUFFIX)) return undefined;
+  const name = path.slice(PREFIX.length, path.length - SUFFIX.length);
+  if (name.length === 0 || name.includes('/')) return undefined;
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Returns a request listener that serves invoke calls and hands every other request to `next`
+ * (fastify's handler).
+ */
+export function invokeFront(
+  deps: ApiDeps,
+  log: FrontLogger,
+  next: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const expectedKey = Buffer.from(deps.adminKey);
+  const limit = LIMITS.syncPayloadBytes;
+
+  const fail = (
+    res: ServerResponse,
+    requestId: string,
+    err: NimbusError,
+    extra?: Record<string, unknown>,
+  ) => {
+    const body = JSON.stringify(errorBody(err, requestId, extra));
+    res.writeHead(err.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  };
+
+  const invoke = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    body: Buffer,
+    id: string,
+  ) => {
+    const event = body.length > 0 ? body : EMPTY_EVENT;
+    try {
+      JSON.parse(event.toString('utf8'));
+    } catch (err) {
+      return fail(
+        res,
+        id,
+        new NimbusError('INVALID_JSON', `the event must be JSON: ${(err as Error).message}`),
+      );
+    }
+    const trigger = req.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
+    const { execution, payload } = await deps.invoker.invoke(name, event, {
+      trigger,
+      maxResultBytes: limit,
+    });
+    res.setHeader('x-nimbus-execution-id', execution.id);
+    if (!payload) {
+      return fail(res, id, executionFailure(execution), {
+        type: execution.error?.type,
+        stack: execution.error?.stack,
+        executionId: execution.id,
+        outcome: execution.outcome,
+      });
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': payload.length });
+    res.end(payload);
+  };
+
+  return (req, res) => {
+    const name = invokeTarget(req);
+    if (name === undefined) return next(req, res);
+    const id = newRequestId();
+    const denied = apiKeyError(req.headers.authorization, expectedKey);
+    if (denied) return refuse(req, res, () => fail(res, id, denied));
+    const tooLarge = () =>
+      fail(
+        res,
+        id,
+        new NimbusError(
+          'PAYLOAD_TOO_LARGE',
+          `request body is over the limit of 6 MB for a synchronous invocation`,
+        ),
+      );
+    if (Number(req.headers['content-length'] ?? 0) > limit) return refuse(req, res, tooLarge);
+
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        refuse(req, res, tooLarge);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > limit) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      invoke(req, res, name, body, id).catch((err: unknown) => {
+        if (res.headersSent) return;
+        if (err instanceof NimbusError) return fail(res, id, err);
+        log(err, 'unhandled error in invoke');
+        fail(res, id, new NimbusError('INTERNAL', 'internal error; the server log has the details'));
+      });
+    });
+  };
+}
+
+/** Answers without reading the body; the connection closes so the unread bytes are dropped. */
+function refuse(req: IncomingMessage, res: ServerResponse, answer: () => void): void {
+  res.setHeader('connection', 'close');
+  answer();
+  req.resume();
+}
+
+function executionFailure(execution: Execution): NimbusError {
+  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
+  const message = `${error.type}: ${error.message}`;
+  switch (execution.status) {
+    case 'timeout':
+      return new NimbusError('FUNCTION_TIMEOUT', message);
+    default:
+      if (error.type === 'ResponseTooLarge') return new NimbusError('PAYLOAD_TOO_LARGE', message);
+      if (execution.outcome === 'platform_error') return new NimbusError('INTERNAL', message);
+      if (execution.outcome === 'developer_error') {
+        return new NimbusError(
+          error.type === 'OutOfMemory' ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED',
+          message,
+        );
+      }
+      return new NimbusError('FUNCTION_ERROR', message);
+  }
+}
