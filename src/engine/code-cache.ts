@@ -28,9 +28,16 @@ export class CodeCache {
     private readonly rootDir: string,
   ) {}
 
-  /** The prepared code when it is ready (the hot path needs no promise). */
+  private readonly readyFor = new WeakMap<object, PreparedCode>();
+
+  /** The prepared code when it is ready (the hot path needs no promise, nor a key string). */
   preparedFor(fn: Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'>): PreparedCode | undefined {
-    return this.ready.get(`${fn.codeSha256}:${fn.runtime}:${fn.handler}`);
+    let prepared = this.readyFor.get(fn);
+    if (!prepared) {
+      prepared = this.ready.get(`${fn.codeSha256}:${fn.runtime}:${fn.handler}`);
+      if (prepared) this.readyFor.set(fn, prepared);
+    }
+    return prepared;
   }
 
   /** The prepared code of a function; concurrent callers share one preparation. */

@@ -135,30 +135,36 @@ async function initFunction(init: FunctionInit): Promise<void> {
   }
 }
 
+function contextLog(level: string, stream: NodeJS.WriteStream): (...args: unknown[]) => void {
+  return (...args) => {
+    stream.write(
+      `[${level}] ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`,
+    );
+  };
+}
+
+/** Set once the function is loaded: what every call's context shares (its logger functions too). */
+let sharedContext: Record<string, unknown> | undefined;
+
 function makeContext(id: string, deadline: number): object {
-  const f = fn!;
-  const log =
-    (level: string, stream: NodeJS.WriteStream) =>
-    (...args: unknown[]) => {
-      stream.write(
-        `[${level}] ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}\n`,
-      );
-    };
+  sharedContext ??= {
+    functionName: fn!.functionName,
+    functionVersion: fn!.functionVersion,
+    memoryLimitInMB: String(fn!.memoryMb),
+    invokedFunctionArn: `arn:nimbus:function:${fn!.functionName}`,
+    logger: {
+      debug: contextLog('DEBUG', process.stdout),
+      info: contextLog('INFO', process.stdout),
+      warn: contextLog('WARN', process.stderr),
+      error: contextLog('ERROR', process.stderr),
+    },
+  };
   return {
+    ...sharedContext,
     awsRequestId: id,
     requestId: id,
-    functionName: f.functionName,
-    functionVersion: f.functionVersion,
-    memoryLimitInMB: String(f.memoryMb),
-    invokedFunctionArn: `arn:nimbus:function:${f.functionName}`,
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    logger: {
-      debug: log('DEBUG', process.stdout),
-      info: log('INFO', process.stdout),
-      warn: log('WARN', process.stderr),
-      error: log('ERROR', process.stderr),
-    },
   };
 }
 
@@ -176,9 +182,10 @@ async function invoke(id: string, deadline: number, payload: Buffer): Promise<vo
   inFlight.add(id);
   try {
     const event: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'));
-    const value = await currentInvocation.run(id, () =>
-      callHandler(handler!, event, makeContext(id, deadline)),
-    );
+    const call = () => callHandler(handler!, event, makeContext(id, deadline));
+    // Output is tagged by the async context only when calls overlap: with one call at a time the
+    // sole call in flight owns it, and promises skip the async-context bookkeeping.
+    const value = fn!.concurrency > 1 ? await currentInvocation.run(id, call) : await call();
     let json: string;
     try {
       json = JSON.stringify(value === undefined ? null : value);
