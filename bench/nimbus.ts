@@ -1,7 +1,7 @@
 /**
  * Nimbus under test: starts `nimbus server` as a child process on a free port with a temp data dir
  * and a random admin key, deploys the hello-world handler as a Node or Python function (zips made
- * with yazl), invokes it, reads execution records, `/v1/doctor` and (when the server has it)
+ * with yazl, optionally with scaling settings such as instance concurrency), invokes it, reads execution records, `/v1/doctor` and (when the server has it)
  * `/v1/stats`, and stops the server together with any sandbox it leaves behind.
  */
 import { randomBytes } from 'node:crypto';
@@ -72,6 +72,14 @@ export interface ExecutionRecord {
   durationMs: number | null;
 }
 
+/** Scaling settings of POST /v1/functions; the server's defaults apply to those left out. */
+export interface FunctionSettings {
+  /** Calls one instance serves at once (server default 1). */
+  concurrency?: number;
+  minInstances?: number;
+  maxInstances?: number;
+}
+
 const running = new Set<NimbusServer>();
 
 export class NimbusServer {
@@ -125,8 +133,8 @@ export class NimbusServer {
     return { authorization: this.authorization, 'content-type': 'application/json' };
   }
 
-  /** Creates the hello-world function; resolves with the wall time of the deploy in ms. */
-  async deploy(name: string, runtime: Runtime): Promise<number> {
+  /** Creates the hello-world function (with `settings`, if given); resolves with the wall time of the deploy in ms. */
+  async deploy(name: string, runtime: Runtime, settings: FunctionSettings = {}): Promise<number> {
     const zip = await helloZip(runtime);
     const res = await request(`${this.url}/v1/functions`, {
       method: 'POST',
@@ -136,6 +144,7 @@ export class NimbusServer {
         runtime,
         handler: SOURCES[runtime].handler,
         code: { zipBase64: zip.toString('base64') },
+        ...settings,
       }),
       timeoutMs: 60_000,
     });

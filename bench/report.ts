@@ -1,27 +1,43 @@
 /**
  * The benchmark's result shape (written as JSON) and its Markdown rendering: machine, warm
- * throughput and latency beside the baselines, cold starts, scale, burst, and the issue's targets
- * with pass/fail marks.
+ * throughput and latency beside the baselines (one table per warm mode: shared CPUs, pinned),
+ * cold starts, scale, burst, and the issue's targets with pass/fail marks.
  */
 import type { Runtime } from './nimbus.js';
 import { round, type Summary } from './stats.js';
 import type { MachineInfo, TreeMemory } from './system.js';
 import type { WrkResult } from './wrk.js';
 
+/**
+ * How a warm run places its processes. `shared`: nothing pinned, the server under test and wrk share
+ * every CPU (the machine as a whole; the targets use this mode). `pinned`: the server under test
+ * (with all its sandboxes and threads) on one CPU, wrk on another (CPU efficiency).
+ */
+export type WarmMode = 'shared' | 'pinned';
+
+export const WARM_MODES: readonly WarmMode[] = ['shared', 'pinned'];
+
 export interface Settings {
   warmupSec: number;
+  /** Seconds per warm measurement (one connection count of one target in one round). */
   durationSec: number;
   rounds: number;
-  connections: number[];
+  /** Connection counts measured in each warm mode. */
+  connections: Record<WarmMode, number[]>;
   coldFunctions: number;
   coldPauseMs: number;
   scaleFunctions: number;
   burstCalls: number;
+  /** True when taskset works and there are at least 2 CPUs, i.e. the pinned warm mode runs. */
   pinned: boolean;
+  /** CPUs of the pinned warm mode: the server under test, and wrk. */
+  serverCpu: number;
+  clientCpu: number;
   quick: boolean;
 }
 
 export interface WarmCell {
+  mode: WarmMode;
   target: string;
   label: string;
   connections: number;
@@ -29,7 +45,7 @@ export interface WarmCell {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
-  /** requests/s divided by bare node:http's at the same connection count. */
+  /** requests/s divided by bare node:http's in the same mode at the same connection count. */
   ratioToNodeHttp: number | null;
   errors: number;
   rounds: WrkResult[];
@@ -91,7 +107,9 @@ export interface BurstResult {
 export interface Target {
   name: string;
   measured: string;
+  /** null: not measured, or (with `informational`) shown for comparison only. */
   pass: boolean | null;
+  informational?: boolean;
 }
 
 export interface Results {
@@ -136,9 +154,42 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), line(rule), ...rows.map(line)].join('\n');
 }
 
-function mark(pass: boolean | null): string {
-  if (pass === null) return '– not measured';
-  return pass ? '✅ pass' : '❌ fail';
+function mark(target: Target): string {
+  if (target.informational) return '– informational';
+  if (target.pass === null) return '– not measured';
+  return target.pass ? '✅ pass' : '❌ fail';
+}
+
+function list(values: readonly number[]): string {
+  return values.length <= 1
+    ? values.join('')
+    : `${values.slice(0, -1).join(', ')} and ${values[values.length - 1]}`;
+}
+
+/** How a warm mode was run, for the heading's description line. */
+function modeDescription(mode: WarmMode, s: Settings, cpuCount: number): string {
+  const conns = `at ${list(s.connections[mode])} connections`;
+  return mode === 'shared'
+    ? `Nothing pinned: the server under test (Nimbus with all its sandboxes and threads) and wrk share ` +
+        `all ${cpuCount} CPUs, as on the machine as a whole; ${conns}. The targets use this mode.`
+    : `Pinned with taskset: the server under test (bare node:http, workerd, or Nimbus with all its sandboxes ` +
+        `and threads) on CPU ${s.serverCpu}, wrk on CPU ${s.clientCpu}; ${conns}. Shows CPU efficiency: ` +
+        'throughput per server CPU.';
+}
+
+function warmTable(cells: WarmCell[]): string {
+  return table(
+    ['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'vs node:http', 'errors'],
+    cells.map((c) => [
+      c.label,
+      String(c.connections),
+      fmt(c.requestsPerSec, 0),
+      fmt(c.p50Ms, 3),
+      fmt(c.p99Ms, 3),
+      c.ratioToNodeHttp === null ? '' : `${fmt(c.ratioToNodeHttp * 100, 0)}%`,
+      String(c.errors),
+    ]),
+  );
 }
 
 export function renderMarkdown(r: Results): string {
@@ -162,25 +213,25 @@ export function renderMarkdown(r: Results): string {
   out.push('## Warm invoke (hello world, `POST {}`)');
   out.push('');
   out.push(
-    `wrk, 1 thread, ${s.warmupSec} s warm-up at ${Math.max(...s.connections)} connections, then ${s.durationSec} s per ` +
-      `connection count; median of ${s.rounds} round(s). Ratio = req/s ÷ bare \`node:http\` at the same connections.`,
+    `wrk, 1 thread, per target and round a ${s.warmupSec} s warm-up at the mode's highest connection count, ` +
+      `then ${s.durationSec} s per connection count; median of ${s.rounds} round(s). Nimbus functions are ` +
+      'pre-warmed with as many concurrent calls as the highest connection count. Each mode starts its own ' +
+      'servers. Ratio = req/s ÷ bare `node:http` in the same mode at the same connections.',
   );
   out.push('');
-  out.push(
-    table(
-      ['target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'vs node:http', 'errors'],
-      r.warm.map((c) => [
-        c.label,
-        String(c.connections),
-        fmt(c.requestsPerSec, 0),
-        fmt(c.p50Ms, 3),
-        fmt(c.p99Ms, 3),
-        c.ratioToNodeHttp === null ? '' : `${fmt(c.ratioToNodeHttp * 100, 0)}%`,
-        String(c.errors),
-      ]),
-    ),
-  );
-  out.push('');
+  for (const mode of WARM_MODES) {
+    const cells = r.warm.filter((c) => c.mode === mode);
+    out.push(`### ${mode === 'shared' ? 'Shared CPUs (primary)' : 'Pinned (CPU efficiency)'}`);
+    out.push('');
+    if (mode === 'pinned' && !s.pinned) {
+      out.push('Skipped: taskset is missing or there are fewer than 2 CPUs.');
+    } else {
+      out.push(modeDescription(mode, s, m.cpuCount));
+      out.push('');
+      out.push(cells.length > 0 ? warmTable(cells) : 'No measurements (see the notes above).');
+    }
+    out.push('');
+  }
 
   if (r.cold.length > 0) {
     out.push('## Cold starts (first invoke of a freshly deployed function, timed by the client)');
@@ -290,7 +341,7 @@ export function renderMarkdown(r: Results): string {
   out.push(
     table(
       ['target', 'measured', 'result'],
-      r.targets.map((t) => [t.name, t.measured, mark(t.pass)]),
+      r.targets.map((t) => [t.name, t.measured, mark(t)]),
     ),
   );
   out.push('');

@@ -1,10 +1,12 @@
 /**
  * `npm run bench` (issue 3): one run, on this machine, of everything side by side. Warm throughput
  * and latency of the hello-world handler on bare `node:http`, on `workerd` and as Nimbus Node and
- * Python functions (wrk, server pinned to CPU 0, wrk to CPU 1); cold starts; 200 warm functions
- * (time, memory); a 0 → 50 burst. Prints a Markdown table, writes bench/results/<timestamp>.json,
- * latest.json and latest.md. Everything it starts is stopped at the end, on error and on Ctrl-C.
- * `--quick` shortens every phase for a smoke test.
+ * Python functions (instance concurrency 1 and 100), with wrk in two modes: shared (nothing pinned,
+ * server and wrk share the CPUs; the targets use it) and pinned (server under test on CPU 0, wrk on
+ * CPU 1, 50 connections); cold starts; 200 warm functions (time, memory); a 0 → 50 burst. Prints
+ * a Markdown table, writes bench/results/<timestamp>.json, latest.json and latest.md. Everything
+ * it starts is stopped at the end, on error and on Ctrl-C. `--quick` shortens every phase for a
+ * smoke test.
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,7 +16,14 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { findWorkerd, startNodeHttp, startWorkerd, type RunningTarget } from './baselines.js';
 import { keepAlive, request } from './http.js';
-import { isHello, NimbusServer, stopAllNimbus, type Invocation, type Runtime } from './nimbus.js';
+import {
+  isHello,
+  NimbusServer,
+  stopAllNimbus,
+  type FunctionSettings,
+  type Invocation,
+  type Runtime,
+} from './nimbus.js';
 import { canPin, killAllNow, sleep, stopAll } from './procs.js';
 import {
   renderMarkdown,
@@ -25,6 +34,8 @@ import {
   type Settings,
   type Target,
   type WarmCell,
+  type WarmMode,
+  WARM_MODES,
 } from './report.js';
 import { median, summarize } from './stats.js';
 import { cpuBusy, machineInfo, nimbusParentCgroupBytes, processMemory, treeMemory } from './system.js';
@@ -39,18 +50,22 @@ const CLIENT_CPU = 1;
 /** The whole run is aborted (and everything stopped) after this long. */
 const WATCHDOG_MS = 15 * 60_000;
 const RUNTIMES: Runtime[] = ['nodejs', 'python3'];
+/** Instance concurrency of the warm Nimbus functions: the default (1), and 100 (a common Node setting). */
+const WARM_CONCURRENCY = [1, 100];
 
 const quick = process.argv.includes('--quick');
 const settings: Settings = {
   warmupSec: quick ? 1 : 2,
-  durationSec: quick ? 2 : 5,
+  durationSec: quick ? 2 : 4,
   rounds: quick ? 1 : 3,
-  connections: [1, 10, 50],
+  connections: { shared: [1, 10, 50], pinned: [50] },
   coldFunctions: quick ? 10 : 50,
   coldPauseMs: 20,
   scaleFunctions: quick ? 20 : 200,
   burstCalls: 50,
   pinned: canPin(),
+  serverCpu: SERVER_CPU,
+  clientCpu: CLIENT_CPU,
   quick,
 };
 
@@ -67,6 +82,7 @@ const short = (rt: Runtime): string => (rt === 'nodejs' ? 'node' : 'py');
 const label = (rt: Runtime): string => (rt === 'nodejs' ? 'Node' : 'Python');
 
 interface WarmTarget {
+  /** node-http, workerd, nimbus-node, nimbus-node-c100, nimbus-py, nimbus-py-c100. */
   id: string;
   label: string;
   url: string;
@@ -92,9 +108,29 @@ async function warmPhase(results: Results): Promise<void> {
     results.notes.push('warm throughput skipped: /usr/bin/wrk is missing (apt-get install wrk)');
     return;
   }
-  const cpu = settings.pinned ? SERVER_CPU : undefined;
-  const clientCpu = settings.pinned ? CLIENT_CPU : undefined;
-  const maxConns = Math.max(...settings.connections);
+  for (const mode of WARM_MODES) {
+    // Without taskset (or with one CPU) the pinned mode is skipped; the notes and its table say so.
+    if (mode === 'pinned' && !settings.pinned) continue;
+    await warmMode(results, mode);
+  }
+}
+
+/** Nimbus function ids and labels for the warm runs: `nimbus-node`, `nimbus-node-c100`, ... */
+const warmId = (rt: Runtime, concurrency: number): string =>
+  `nimbus-${short(rt)}${concurrency === 1 ? '' : `-c${concurrency}`}`;
+const warmLabel = (rt: Runtime, concurrency: number): string =>
+  `Nimbus ${label(rt)}${concurrency === 1 ? '' : `, concurrency ${concurrency}`}`;
+
+/**
+ * One warm mode: starts its own baselines and Nimbus server (pinned to SERVER_CPU in the pinned
+ * mode, with wrk on CLIENT_CPU), measures every target at the mode's connection counts for
+ * `settings.rounds` rounds, pushes the median cells and stops everything it started.
+ */
+async function warmMode(results: Results, mode: WarmMode): Promise<void> {
+  const cpu = mode === 'pinned' ? SERVER_CPU : undefined;
+  const clientCpu = mode === 'pinned' ? CLIENT_CPU : undefined;
+  const connectionCounts = settings.connections[mode];
+  const maxConns = Math.max(...connectionCounts);
   const running: RunningTarget[] = [];
   let nimbus: NimbusServer | undefined;
   try {
@@ -105,42 +141,50 @@ async function warmPhase(results: Results): Promise<void> {
 
     const workerdBin = findWorkerd(root);
     if (!workerdBin) {
-      results.notes.push('workerd baseline skipped: no workerd binary (`npm install --no-save workerd`)');
+      if (mode === 'shared')
+        results.notes.push('workerd baseline skipped: no workerd binary (`npm install --no-save workerd`)');
     } else {
       try {
         const workerd = await startWorkerd(workerdBin, cpu);
         running.push(workerd);
         targets.push({ id: 'workerd', label: 'workerd', url: workerd.url });
       } catch (err) {
-        results.notes.push(`workerd baseline skipped: ${(err as Error).message.slice(0, 300)}`);
+        results.notes.push(`workerd baseline skipped (${mode}): ${(err as Error).message.slice(0, 300)}`);
       }
     }
 
-    log('warm: starting Nimbus');
+    log(`warm ${mode}: starting Nimbus${cpu === undefined ? ' (unpinned)' : ` on CPU ${cpu}`}`);
     try {
       const server = await NimbusServer.start(root, { cpu });
       nimbus = server;
       for (const rt of RUNTIMES) {
-        const name = `warm-${short(rt)}`;
-        await server.deploy(name, rt);
-        // One instance per connection: start them all now so no measurement pays for a cold start.
-        const calls = await Promise.all(Array.from({ length: maxConns }, () => server.invoke(name)));
-        const ok = calls.filter((c) => c.ok).length;
-        if (ok === 0) {
-          results.notes.push(`Nimbus ${label(rt)} warm skipped: invocations fail (${calls[0]?.error ?? ''})`);
-          continue;
+        for (const concurrency of WARM_CONCURRENCY) {
+          const id = warmId(rt, concurrency);
+          const name = `warm-${id.slice('nimbus-'.length)}`;
+          const functionSettings: FunctionSettings = concurrency === 1 ? {} : { concurrency };
+          await server.deploy(name, rt, functionSettings);
+          // As many concurrent calls as connections: every instance the measurement needs is started
+          // now, so no measurement pays for a cold start.
+          const calls = await Promise.all(Array.from({ length: maxConns }, () => server.invoke(name)));
+          const ok = calls.filter((c) => c.ok).length;
+          if (ok === 0) {
+            results.notes.push(
+              `${warmLabel(rt, concurrency)} warm (${mode}) skipped: invocations fail (${calls[0]?.error ?? ''})`,
+            );
+            continue;
+          }
+          log(`warm ${mode}: ${name} pre-warmed with ${ok}/${maxConns} concurrent calls`);
+          targets.push({
+            id,
+            label: warmLabel(rt, concurrency),
+            url: server.invokeUrl(name),
+            authorization: server.authorization,
+          });
         }
-        log(`warm: ${name} pre-warmed with ${ok}/${maxConns} concurrent calls`);
-        targets.push({
-          id: `nimbus-${short(rt)}`,
-          label: `Nimbus ${label(rt)}`,
-          url: server.invokeUrl(name),
-          authorization: server.authorization,
-        });
       }
     } catch (err) {
-      log(`warm: Nimbus failed: ${(err as Error).stack ?? String(err)}`);
-      results.notes.push(`Nimbus warm runs skipped: ${(err as Error).message.slice(0, 500)}`);
+      log(`warm ${mode}: Nimbus failed: ${(err as Error).stack ?? String(err)}`);
+      results.notes.push(`Nimbus warm runs (${mode}) skipped: ${(err as Error).message.slice(0, 500)}`);
       process.exitCode = 1;
     }
     for (const t of targets) await checkAnswers(t);
@@ -150,14 +194,14 @@ async function warmPhase(results: Results): Promise<void> {
       for (const t of targets) {
         const base = { url: t.url, authorization: t.authorization, cpu: clientCpu };
         await runWrk(root, { ...base, connections: maxConns, durationSec: settings.warmupSec }).catch(
-          (err: unknown) => log(`warm-up of ${t.label} failed: ${(err as Error).message}`),
+          (err: unknown) => log(`warm-up of ${t.label} (${mode}) failed: ${(err as Error).message}`),
         );
-        for (const connections of settings.connections) {
+        for (const connections of connectionCounts) {
           let r: WrkResult;
           try {
             r = await runWrk(root, { ...base, connections, durationSec: settings.durationSec });
           } catch (err) {
-            const message = `wrk on ${t.label} at ${connections} connections failed in round ${round}: ${(err as Error).message}`;
+            const message = `wrk on ${t.label} (${mode}) at ${connections} connections failed in round ${round}: ${(err as Error).message}`;
             log(message);
             results.notes.push(message.slice(0, 500));
             continue;
@@ -165,7 +209,7 @@ async function warmPhase(results: Results): Promise<void> {
           const key = `${t.id}/${connections}`;
           raw.set(key, [...(raw.get(key) ?? []), r]);
           log(
-            `warm round ${round}/${settings.rounds} ${t.label} c=${connections}: ${Math.round(r.requestsPerSec)} req/s, ` +
+            `warm ${mode} round ${round}/${settings.rounds} ${t.label} c=${connections}: ${Math.round(r.requestsPerSec)} req/s, ` +
               `p50 ${(r.latencyUs.p50 / 1000).toFixed(3)} ms, p99 ${(r.latencyUs.p99 / 1000).toFixed(3)} ms` +
               (errorCount(r) > 0 ? `, ${errorCount(r)} errors` : ''),
           );
@@ -173,10 +217,12 @@ async function warmPhase(results: Results): Promise<void> {
       }
     }
 
+    const cells: WarmCell[] = [];
     for (const t of targets) {
-      for (const connections of settings.connections) {
+      for (const connections of connectionCounts) {
         const rounds = raw.get(`${t.id}/${connections}`) ?? [];
-        const cell: WarmCell = {
+        cells.push({
+          mode,
           target: t.id,
           label: t.label,
           connections,
@@ -186,16 +232,16 @@ async function warmPhase(results: Results): Promise<void> {
           ratioToNodeHttp: null,
           errors: rounds.reduce((n, r) => n + errorCount(r), 0),
           rounds,
-        };
-        results.warm.push(cell);
+        });
       }
     }
-    for (const cell of results.warm) {
-      const bare = results.warm.find((c) => c.target === 'node-http' && c.connections === cell.connections);
+    for (const cell of cells) {
+      const bare = cells.find((c) => c.target === 'node-http' && c.connections === cell.connections);
       if (bare && cell.target !== 'node-http')
         cell.ratioToNodeHttp = cell.requestsPerSec / bare.requestsPerSec;
     }
-    if (nimbus) results.serverViews.warm = await serverViews(nimbus);
+    results.warm.push(...cells);
+    if (nimbus) results.serverViews[`warm-${mode}`] = await serverViews(nimbus);
   } finally {
     await nimbus?.stop();
     await Promise.all(running.map((r) => r.stop()));
@@ -396,25 +442,46 @@ async function burstPhase(results: Results): Promise<void> {
 }
 
 function targets(r: Results): Target[] {
-  const cell = (target: string, c: number): WarmCell | undefined =>
-    r.warm.find((w) => w.target === target && w.connections === c);
+  const cell = (mode: WarmMode, target: string, c: number): WarmCell | undefined =>
+    r.warm.find((w) => w.mode === mode && w.target === target && w.connections === c);
+  const ratio = (w: WarmCell | undefined): string => {
+    if (w?.ratioToNodeHttp == null) return 'n/a';
+    const bare = cell(w.mode, 'node-http', w.connections);
+    return (
+      `${(w.ratioToNodeHttp * 100).toFixed(0)}% (${Math.round(w.requestsPerSec)} vs ` +
+      `${Math.round(bare?.requestsPerSec ?? Number.NaN)} req/s)`
+    );
+  };
   const out: Target[] = [];
-  const node50 = cell('nimbus-node', 50);
+  const c100 = warmId('nodejs', 100);
+  const node50 = cell('shared', c100, 50);
   out.push({
-    name: 'warm Node at 50 connections ≥ 50% of bare node:http req/s',
-    measured: node50?.ratioToNodeHttp == null ? 'n/a' : `${(node50.ratioToNodeHttp * 100).toFixed(0)}%`,
+    name: 'warm Node (concurrency 100) at 50 connections, shared CPUs: ≥ 50% of bare node:http req/s',
+    measured: ratio(node50),
     pass: node50?.ratioToNodeHttp == null ? null : node50.ratioToNodeHttp >= 0.5,
   });
-  const node1 = cell('nimbus-node', 1);
-  const bare1 = cell('node-http', 1);
+  const node1 = cell('shared', 'nimbus-node', 1);
+  const bare1 = cell('shared', 'node-http', 1);
   const delta = node1 && bare1 ? node1.p50Ms - bare1.p50Ms : undefined;
   out.push({
-    name: 'warm Node at 1 connection: p50 within 0.5 ms of bare node:http',
+    name: 'warm Node (concurrency 1) at 1 connection, shared CPUs: p50 within 0.5 ms of bare node:http',
     measured:
       delta === undefined
         ? 'n/a'
-        : `+${delta.toFixed(3)} ms (${node1!.p50Ms.toFixed(3)} vs ${bare1!.p50Ms.toFixed(3)})`,
+        : `${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ms (${node1!.p50Ms.toFixed(3)} vs ${bare1!.p50Ms.toFixed(3)})`,
     pass: delta === undefined ? null : delta <= 0.5,
+  });
+  out.push({
+    name: 'warm Node (concurrency 1) at 50 connections, shared CPUs: share of bare node:http req/s',
+    measured: ratio(cell('shared', 'nimbus-node', 50)),
+    pass: null,
+    informational: true,
+  });
+  out.push({
+    name: `warm Node (concurrency 100) at 50 connections, pinned (server CPU ${SERVER_CPU}, wrk CPU ${CLIENT_CPU}): share of bare node:http req/s`,
+    measured: ratio(cell('pinned', c100, 50)),
+    pass: null,
+    informational: true,
   });
   for (const rt of RUNTIMES) {
     const cold = r.cold.find((c) => c.runtime === rt && c.variant === 'spaced');
@@ -496,9 +563,13 @@ async function main(): Promise<void> {
     targets: [],
   };
   results.notes.push(
-    settings.pinned
-      ? `Warm runs pinned with taskset: the server under test on CPU ${SERVER_CPU} (Nimbus together with its sandboxes), wrk on CPU ${CLIENT_CPU}. Cold start, scale and burst run unpinned.`
-      : 'Not pinned: taskset is missing or there are fewer than 2 CPUs; server and wrk share the CPUs.',
+    'Warm runs in two modes, each with its own servers: **shared** (nothing pinned: the server under test and wrk ' +
+      `share all ${results.machine.cpuCount} CPUs; ${settings.connections.shared.join(', ')} connections; the targets use it) and ` +
+      (settings.pinned
+        ? `**pinned** (taskset: the server under test on CPU ${SERVER_CPU}, Nimbus together with all its sandboxes and threads, ` +
+          `wrk on CPU ${CLIENT_CPU}; ${settings.connections.pinned.join(', ')} connections; CPU efficiency).`
+        : '**pinned**, skipped here: taskset is missing or there are fewer than 2 CPUs.') +
+      ' Cold start, scale and burst run unpinned.',
   );
   results.notes.push(
     `Cold starts: ${settings.coldFunctions} functions per runtime; "spaced" = deploy, wait ${settings.coldPauseMs} ms, first invoke; ` +
