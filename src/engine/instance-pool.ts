@@ -391,7 +391,10 @@ export class InstancePool {
     const { fn, code } = state;
     let instance = this.prewarmed.take(fn.runtime, fn.memoryMb);
     const fromPool = instance !== undefined;
-    if (instance) this.memoryUsedMb -= instance.memoryMb; // the pool's reservation becomes ours
+    if (instance) {
+      this.memoryUsedMb -= instance.memoryMb; // the pool's reservation becomes ours
+      instance.wake();
+    }
     let error: ExecutionError | undefined;
     if (!instance) {
       const started = await this.startGeneric(fn.runtime, fn.memoryMb, false);

@@ -23,6 +23,8 @@ export interface FunctionInit {
 }
 
 export type HostMessage =
+  /** Sent when a pre-warmed sandbox is taken, ahead of its init, so the runtime is awake for it. */
+  | { t: 'wake' }
   | ({ t: 'init' } & FunctionInit)
   /** Payload: the event as JSON. `deadline` is epoch milliseconds. */
   | { t: 'invoke'; id: string; deadline: number };

@@ -9,7 +9,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -36,11 +37,15 @@ let fn: FunctionInit | undefined;
 
 let corked = false;
 
+function send(header: object, payload?: Buffer): void {
+  sendFrame(encodeFrame(header, payload));
+}
+
 /**
  * Frames sent in the same event-loop turn (results of concurrent calls, log lines) leave in one
  * system call, so one wake-up of the host serves them all.
  */
-function send(header: object, payload?: Buffer): void {
+function sendFrame(frame: Buffer): void {
   if (!corked) {
     corked = true;
     channel.cork();
@@ -49,7 +54,7 @@ function send(header: object, payload?: Buffer): void {
       channel.uncork();
     });
   }
-  channel.write(encodeFrame(header, payload));
+  channel.write(frame);
 }
 
 // Route console output through the channel, tagged with the invocation that printed it, so
@@ -87,9 +92,9 @@ function toWireError(err: unknown, fallbackType = 'Error'): WireError {
   };
 }
 
-async function loadModule(path: string): Promise<Record<string, unknown>> {
+async function loadModule(path: string, codeDir: string): Promise<Record<string, unknown>> {
   if (path.endsWith('.mjs')) return (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-  const require = createRequire(join(CODE_DIR, 'noop.js'));
+  const require = createRequire(join(codeDir, 'noop.js'));
   try {
     return require(path) as Record<string, unknown>;
   } catch (err) {
@@ -98,10 +103,10 @@ async function loadModule(path: string): Promise<Record<string, unknown>> {
   }
 }
 
-function resolveModuleFile(init: FunctionInit): string {
-  if (init.entry) return join(CODE_DIR, init.entry);
+function resolveModuleFile(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDir: string): string {
+  if (init.entry) return join(codeDir, init.entry);
   const dot = init.handler.lastIndexOf('.');
-  const base = join(CODE_DIR, init.handler.slice(0, dot));
+  const base = join(codeDir, init.handler.slice(0, dot));
   for (const ext of ['.js', '.mjs', '.cjs']) {
     if (existsSync(base + ext)) return base + ext;
   }
@@ -112,23 +117,28 @@ function resolveModuleFile(init: FunctionInit): string {
   throw err;
 }
 
+/** Loads the handler's module from `codeDir` and returns the exported function. */
+async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDir: string): Promise<Handler> {
+  const mod = await loadModule(resolveModuleFile(init, codeDir), codeDir);
+  const exportName = init.handler.slice(init.handler.lastIndexOf('.') + 1);
+  const nested = mod.default as Record<string, unknown> | undefined;
+  const candidate =
+    mod[exportName] ?? (nested && typeof nested === 'object' ? nested[exportName] : undefined);
+  if (typeof candidate !== 'function') {
+    const err = new Error(
+      `handler '${init.handler}' is not a function exported by its module (found ${typeof candidate})`,
+    );
+    err.name = 'HandlerNotFound';
+    throw err;
+  }
+  return candidate as Handler;
+}
+
 async function initFunction(init: FunctionInit): Promise<void> {
   fn = init;
   Object.assign(process.env, init.env);
   try {
-    const mod = await loadModule(resolveModuleFile(init));
-    const exportName = init.handler.slice(init.handler.lastIndexOf('.') + 1);
-    const nested = mod.default as Record<string, unknown> | undefined;
-    const candidate =
-      mod[exportName] ?? (nested && typeof nested === 'object' ? nested[exportName] : undefined);
-    if (typeof candidate !== 'function') {
-      const err = new Error(
-        `handler '${init.handler}' is not a function exported by its module (found ${typeof candidate})`,
-      );
-      err.name = 'HandlerNotFound';
-      throw err;
-    }
-    handler = candidate as Handler;
+    handler = await loadHandler(init, CODE_DIR);
     send({ t: 'inited' });
   } catch (err) {
     send({ t: 'init_error', error: toWireError(err, 'InitError') });
@@ -178,11 +188,11 @@ function callHandler(h: Handler, event: unknown, context: object): Promise<unkno
   });
 }
 
-async function invoke(id: string, deadline: number, payload: Buffer): Promise<void> {
-  inFlight.add(id);
+/** Runs one call of `h` and encodes its result frame (sent by the caller). */
+async function runCall(h: Handler, id: string, deadline: number, payload: Buffer): Promise<Buffer> {
   try {
     const event: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'));
-    const call = () => callHandler(handler!, event, makeContext(id, deadline));
+    const call = () => callHandler(h, event, makeContext(id, deadline));
     // Output is tagged by the async context only when calls overlap: with one call at a time the
     // sole call in flight owns it, and promises skip the async-context bookkeeping.
     const value = fn!.concurrency > 1 ? await currentInvocation.run(id, call) : await call();
@@ -194,11 +204,57 @@ async function invoke(id: string, deadline: number, payload: Buffer): Promise<vo
         name: 'MarshalError',
       });
     }
-    send({ t: 'result', id, ok: true }, Buffer.from(json, 'utf8'));
+    return encodeFrame({ t: 'result', id, ok: true }, Buffer.from(json, 'utf8'));
   } catch (err) {
-    send({ t: 'result', id, ok: false, error: toWireError(err) });
+    return encodeFrame({ t: 'result', id, ok: false, error: toWireError(err) });
+  }
+}
+
+async function invoke(id: string, deadline: number, payload: Buffer): Promise<void> {
+  inFlight.add(id);
+  try {
+    sendFrame(await runCall(handler!, id, deadline, payload));
   } finally {
     inFlight.delete(id);
+  }
+}
+
+/**
+ * Rehearses a function's first call while the sandbox waits in the pre-warmed pool: loads a
+ * throw-away ES module and a CommonJS one from the sandbox's private /tmp and runs a call through
+ * the same code as a real one (nothing is sent), so the module loaders and this file's own
+ * functions are compiled before a cold start needs them.
+ */
+async function rehearse(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'nimbus-warmup-'));
+  try {
+    writeFileSync(
+      join(dir, 'esm.mjs'),
+      'export const handler = async (event, context) => ({ event, left: context.getRemainingTimeInMillis() });\n',
+    );
+    writeFileSync(
+      join(dir, 'cjs.js'),
+      'exports.handler = (event, context, callback) => callback(null, event);\n',
+    );
+    fn = {
+      functionName: 'warmup',
+      functionVersion: '0',
+      handler: 'esm.handler',
+      memoryMb: 0,
+      timeoutSec: 1,
+      concurrency: 1,
+      env: {},
+    };
+    for (const h of ['esm.handler', 'cjs.handler']) {
+      const loaded = await loadHandler({ handler: h }, dir);
+      new FrameDecoder(() => undefined).push(
+        await runCall(loaded, 'warmup', Date.now() + 1000, Buffer.from('{}')),
+      );
+    }
+  } finally {
+    fn = undefined;
+    sharedContext = undefined;
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -226,6 +282,8 @@ channel.on('data', (chunk: Buffer) => decoder.push(chunk));
 // The host closing the channel means this instance is retired.
 channel.on('end', () => process.exit(0));
 channel.on('error', () => process.exit(1));
-// Load the ES module loader while waiting in the pre-warmed pool, not on a cold start's clock.
-const esmWarmup = 'data:text/javascript,export default 1';
-void import(esmWarmup).then(() => send({ t: 'ready' }));
+// Warm up while waiting in the pre-warmed pool, not on a cold start's clock. A failed rehearsal
+// only costs speed: the sandbox is still ready.
+void rehearse()
+  .catch(() => undefined)
+  .then(() => send({ t: 'ready' }));
