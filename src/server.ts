@@ -137,6 +137,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         clearInterval(pruneTimer);
         await app.close();
         await pool.close();
+        await driver.close();
         await recorder.close();
         await store.close();
       })()),

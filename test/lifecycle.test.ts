@@ -4,6 +4,7 @@
  * output, and retention.
  */
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
@@ -86,6 +87,52 @@ describe('retention', () => {
         [ids[3], ids[2]],
       );
       assert.equal((await nimbus.request('GET', `/v1/executions/${ids[0]}/logs`)).status, 404);
+    } finally {
+      await nimbus.close();
+    }
+  });
+});
+
+/** Pids of this test process's sandbox launchers (children running launcher-process.js). */
+function launcherPids(): Set<number> {
+  const pids = new Set<number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (ppid === process.pid && cmdline.includes('launcher-process.js')) pids.add(Number(entry));
+    } catch {
+      // the process went away while we looked
+    }
+  }
+  return pids;
+}
+
+describe('sandbox launcher', () => {
+  it('survives the death of its launcher: its sandboxes are stopped and the next call starts afresh', async () => {
+    const others = launcherPids();
+    const nimbus = await startTestServer();
+    try {
+      await nimbus.deploy('relaunched', 'python-lambda', 'python3', 'main.handler');
+      const first = await nimbus.invoke('relaunched', {});
+      assert.equal(first.status, 200, first.text);
+      const ours = [...launcherPids()].filter((pid) => !others.has(pid));
+      assert.equal(ours.length, 1, 'one launcher started for this server');
+      process.kill(ours[0]!, 'SIGKILL');
+      // Its sandboxes can no longer be watched, so they are stopped and the instance is gone.
+      await waitFor(
+        async () => (await nimbus.request('GET', '/v1/doctor')).body.instances === 0,
+        'the instance to be stopped',
+      );
+      const again = await nimbus.invoke('relaunched', {});
+      assert.equal(again.status, 200, again.text);
+      assert.equal((await nimbus.executionOf(again)).coldStart, true);
+      assert.notEqual(
+        (await nimbus.executionOf(again)).instanceId,
+        (await nimbus.executionOf(first)).instanceId,
+      );
     } finally {
       await nimbus.close();
     }

@@ -127,4 +127,6 @@ export interface SandboxDriver {
   readonly name: string;
   spawn(spec: SandboxSpec): Promise<SandboxProcess>;
   isolation(): IsolationReport;
+  /** Releases what the driver holds (helper processes); sandboxes already started are not affected. */
+  close(): Promise<void>;
 }

@@ -5,12 +5,12 @@
  * are enforced by a cgroup the process joins before it executes anything.
  * It must never mount the platform's data dir or another function's code.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
 import { substitutePaths, wrapChild } from './child-sandbox.js';
+import { Launcher } from './launcher.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -57,6 +57,8 @@ export class BubblewrapSandbox implements SandboxDriver {
   private readonly baseArgs: string[];
   /** Run before the runtime inside the sandbox: drops root to the sandbox user (empty when not root). */
   private readonly dropPrivileges: string[];
+  /** Starts the sandbox processes, so forking never stalls the server's event loop. */
+  private readonly launcher = new Launcher();
 
   constructor(private readonly options: BubblewrapOptions) {
     const isRoot = process.getuid?.() === 0;
@@ -134,28 +136,24 @@ export class BubblewrapSandbox implements SandboxDriver {
             background: spec.background,
           });
     // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
-    const child = spawn(BWRAP, args, {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-      env: {},
-      detached: true,
-    });
-    // bubblewrap reports setup failures on stderr before the runtime owns it.
-    let setupErrors = '';
-    const collect = (chunk: Buffer) => (setupErrors += chunk.toString('utf8'));
-    child.stderr?.on('data', collect);
-    const sandbox = wrapChild(child, cgroup);
     try {
-      const childPid = await readChildPid(child.stdio[4] as NodeJS.ReadableStream, sandbox.exited);
-      cgroup?.addProcess(childPid);
-      child.stderr?.off('data', collect);
-      // Only now, inside its cgroup, may the sandbox run anything.
-      (child.stdio as unknown as NodeJS.WritableStream[])[5]!.end('1');
+      const launched = await this.launcher.launch({
+        file: BWRAP,
+        args,
+        env: {},
+        handshake: true,
+        cgroupProcs: cgroup?.procsFiles ?? [],
+      });
+      return wrapChild(launched, cgroup);
     } catch (err) {
-      await sandbox.kill();
-      const detail = setupErrors.trim();
-      throw new Error(detail ? `bubblewrap failed: ${detail}` : (err as Error).message, { cause: err });
+      cgroup?.killAll();
+      await cgroup?.remove().catch(() => undefined);
+      throw new Error(`bubblewrap failed: ${(err as Error).message}`, { cause: err });
     }
-    return sandbox;
+  }
+
+  async close(): Promise<void> {
+    await this.launcher.close();
   }
 
   isolation(): IsolationReport {
@@ -195,20 +193,4 @@ function hostPathArgs(paths: string[]): string[] {
     args.push('--ro-bind', path, path);
   }
   return args;
-}
-
-function readChildPid(info: NodeJS.ReadableStream, exited: Promise<unknown>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString('utf8');
-      const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
-      if (match) {
-        info.off('data', onData);
-        resolve(Number(match[1]));
-      }
-    };
-    info.on('data', onData);
-    void exited.then(() => reject(new Error('bubblewrap exited before starting the sandbox')));
-  });
 }

@@ -16,7 +16,12 @@ export interface CgroupLimits {
 }
 
 export interface InstanceCgroup {
-  addProcess(pid: number): void;
+  /**
+   * The cgroup.procs files a process is written to to join the group (one per v1 hierarchy). The
+   * launcher writes them: the kernel may hold such a write for a whole RCU grace period (10+ ms
+   * seen here), which must not stall the server's event loop.
+   */
+  readonly procsFiles: string[];
   /** Background: the smallest CPU share (a pre-warmed sandbox waiting); foreground: proportional to memory. */
   setBackground(background: boolean): void;
   /** True when the kernel's OOM killer fired inside this group. */
@@ -117,7 +122,7 @@ function detectV2(): CgroupSupport | undefined {
       write(join(dir, 'pids.max'), limits.maxProcesses);
       write(join(dir, 'cpu.weight'), limits.background ? 1 : cpuWeightV2(limits.memoryMb));
       return {
-        addProcess: (pid) => write(join(dir, 'cgroup.procs'), pid),
+        procsFiles: [join(dir, 'cgroup.procs')],
         setBackground: (background) =>
           write(join(dir, 'cpu.weight'), background ? 1 : cpuWeightV2(limits.memoryMb)),
         outOfMemory: () => readKey(join(dir, 'memory.events'), 'oom_kill') > 0,
@@ -182,9 +187,7 @@ function detectV1(): CgroupSupport {
       return {
         setBackground: (background) =>
           write(join(cpu, 'cpu.shares'), background ? 2 : Math.max(2, limits.memoryMb)),
-        addProcess: (pid) => {
-          for (const dir of dirs) write(join(dir, 'cgroup.procs'), pid);
-        },
+        procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
         outOfMemory: () =>
           readKey(join(memory, 'memory.oom_control'), 'oom_kill') > 0 ||
           Number(readFileSync(join(memory, 'memory.failcnt'), 'utf8')) > 0,

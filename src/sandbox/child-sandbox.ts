@@ -1,12 +1,11 @@
 /**
- * Wraps a spawned child process (and its cgroup, if any) as a SandboxProcess: one exit promise,
+ * Wraps a launched process (and its cgroup, if any) as a SandboxProcess: one exit promise,
  * one idempotent kill that takes every process of the sandbox with it.
  */
-import type { ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import type { Duplex, Readable } from 'node:stream';
 import type { SandboxExit, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { InstanceCgroup } from './cgroups.js';
+import { killGroup, type LaunchedProcess } from './launcher.js';
 
 /** Paths the runtime sees, written into commands and environment as `${CODE}` and `${RUNTIME}`. */
 export function substitutePaths(
@@ -21,41 +20,33 @@ export function substitutePaths(
   };
 }
 
-export function wrapChild(child: ChildProcess, cgroup: InstanceCgroup | undefined): SandboxProcess {
+export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undefined): SandboxProcess {
   let killed = false;
-  const exited = new Promise<SandboxExit>((resolve) => {
-    child.once('exit', (rawCode, rawSignal) => {
-      // bubblewrap reports a signal that killed the sandboxed process as exit code 128 + signal.
-      const signalled = rawSignal === null && rawCode !== null && rawCode > 128 && rawCode < 128 + 65;
-      const signal = signalled ? (signalName(rawCode - 128) ?? rawSignal) : rawSignal;
-      const code = signalled ? null : rawCode;
-      const outOfMemory = signal === 'SIGKILL' && cgroup !== undefined && cgroup.outOfMemory();
-      // Children the function started may outlive the runtime process: take them down too.
-      cgroup?.killAll();
-      void (cgroup?.remove() ?? Promise.resolve()).finally(() => resolve({ code, signal, outOfMemory }));
-    });
-    child.once('error', () => resolve({ code: null, signal: null, outOfMemory: false }));
+  const exited = child.exit.then(async ({ code: rawCode, signal: rawSignal }): Promise<SandboxExit> => {
+    // bubblewrap reports a signal that killed the sandboxed process as exit code 128 + signal.
+    const signalled = rawSignal === null && rawCode !== null && rawCode > 128 && rawCode < 128 + 65;
+    const signal = signalled ? (signalName(rawCode - 128) ?? rawSignal) : rawSignal;
+    const code = signalled ? null : rawCode;
+    const outOfMemory = signal === 'SIGKILL' && cgroup !== undefined && cgroup.outOfMemory();
+    // Children the function started may outlive the runtime process: take them down too.
+    cgroup?.killAll();
+    await cgroup?.remove().catch(() => undefined);
+    return { code, signal, outOfMemory };
   });
   const kill = async (): Promise<void> => {
     if (!killed) {
       killed = true;
       cgroup?.killAll();
-      if (child.pid !== undefined) {
-        try {
-          // Negative pid: the whole process group (the sandbox runs in a session of its own).
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          child.kill('SIGKILL');
-        }
-      }
+      // The whole process group: the sandbox runs in a session of its own.
+      killGroup(child.pid);
     }
     await exited;
   };
   return {
-    pid: child.pid ?? -1,
-    channel: child.stdio[3] as Duplex,
-    stdout: child.stdout as Readable,
-    stderr: child.stderr as Readable,
+    pid: child.pid,
+    channel: child.channel,
+    stdout: child.stdout,
+    stderr: child.stderr,
     exited,
     kill,
     setForeground: () => {

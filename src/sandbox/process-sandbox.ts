@@ -5,14 +5,15 @@
  * weaker than bubblewrap: the function can see the host's file system with that user's rights,
  * which `nimbus doctor` and the start-up warning say plainly.
  */
-import { spawn } from 'node:child_process';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
 import { substitutePaths, wrapChild } from './child-sandbox.js';
+import { Launcher } from './launcher.js';
 
 export class ProcessSandbox implements SandboxDriver {
   readonly name = 'process';
   private readonly runAs: { uid: number; gid: number } | undefined;
+  private readonly launcher = new Launcher();
 
   constructor(
     private readonly cgroups: CgroupSupport,
@@ -34,29 +35,32 @@ export class ProcessSandbox implements SandboxDriver {
             memoryMb: spec.memoryMb,
             background: spec.background,
           });
-    const child = spawn(program!, args, {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-      cwd: spec.codeDir,
-      env: {
-        ...env,
-        // Without a cgroup the runtime caps its own address space.
-        ...(cgroup
-          ? {}
-          : { NIMBUS_RLIMIT_AS_BYTES: String(spec.memoryMb * 1024 * 1024 + 256 * 1024 * 1024) }),
-      },
-      detached: true,
-      ...(this.runAs ?? {}),
-    });
-    const sandbox = wrapChild(child, cgroup);
-    if (cgroup && child.pid !== undefined) {
-      try {
-        cgroup.addProcess(child.pid);
-      } catch (err) {
-        await sandbox.kill();
-        throw err;
-      }
+    try {
+      const launched = await this.launcher.launch({
+        file: program!,
+        args,
+        cwd: spec.codeDir,
+        env: {
+          ...env,
+          // Without a cgroup the runtime caps its own address space.
+          ...(cgroup
+            ? {}
+            : { NIMBUS_RLIMIT_AS_BYTES: String(spec.memoryMb * 1024 * 1024 + 256 * 1024 * 1024) }),
+        },
+        ...(this.runAs ?? {}),
+        handshake: false,
+        cgroupProcs: cgroup?.procsFiles ?? [],
+      });
+      return wrapChild(launched, cgroup);
+    } catch (err) {
+      cgroup?.killAll();
+      await cgroup?.remove().catch(() => undefined);
+      throw err;
     }
-    return sandbox;
+  }
+
+  async close(): Promise<void> {
+    await this.launcher.close();
   }
 
   isolation(): IsolationReport {
