@@ -92,7 +92,10 @@ export class NimbusServer {
   ) {}
 
   /** Starts `nimbus server` (dist/src/cli/main.js under `root`), pinned to `cpu` when given. */
-  static async start(root: string, options: { cpu?: number } = {}): Promise<NimbusServer> {
+  static async start(
+    root: string,
+    options: { cpu?: number; env?: Record<string, string> } = {},
+  ): Promise<NimbusServer> {
     const cli = join(root, 'dist', 'src', 'cli', 'main.js');
     if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` first`);
     const dataDir = makeTempDir('nimbus-bench-');
@@ -103,6 +106,7 @@ export class NimbusServer {
     env.NIMBUS_ADMIN_KEY = key;
     // `nimbus server` has no --idle-timeout-sec flag (yet); the environment variable is the same setting.
     env.NIMBUS_IDLE_TIMEOUT_SEC = '600';
+    Object.assign(env, options.env);
     const args = [cli, 'server', '--port', '0', '--data-dir', dataDir, '--log-level', 'warn'];
     const child = startProcess(process.execPath, args, { cpu: options.cpu, env });
     try {

@@ -26,6 +26,8 @@ export interface Settings {
   connections: Record<WarmMode, number[]>;
   coldFunctions: number;
   coldPauseMs: number;
+  /** The pre-warm settings of the `sized` cold-start runs, as flags. */
+  coldSizedPool: string;
   scaleFunctions: number;
   burstCalls: number;
   /** True when taskset works and there are at least 2 CPUs, i.e. the pinned warm mode runs. */
@@ -51,9 +53,13 @@ export interface WarmCell {
   rounds: WrkResult[];
 }
 
+export type ColdPool = 'default' | 'sized';
+
 export interface ColdResult {
   runtime: Runtime;
   variant: 'spaced' | 'back-to-back';
+  /** `default`: the server's default pre-warmed pool; `sized`: a pool configured for a 50-deploy burst. */
+  pool: ColdPool;
   pauseMs: number;
   functions: number;
   succeeded: number;
@@ -239,6 +245,7 @@ export function renderMarkdown(r: Results): string {
     out.push(
       table(
         [
+          'pool',
           'runtime',
           'variant',
           'n ok',
@@ -250,6 +257,7 @@ export function renderMarkdown(r: Results): string {
           'server p50 ms',
         ],
         r.cold.map((c) => [
+          c.pool === 'sized' ? `sized (${s.coldSizedPool})` : 'default',
           c.runtime,
           c.variant === 'spaced' ? `spaced ${c.pauseMs} ms` : 'back-to-back',
           `${c.succeeded}/${c.functions}`,

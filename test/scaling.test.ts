@@ -67,6 +67,25 @@ describe('pre-warmed sandboxes', () => {
   });
 });
 
+describe('pre-warmed pool sizing', () => {
+  it('grows the pool of a runtime as functions of it are deployed, before their first calls', async () => {
+    const nimbus = await startTestServer({ prewarmPerRuntime: 1, prewarmMax: 4 });
+    try {
+      await waitFor(async () => (await stats(nimbus)).prewarmed['python3:128'] === 1, 'the base pool');
+      for (let i = 0; i < 6; i++)
+        await nimbus.deploy(`burst-${i}`, 'python-lambda', 'python3', 'main.handler');
+      await waitFor(
+        async () => (await stats(nimbus)).prewarmed['python3:128'] === 4,
+        'the pool to grow to its maximum for the expected first calls',
+      );
+      // Node saw no deploys: its pool stays at the base size.
+      assert.equal((await stats(nimbus)).prewarmed['nodejs:128'], 1);
+    } finally {
+      await nimbus.close();
+    }
+  });
+});
+
 describe('instance concurrency and limits', () => {
   let nimbus: TestServer;
   before(async () => {

@@ -116,7 +116,7 @@ export class FunctionService {
   }
 
   private async provision(fn: FunctionRecord): Promise<void> {
-    if (fn.minInstances > 0) this.pool.provision(fn, await this.codeCache.prepare(fn));
+    this.pool.provision(fn, await this.codeCache.prepare(fn));
   }
 
   private async save(record: FunctionRecord): Promise<FunctionRecord> {

@@ -219,9 +219,14 @@ export class InstancePool {
     await Promise.all(doomed);
   }
 
-  /** Keeps `fn.minInstances` warm from now on (called on deploy, update and start-up). */
+  /**
+   * Called on deploy and update: keeps `fn.minInstances` warm from now on, and counts the change as
+   * demand for its runtime and memory size (a first call usually follows a deploy), so the
+   * pre-warmed pool grows with the deploy rate, not only with the cold starts already paid.
+   */
   provision(fn: FunctionRecord, code: PreparedCode): void {
     if (fn.minInstances > 0) this.ensureMinimum(this.stateFor(fn, code));
+    else this.prewarmed.noteDemand(fn.runtime, fn.memoryMb);
   }
 
   stats(): PoolStats {

@@ -24,7 +24,12 @@ export interface PrewarmSettings {
 const DEMAND_WINDOW_MS = 30_000;
 /** Sandboxes started at once while refilling, so refills never swamp the CPU. */
 const MAX_PARALLEL_STARTS = 2;
-const REFILL_DELAY_MS = 25;
+/** Refill delay when a shape is nearly empty: soon, but after the cold start that took one. */
+const URGENT_REFILL_DELAY_MS = 25;
+/** Otherwise refills wait until cold starts pause this long, so they never compete with one. */
+const CALM_REFILL_DELAY_MS = 150;
+/** A shape with fewer ready sandboxes than this is refilled urgently. */
+const LOW_WATER = 2;
 
 function shapeOf(runtime: Runtime, memoryMb: number): string {
   return `${runtime}:${memoryMb}`;
@@ -58,24 +63,39 @@ export class PrewarmedSandboxes {
       if (instance.isAlive) break;
       this.settings.releaseMemory(instance.memoryMb);
     }
-    this.scheduleRefill();
+    this.scheduleRefill(shape.ready.length < LOW_WATER);
     return instance;
   }
 
-  /** Records that a function of this shape cold-started, so its pool grows. */
+  /** Records that a function of this shape was deployed or cold-started, so its pool grows. */
   noteDemand(runtime: Runtime, memoryMb: number): void {
-    this.shape(runtime, memoryMb).uses.push(Date.now());
-    this.scheduleRefill();
+    const shape = this.shape(runtime, memoryMb);
+    shape.uses.push(Date.now());
+    this.scheduleRefill(shape.ready.length < LOW_WATER);
   }
 
   private refillTimer: NodeJS.Timeout | undefined;
+  private refillUrgent = false;
 
-  /** Refills shortly after a take, so new sandboxes do not compete for CPU with the cold start that took one. */
-  private scheduleRefill(): void {
-    this.refillTimer ??= setTimeout(() => {
-      this.refillTimer = undefined;
-      this.refill();
-    }, REFILL_DELAY_MS);
+  /**
+   * Refills off the request path: soon when a pool is nearly empty, otherwise once takes pause
+   * (each take pushes a calm refill back), so starting sandboxes does not slow the cold starts of
+   * a burst that the pool can still serve.
+   */
+  private scheduleRefill(urgent: boolean): void {
+    if (this.refillTimer && (this.refillUrgent || !urgent)) {
+      if (!this.refillUrgent) this.refillTimer.refresh();
+      return;
+    }
+    clearTimeout(this.refillTimer);
+    this.refillUrgent = urgent;
+    this.refillTimer = setTimeout(
+      () => {
+        this.refillTimer = undefined;
+        this.refill();
+      },
+      urgent ? URGENT_REFILL_DELAY_MS : CALM_REFILL_DELAY_MS,
+    );
   }
 
   /** Stops one ready sandbox (the largest pool's oldest) to free memory. False when none is left. */
