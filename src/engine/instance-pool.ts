@@ -93,6 +93,8 @@ interface RevisionState {
 
 export class InstancePool {
   private readonly revisionStates = new Map<string, RevisionState>();
+  /** Revisions that had calls waiting (some may have none left): all that scaleBlocked must visit. */
+  private readonly statesWithWaiters = new Set<RevisionState>();
   private readonly prewarmed: PrewarmedSandboxes;
   private readonly timer: NodeJS.Timeout;
   private memoryUsedMb = 0;
@@ -164,6 +166,7 @@ export class InstancePool {
         );
       }, this.settings.queueTimeoutMs);
       state.waiters.push(waiter);
+      this.statesWithWaiters.add(state);
       this.counters.queued++;
       this.scale(state);
     });
@@ -358,8 +361,9 @@ export class InstancePool {
 
   /** After memory was freed, lets functions whose calls wait for memory start instances. */
   private scaleBlocked(): void {
-    for (const state of this.revisionStates.values()) {
-      if (state.waiters.length > state.starting * state.fn.concurrency) this.scale(state);
+    for (const state of this.statesWithWaiters) {
+      if (state.waiters.length === 0) this.statesWithWaiters.delete(state);
+      else if (state.waiters.length > state.starting * state.fn.concurrency) this.scale(state);
     }
   }
 
