@@ -441,6 +441,8 @@ async function burstPhase(results: Results): Promise<void> {
   try {
     for (const rt of RUNTIMES) {
       const name = `burst-${short(rt)}`;
+      // A server that has just started is still filling its pre-warmed pools: measure a settled one.
+      await waitForPool(server, rt, 2);
       await server.deploy(name, rt);
       const agent = new http.Agent({ keepAlive: true, maxSockets: settings.burstCalls });
       const t0 = performance.now();

@@ -56,10 +56,25 @@ export interface PoolStats {
   functions: Record<string, { instances: number; busy: number; queued: number }>;
 }
 
+/**
+ * Instances one function starts at once; more wait until these are up (and may not be needed).
+ * Fewer while no call has finished yet: until then nobody knows whether the first instances will
+ * drain a burst in milliseconds (most functions) or need company.
+ */
+const MAX_PARALLEL_STARTS_PER_FUNCTION = { unknownCallTime: 2, known: 4 };
+/** Weight of the newest sample in the moving averages of call and start times. */
+const EWMA_WEIGHT = 0.2;
+/** Start time assumed before any was measured: a pre-warmed take, else an interpreter start. */
+const DEFAULT_START_MS = { prewarmed: 10, spawned: 150 };
+
 /** Initialisation gets at least this long, even for functions with a shorter timeout. */
 const MIN_INIT_TIMEOUT_MS = 10_000;
 
 const revisions = new WeakMap<FunctionRecord, string>();
+
+function ewma(average: number | undefined, sample: number): number {
+  return average === undefined ? sample : average + EWMA_WEIGHT * (sample - average);
+}
 
 /** Identifies code plus configuration: a change to either means new instances. */
 export function revisionOf(fn: FunctionRecord): string {
@@ -89,6 +104,8 @@ interface RevisionState {
   starting: number;
   waiters: Waiter[];
   retired: boolean;
+  /** Moving average of how long this revision's calls take (ms); undefined before the first. */
+  callMs: number | undefined;
 }
 
 export class InstancePool {
@@ -99,6 +116,8 @@ export class InstancePool {
   private readonly timer: NodeJS.Timeout;
   private memoryUsedMb = 0;
   private closed = false;
+  /** Moving averages of start times (ms), per runtime and whether a pre-warmed sandbox was taken. */
+  private readonly startMs = new Map<string, number>();
   private readonly counters = {
     coldStarts: 0,
     prewarmedStarts: 0,
@@ -172,8 +191,8 @@ export class InstancePool {
     });
   }
 
-  /** Takes back an instance after a call that left it healthy. */
-  release(instance: Instance): void {
+  /** Takes back an instance after a call that left it healthy; `callMs` is how long the call ran. */
+  release(instance: Instance, callMs: number): void {
     instance.leases--;
     instance.hasServed = true;
     instance.lastUsedAt = Date.now();
@@ -182,6 +201,7 @@ export class InstancePool {
       if (instance.leases === 0) void this.discard(instance);
       return;
     }
+    state.callMs = ewma(state.callMs, callMs);
     this.dispatch(state);
     this.scaleBlocked();
   }
@@ -311,7 +331,16 @@ export class InstancePool {
     const revision = revisionOf(fn);
     let state = this.revisionStates.get(revision);
     if (!state) {
-      state = { revision, fn, code, instances: [], starting: 0, waiters: [], retired: false };
+      state = {
+        revision,
+        fn,
+        code,
+        instances: [],
+        starting: 0,
+        waiters: [],
+        retired: false,
+        callMs: undefined,
+      };
       this.revisionStates.set(revision, state);
     }
     return state;
@@ -345,12 +374,25 @@ export class InstancePool {
   }
 
   /** Starts instances for waiting calls, as far as the function's maximum and the memory budget allow. */
+  /**
+   * Starts instances for waiting calls: as many as the calls need, counting that each starting
+   * instance will take `concurrency` of them, and that running instances serve the queue while a
+   * new one would start (short calls drain a burst faster than instances start). A few starts at
+   * a time (MAX_PARALLEL_STARTS_PER_FUNCTION); each finished start looks again.
+   */
   private scale(state: RevisionState): void {
     if (this.closed || state.retired) return;
     this.dispatch(state);
-    // Concurrent cold starts share starts: each starting instance will take `concurrency` waiters.
+    const c = state.fn.concurrency;
+    const live = state.instances.filter((i) => i.isAlive).length;
+    const drainedMeanwhile =
+      state.callMs === undefined || live === 0
+        ? 0
+        : Math.floor((live * c * this.expectedStartMs(state.fn)) / Math.max(state.callMs, 0.05));
     while (
-      state.waiters.length > state.starting * state.fn.concurrency &&
+      state.waiters.length - drainedMeanwhile > state.starting * c &&
+      state.starting <
+        MAX_PARALLEL_STARTS_PER_FUNCTION[state.callMs === undefined ? 'unknownCallTime' : 'known'] &&
       state.instances.length + state.starting < state.fn.maxInstances
     ) {
       if (!this.reserveMemory(state.fn.memoryMb, state)) return;
@@ -397,6 +439,7 @@ export class InstancePool {
   /** Starts an instance for a revision (memory already reserved) and hands it to waiting calls. */
   private async startSpecialised(state: RevisionState, log: LogSink, provisioned = false): Promise<void> {
     state.starting++;
+    const began = performance.now();
     const { fn, code } = state;
     let instance = this.prewarmed.take(fn.runtime, fn.memoryMb);
     const fromPool = instance !== undefined;
@@ -454,6 +497,8 @@ export class InstancePool {
       }
       return;
     }
+    const startKey = `${fn.runtime}:${fromPool ? 'prewarmed' : 'spawned'}`;
+    this.startMs.set(startKey, ewma(this.startMs.get(startKey), performance.now() - began));
     // A provisioned instance was started ahead of demand: its first call is warm.
     instance.hasServed = provisioned;
     state.instances.push(instance);
@@ -465,7 +510,13 @@ export class InstancePool {
         if (state.waiters.length > 0) this.scale(state);
       }
     });
-    this.dispatch(state);
+    this.scale(state);
+  }
+
+  /** How long starting an instance of this function is expected to take now. */
+  private expectedStartMs(fn: FunctionRecord): number {
+    const kind = this.prewarmed.hasReady(fn.runtime, fn.memoryMb) ? 'prewarmed' : 'spawned';
+    return this.startMs.get(`${fn.runtime}:${kind}`) ?? DEFAULT_START_MS[kind];
   }
 
   /** Starts a generic runtime sandbox of one shape with an empty code slot and waits until it is ready. */

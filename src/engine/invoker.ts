@@ -78,6 +78,7 @@ export class Invoker {
 
     let result: InvokeResult | { ok: false; kind: 'platform' | 'timeout'; error: ExecutionError };
     let instance: Instance | undefined;
+    let callStarted = 0;
     try {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
@@ -89,6 +90,7 @@ export class Invoker {
         instance = acquired.instance;
         execution.coldStart = acquired.cold;
         execution.instanceId = instance.id;
+        callStarted = performance.now();
         result = await this.runWithTimeout(instance, execution.id, event, fn.timeoutSec, sink);
       }
     } catch (err) {
@@ -101,7 +103,8 @@ export class Invoker {
     }
 
     if (instance) {
-      if (result.ok || result.kind === 'function') this.pool.release(instance);
+      if (result.ok || result.kind === 'function')
+        this.pool.release(instance, performance.now() - callStarted);
       else if (result.kind === 'timeout') {
         void this.pool.discard(
           instance,

@@ -67,6 +67,11 @@ export class PrewarmedSandboxes {
     return instance;
   }
 
+  /** Whether a ready sandbox of this shape is waiting. */
+  hasReady(runtime: Runtime, memoryMb: number): boolean {
+    return (this.shapes.get(shapeOf(runtime, memoryMb))?.ready.length ?? 0) > 0;
+  }
+
   /** Records that a function of this shape was deployed or cold-started, so its pool grows. */
   noteDemand(runtime: Runtime, memoryMb: number): void {
     const shape = this.shape(runtime, memoryMb);
