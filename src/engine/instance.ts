@@ -7,6 +7,7 @@ import type { ExecutionError, LogStream } from '../core/execution.js';
 import type { SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
   encodeFrame,
+  encodeInvokeFrame,
   FrameDecoder,
   type FunctionInit,
   type RuntimeMessage,
@@ -26,6 +27,7 @@ interface PendingInvocation {
 
 const STDERR_TAIL_BYTES = 4096;
 const WAKE_FRAME = encodeFrame({ t: 'wake' });
+const MAX_FRAMES_PER_WRITE = 16;
 
 export class Instance {
   /** When the pool last took it back from a call (for idle reaping and least-recently-used eviction). */
@@ -115,15 +117,18 @@ export class Instance {
   invoke(id: string, event: Buffer, deadline: number, log: LogSink): Promise<InvokeResult> {
     return new Promise<InvokeResult>((resolve) => {
       this.pending.set(id, { resolve, log });
-      this.send(encodeFrame({ t: 'invoke', id, deadline }, event));
+      this.send(encodeInvokeFrame(id, deadline, event));
     });
   }
 
   private corked = false;
+  private framesCorked = 0;
 
   /**
    * Writes a frame. Frames written in the same event-loop turn (the calls of every request that
-   * arrived together) leave in one system call, so one wake-up of the sandbox serves them all.
+   * arrived together) leave together, so one wake-up of the sandbox serves them all; a large batch
+   * leaves in parts of MAX_FRAMES_PER_WRITE, so the sandbox starts on the first while the host is
+   * still parsing the rest.
    */
   private send(frame: Buffer): void {
     const channel = this.process.channel;
@@ -132,10 +137,16 @@ export class Instance {
       channel.cork();
       setImmediate(() => {
         this.corked = false;
+        this.framesCorked = 0;
         channel.uncork();
       });
     }
     channel.write(frame);
+    if (++this.framesCorked === MAX_FRAMES_PER_WRITE) {
+      this.framesCorked = 0;
+      channel.uncork();
+      channel.cork();
+    }
   }
 
   /** Stops the sandbox; `reason` is what calls still in flight are told. */

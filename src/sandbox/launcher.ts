@@ -108,7 +108,9 @@ export class Launcher {
   private start(): ChildProcess {
     if (this.child) return this.child;
     const child = fork(new URL('./launcher-process.js', import.meta.url), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // It reports everything over IPC; holding the server's stdout or stderr open could keep
+      // whoever reads them (a supervisor, a test runner) waiting after the server is gone.
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
       execArgv: [],
       serialization: 'json',
     });

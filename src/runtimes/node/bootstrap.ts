@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   encodeFrame,
+  encodeResultFrame,
   FrameDecoder,
   type FunctionInit,
   type HostMessage,
@@ -41,9 +42,13 @@ function send(header: object, payload?: Buffer): void {
   sendFrame(encodeFrame(header, payload));
 }
 
+let framesCorked = 0;
+/** A large batch of results leaves in parts, so the host starts answering before the last is done. */
+const MAX_FRAMES_PER_WRITE = 16;
+
 /**
- * Frames sent in the same event-loop turn (results of concurrent calls, log lines) leave in one
- * system call, so one wake-up of the host serves them all.
+ * Frames sent in the same event-loop turn (results of concurrent calls, log lines) leave together,
+ * so one wake-up of the host serves them all.
  */
 function sendFrame(frame: Buffer): void {
   if (!corked) {
@@ -51,10 +56,16 @@ function sendFrame(frame: Buffer): void {
     channel.cork();
     setImmediate(() => {
       corked = false;
+      framesCorked = 0;
       channel.uncork();
     });
   }
   channel.write(frame);
+  if (++framesCorked === MAX_FRAMES_PER_WRITE) {
+    framesCorked = 0;
+    channel.uncork();
+    channel.cork();
+  }
 }
 
 // Route console output through the channel, tagged with the invocation that printed it, so
@@ -204,7 +215,7 @@ async function runCall(h: Handler, id: string, deadline: number, payload: Buffer
         name: 'MarshalError',
       });
     }
-    return encodeFrame({ t: 'result', id, ok: true }, Buffer.from(json, 'utf8'));
+    return encodeResultFrame(id, Buffer.from(json, 'utf8'));
   } catch (err) {
     return encodeFrame({ t: 'result', id, ok: false, error: toWireError(err) });
   }
