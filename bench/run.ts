@@ -524,20 +524,21 @@ function targets(r: Results): Target[] {
         pool === 'sized'
           ? `spaced, pool sized for the burst: ${settings.coldSizedPool}`
           : 'spaced, default pool';
-      out.push({
-        name: `cold start ${label(rt)} p50 ≤ 10 ms (${where})`,
-        measured: valid ? `${cold.latencyMs.p50.toFixed(2)} ms` : 'n/a',
-        pass:
-          pool === 'default' || !valid ? null : cold.latencyMs.p50 <= 10 && cold.succeeded === cold.functions,
-        ...(pool === 'default' ? { informational: true } : {}),
-      });
-      out.push({
-        name: `cold start ${label(rt)} p99 ≤ 30 ms (${where})`,
-        measured: valid ? `${cold.latencyMs.p99.toFixed(2)} ms` : 'n/a',
-        pass:
-          pool === 'default' || !valid ? null : cold.latencyMs.p99 <= 30 && cold.succeeded === cold.functions,
-        ...(pool === 'default' ? { informational: true } : {}),
-      });
+      for (const [percentile, limitMs] of [
+        ['p50', 10],
+        ['p99', 30],
+      ] as const) {
+        const value = valid ? cold.latencyMs[percentile] : undefined;
+        out.push({
+          name: `cold start ${label(rt)} ${percentile} ≤ ${limitMs} ms (${where})`,
+          measured: value === undefined ? 'n/a' : `${value.toFixed(2)} ms`,
+          pass:
+            pool === 'default' || value === undefined
+              ? null
+              : value <= limitMs && cold!.succeeded === cold!.functions,
+          ...(pool === 'default' ? { informational: true } : {}),
+        });
+      }
     }
   }
   const sc = r.scale;

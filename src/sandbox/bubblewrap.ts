@@ -9,7 +9,7 @@ import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
-import { substitutePaths, wrapChild } from './child-sandbox.js';
+import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 
 export const BWRAP = '/usr/bin/bwrap';
@@ -137,17 +137,8 @@ export class BubblewrapSandbox implements SandboxDriver {
           });
     // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
     try {
-      const launched = await this.launcher.launch({
-        file: BWRAP,
-        args,
-        env: {},
-        handshake: true,
-        cgroupProcs: cgroup?.procsFiles ?? [],
-      });
-      return wrapChild(launched, cgroup);
+      return await launchSandbox(this.launcher, { file: BWRAP, args, env: {}, handshake: true }, cgroup);
     } catch (err) {
-      cgroup?.killAll();
-      await cgroup?.remove().catch(() => undefined);
       throw new Error(`bubblewrap failed: ${(err as Error).message}`, { cause: err });
     }
   }

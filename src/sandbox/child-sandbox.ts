@@ -5,7 +5,22 @@
 import { constants } from 'node:os';
 import type { SandboxExit, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { InstanceCgroup } from './cgroups.js';
-import { killGroup, type LaunchedProcess } from './launcher.js';
+import { killGroup, type LaunchedProcess, type Launcher, type LaunchRequest } from './launcher.js';
+
+/** Launches a sandbox process into its cgroup and wraps it; on failure the cgroup is removed. */
+export async function launchSandbox(
+  launcher: Launcher,
+  request: Omit<LaunchRequest, 'op' | 'id' | 'cgroupProcs'>,
+  cgroup: InstanceCgroup | undefined,
+): Promise<SandboxProcess> {
+  try {
+    return wrapChild(await launcher.launch({ ...request, cgroupProcs: cgroup?.procsFiles ?? [] }), cgroup);
+  } catch (err) {
+    cgroup?.killAll();
+    await cgroup?.remove().catch(() => undefined);
+    throw err;
+  }
+}
 
 /** Paths the runtime sees, written into commands and environment as `${CODE}` and `${RUNTIME}`. */
 export function substitutePaths(

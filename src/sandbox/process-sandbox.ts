@@ -7,7 +7,7 @@
  */
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
-import { substitutePaths, wrapChild } from './child-sandbox.js';
+import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 
 export class ProcessSandbox implements SandboxDriver {
@@ -35,8 +35,9 @@ export class ProcessSandbox implements SandboxDriver {
             memoryMb: spec.memoryMb,
             background: spec.background,
           });
-    try {
-      const launched = await this.launcher.launch({
+    return launchSandbox(
+      this.launcher,
+      {
         file: program!,
         args,
         cwd: spec.codeDir,
@@ -49,14 +50,9 @@ export class ProcessSandbox implements SandboxDriver {
         },
         ...(this.runAs ?? {}),
         handshake: false,
-        cgroupProcs: cgroup?.procsFiles ?? [],
-      });
-      return wrapChild(launched, cgroup);
-    } catch (err) {
-      cgroup?.killAll();
-      await cgroup?.remove().catch(() => undefined);
-      throw err;
-    }
+      },
+      cgroup,
+    );
   }
 
   async close(): Promise<void> {
