@@ -50,6 +50,12 @@ async function launch(request: LaunchRequest): Promise<void> {
     });
   });
   if (child.pid === undefined) return; // 'error' follows
+  const stdio = child.stdio as unknown as (Readable & Writable)[];
+  // Not one byte of the output meant for the server may be read here (stderr is read below only
+  // for bubblewrap's own setup errors, before the sandbox may run).
+  stopReading(stdio[1]);
+  stopReading(stdio[3]);
+  if (!request.handshake) stopReading(stdio[2]);
 
   try {
     let pid = child.pid;
@@ -71,7 +77,7 @@ async function launch(request: LaunchRequest): Promise<void> {
       }
       pid = reported;
       stderr.off('data', collect);
-      stderr.pause();
+      stopReading(stderr);
     }
     for (const file of request.cgroupProcs) await writeFile(file, String(pid));
     if (exited) {
@@ -83,7 +89,6 @@ async function launch(request: LaunchRequest): Promise<void> {
       return;
     }
     // Handles travel in order; after sending, unread bytes wait in the kernel for the server.
-    const stdio = child.stdio as unknown as (Readable & Writable)[];
     await send({ op: 'handle', id, name: 'channel' }, stdio[3]);
     await send({ op: 'handle', id, name: 'stdout' }, stdio[1]);
     await send({ op: 'handle', id, name: 'stderr' }, stdio[2]);
@@ -98,6 +103,21 @@ async function launch(request: LaunchRequest): Promise<void> {
     }
     await send({ op: 'failed', id, message: (err as Error).message });
   }
+}
+
+/**
+ * Stops reading a pipe that is about to be handed to the server. Node starts reading a child's
+ * pipes as soon as it spawns it, and keeps its copy of a sent handle open (and read, into nothing)
+ * until the server acknowledges it: a sandbox that prints meanwhile (the runtime's `ready`) would
+ * lose those bytes. Stopped before the event loop runs again, the pipe is never read here.
+ */
+function stopReading(stream: Readable | undefined): void {
+  const handle = (stream as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })?._handle;
+  if (handle?.readStop) {
+    handle.reading = false;
+    handle.readStop();
+  }
+  stream?.pause();
 }
 
 function readChildPid(info: Readable): Promise<number | undefined> {

@@ -98,10 +98,18 @@ export class Launcher {
   async close(): Promise<void> {
     this.closed = true;
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      // It exits when its channel closes; if it does not, it is killed rather than waited for.
+      setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve();
+      }, 2000).unref();
+    });
     child.ref(); // wait for it even though nothing else may keep the server alive
-    child.disconnect();
+    if (child.connected) child.disconnect();
+    else child.kill('SIGKILL');
     await gone;
   }
 
