@@ -1,7 +1,7 @@
 /** The `nimbus` command, run as a real process against a real server, as a user would. */
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +9,38 @@ import { settingsTable } from '../src/config.js';
 import { REPO_ROOT, startTestServer, type TestServer } from './helpers/harness.js';
 
 const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
+
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** Pids whose parent is `parent`. */
+function childrenOf(parent: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) out.push(Number(entry));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return out;
+}
 
 describe('nimbus CLI', () => {
   let nimbus: TestServer;
@@ -187,6 +219,50 @@ describe('nimbus server', () => {
       const exited = new Promise<number | null>((r) => server.on('exit', (code) => r(code)));
       server.kill('SIGTERM');
       assert.equal(await exited, 0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves no launcher or sandbox behind when the server is killed outright', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-cli-killed-'));
+    try {
+      const server = spawn(
+        process.execPath,
+        [
+          BIN,
+          'server',
+          '--port',
+          '0',
+          '--data-dir',
+          dataDir,
+          '--log-level',
+          'silent',
+          '--prewarm-per-runtime',
+          '1',
+        ],
+        { env: { ...process.env, NIMBUS_ADMIN_KEY: 'k'.repeat(24) } },
+      );
+      const exited = new Promise<void>((r) => server.on('exit', () => r()));
+      // The pre-warmed pool starts sandboxes through the launcher; wait until they are there.
+      let launcher: number | undefined;
+      let sandboxes: number[] = [];
+      for (let i = 0; i < 150 && sandboxes.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        launcher = childrenOf(server.pid!).find((pid) => cmdline(pid).includes('launcher-process.js'));
+        sandboxes = launcher === undefined ? [] : childrenOf(launcher);
+      }
+      assert.ok(
+        launcher !== undefined && sandboxes.length >= 2,
+        'the launcher started the pre-warmed sandboxes',
+      );
+      server.kill('SIGKILL');
+      await exited;
+      const survivors = async () =>
+        [launcher!, ...sandboxes].filter((pid) => existsSync(`/proc/${pid}/cmdline`) && !isZombie(pid));
+      for (let i = 0; i < 100 && (await survivors()).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(await survivors(), [], 'the launcher and its sandboxes exit with the server');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -18,8 +18,14 @@ const send = (reply: LauncherReply, handle?: unknown) =>
 process.on('message', (request: LaunchRequest) => {
   if (request.op === 'launch') void launch(request);
 });
-// The server is gone: sandboxes see their channel close and exit on their own.
+// The server is gone: sandboxes see their channel close and exit on their own. Node may hold back
+// 'disconnect' while a handle it sent awaits the dead server's acknowledgement, so being adopted
+// by another parent counts as the server's death too.
 process.on('disconnect', () => process.exit(0));
+const serverPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== serverPid) process.exit(0);
+}, 500).unref();
 
 async function launch(request: LaunchRequest): Promise<void> {
   const { id } = request;
