@@ -55,6 +55,8 @@ const RUNTIMES: Runtime[] = ['nodejs', 'python3'];
 const WARM_CONCURRENCY = [1, 100];
 
 const quick = process.argv.includes('--quick');
+/** The pre-warmed pool of the `sized` cold-start runs: enough ready sandboxes for a 50-deploy burst. */
+const SIZED_POOL = { perRuntime: 56, max: 64 };
 /** `--phases cold,burst` runs only those phases; such a partial run does not replace latest.*. */
 const phasesArg = process.argv.indexOf('--phases');
 const onlyPhases = phasesArg >= 0 ? new Set((process.argv[phasesArg + 1] ?? '').split(',')) : undefined;
@@ -65,7 +67,7 @@ const settings: Settings = {
   connections: { shared: [1, 10, 50], pinned: [50] },
   coldFunctions: quick ? 10 : 50,
   coldPauseMs: 20,
-  coldSizedPool: '--prewarm-per-runtime 56 --prewarm-max 64',
+  coldSizedPool: `--prewarm-per-runtime ${SIZED_POOL.perRuntime} --prewarm-max ${SIZED_POOL.max}`,
   scaleFunctions: quick ? 20 : 200,
   burstCalls: 50,
   pinned: canPin(),
@@ -315,9 +317,6 @@ async function coldRun(
   return result;
 }
 
-/** Pre-warm settings of the sized pool, as the server's environment. */
-const SIZED_POOL_ENV = { NIMBUS_PREWARM_PER_RUNTIME: '56', NIMBUS_PREWARM_MAX: '64' };
-
 /**
  * Cold starts twice: with the default pre-warmed pool (a few ready sandboxes, growing with demand:
  * a burst of 50 deploys outruns how fast Node sandboxes can be started) and with a pool sized for
@@ -326,7 +325,17 @@ const SIZED_POOL_ENV = { NIMBUS_PREWARM_PER_RUNTIME: '56', NIMBUS_PREWARM_MAX: '
 async function coldPhase(results: Results): Promise<void> {
   for (const pool of ['default', 'sized'] as const) {
     log(`cold: starting Nimbus (unpinned, ${pool} pre-warmed pool)`);
-    const server = await NimbusServer.start(root, pool === 'sized' ? { env: SIZED_POOL_ENV } : {});
+    const server = await NimbusServer.start(
+      root,
+      pool === 'sized'
+        ? {
+            env: {
+              NIMBUS_PREWARM_PER_RUNTIME: String(SIZED_POOL.perRuntime),
+              NIMBUS_PREWARM_MAX: String(SIZED_POOL.max),
+            },
+          }
+        : {},
+    );
     try {
       // The server's very first start of each runtime (resolving interpreters, page cache) is not a
       // function's cold start: pay it once, untimed.
@@ -337,8 +346,7 @@ async function coldPhase(results: Results): Promise<void> {
       }
       for (const rt of RUNTIMES) {
         for (const variant of ['spaced', 'back-to-back'] as const) {
-          if (pool === 'sized')
-            await waitForPool(server, rt, Number(SIZED_POOL_ENV.NIMBUS_PREWARM_PER_RUNTIME));
+          if (pool === 'sized') await waitForPool(server, rt, SIZED_POOL.perRuntime);
           results.cold.push(await coldRun(server, rt, variant, pool));
         }
       }

@@ -1,46 +1,15 @@
 /** The `nimbus` command, run as a real process against a real server, as a user would. */
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { settingsTable } from '../src/config.js';
 import { REPO_ROOT, startTestServer, type TestServer } from './helpers/harness.js';
+import { childrenOf, cmdline, isRunning } from './helpers/procs.js';
 
 const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
-
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/** Pids whose parent is `parent`. */
-function childrenOf(parent: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) out.push(Number(entry));
-    } catch {
-      // gone while we looked
-    }
-  }
-  return out;
-}
 
 describe('nimbus CLI', () => {
   let nimbus: TestServer;
@@ -173,30 +142,22 @@ describe('nimbus CLI', () => {
   });
 });
 
+/** Runs `nimbus server` on a free port with the given data dir, silent, plus `args`. */
+function spawnServer(dataDir: string, args: string[], env: NodeJS.ProcessEnv) {
+  return spawn(
+    process.execPath,
+    [BIN, 'server', '--port', '0', '--data-dir', dataDir, '--log-level', 'silent', ...args],
+    { env: { ...process.env, ...env } },
+  );
+}
+
 describe('nimbus server', () => {
   it('starts on the given port and data dir, generates the admin key once (mode 0600), stops on SIGTERM', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-cli-server-'));
     try {
-      const server = spawn(
-        process.execPath,
-        [
-          BIN,
-          'server',
-          '--port',
-          '0',
-          '--data-dir',
-          dataDir,
-          '--log-level',
-          'silent',
-          '--idle-timeout-sec',
-          '600',
-          '--prewarm-per-runtime',
-          '0',
-        ],
-        {
-          env: { ...process.env, NIMBUS_ADMIN_KEY: '' },
-        },
-      );
+      const server = spawnServer(dataDir, ['--idle-timeout-sec', '600', '--prewarm-per-runtime', '0'], {
+        NIMBUS_ADMIN_KEY: '',
+      });
       let out = '';
       server.stdout.on('data', (c: Buffer) => (out += c.toString()));
       const url = await new Promise<string>((resolve, reject) => {
@@ -227,22 +188,9 @@ describe('nimbus server', () => {
   it('leaves no launcher or sandbox behind when the server is killed outright', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-cli-killed-'));
     try {
-      const server = spawn(
-        process.execPath,
-        [
-          BIN,
-          'server',
-          '--port',
-          '0',
-          '--data-dir',
-          dataDir,
-          '--log-level',
-          'silent',
-          '--prewarm-per-runtime',
-          '1',
-        ],
-        { env: { ...process.env, NIMBUS_ADMIN_KEY: 'k'.repeat(24) } },
-      );
+      const server = spawnServer(dataDir, ['--prewarm-per-runtime', '1'], {
+        NIMBUS_ADMIN_KEY: 'k'.repeat(24),
+      });
       const exited = new Promise<void>((r) => server.on('exit', () => r()));
       // The pre-warmed pool starts sandboxes through the launcher; wait until they are there.
       let launcher: number | undefined;
@@ -258,11 +206,9 @@ describe('nimbus server', () => {
       );
       server.kill('SIGKILL');
       await exited;
-      const survivors = async () =>
-        [launcher!, ...sandboxes].filter((pid) => existsSync(`/proc/${pid}/cmdline`) && !isZombie(pid));
-      for (let i = 0; i < 100 && (await survivors()).length > 0; i++)
-        await new Promise((r) => setTimeout(r, 100));
-      assert.deepEqual(await survivors(), [], 'the launcher and its sandboxes exit with the server');
+      const survivors = () => [launcher!, ...sandboxes].filter(isRunning);
+      for (let i = 0; i < 100 && survivors().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(survivors(), [], 'the launcher and its sandboxes exit with the server');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -4,9 +4,9 @@
  * output, and retention.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { childrenOf, cmdline } from './helpers/procs.js';
 
 async function coldStart(nimbus: TestServer, res: { headers: Headers }): Promise<boolean> {
   return (await nimbus.executionOf(res)).coldStart;
@@ -93,21 +93,9 @@ describe('retention', () => {
   });
 });
 
-/** Pids of this test process's sandbox launchers (children running launcher-process.js). */
+/** Pids of this test process's sandbox launchers. */
 function launcherPids(): Set<number> {
-  const pids = new Set<number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (ppid === process.pid && cmdline.includes('launcher-process.js')) pids.add(Number(entry));
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return pids;
+  return new Set(childrenOf(process.pid).filter((pid) => cmdline(pid).includes('launcher-process.js')));
 }
 
 describe('sandbox launcher', () => {
