@@ -22,6 +22,8 @@ export interface Settings {
   /** Seconds per warm measurement (one connection count of one target in one round). */
   durationSec: number;
   rounds: number;
+  /** Back-to-back pairs (bare node:http, then the Nimbus target, order alternating) behind the throughput target. */
+  pairedRounds: number;
   /** Connection counts measured in each warm mode. */
   connections: Record<WarmMode, number[]>;
   coldFunctions: number;
@@ -36,6 +38,16 @@ export interface Settings {
   serverCpu: number;
   clientCpu: number;
   quick: boolean;
+}
+
+export interface PairedRatio {
+  target: string;
+  connections: number;
+  /** Nimbus req/s ÷ bare req/s of each pair, in order. */
+  ratios: number[];
+  median: number;
+  bareRequestsPerSec: number[];
+  nimbusRequestsPerSec: number[];
 }
 
 export interface WarmCell {
@@ -130,6 +142,8 @@ export interface Results {
   settings: Settings;
   notes: string[];
   warm: WarmCell[];
+  /** The throughput target's own measurement: ratios of back-to-back pairs, so drift of the machine cancels out. */
+  paired: PairedRatio | null;
   cold: ColdResult[];
   scale: ScaleResult | null;
   burst: BurstResult[];
@@ -235,6 +249,21 @@ export function renderMarkdown(r: Results): string {
       out.push(modeDescription(mode, s, m.cpuCount));
       out.push('');
       out.push(cells.length > 0 ? warmTable(cells) : 'No measurements (see the notes above).');
+      if (mode === 'shared' && r.paired) {
+        const p = r.paired;
+        out.push('');
+        out.push(
+          `Back-to-back pairs at ${p.connections} connections (bare \`node:http\`, then ${p.target}; the order ` +
+            `alternates), ${s.durationSec} s each: ` +
+            p.ratios
+              .map(
+                (x, i) =>
+                  `${Math.round(p.nimbusRequestsPerSec[i]!)}/${Math.round(p.bareRequestsPerSec[i]!)} = ${fmt(x * 100, 0)}%`,
+              )
+              .join(', ') +
+            `; median **${fmt(p.median * 100, 0)}%** (the throughput target uses it).`,
+        );
+      }
     }
     out.push('');
   }

@@ -8,6 +8,7 @@ import type { SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
   encodeFrame,
   encodeInvokeFrame,
+  FrameBatcher,
   FrameDecoder,
   type FunctionInit,
   type RuntimeMessage,
@@ -15,7 +16,10 @@ import {
 } from '../runtimes/protocol.js';
 
 export type InvokeResult =
-  { ok: true; payload: Buffer } | { ok: false; kind: 'function' | 'developer'; error: ExecutionError };
+  | { ok: true; payload: Buffer }
+  | { ok: false; kind: 'function' | 'developer'; error: ExecutionError }
+  /** The call outlived its timeout; the caller stops the instance. */
+  | { ok: false; kind: 'timeout' };
 
 /** Receives what an invocation prints; `system` lines come from the platform. */
 export type LogSink = (stream: LogStream, text: string, time: number) => void;
@@ -23,11 +27,13 @@ export type LogSink = (stream: LogStream, text: string, time: number) => void;
 interface PendingInvocation {
   resolve: (result: InvokeResult) => void;
   log: LogSink;
+  timer: NodeJS.Timeout;
 }
+
+const TIMED_OUT: InvokeResult = { ok: false, kind: 'timeout' };
 
 const STDERR_TAIL_BYTES = 4096;
 const WAKE_FRAME = encodeFrame({ t: 'wake' });
-const MAX_FRAMES_PER_WRITE = 16;
 
 export class Instance {
   /** When the pool last took it back from a call (for idle reaping and least-recently-used eviction). */
@@ -43,6 +49,7 @@ export class Instance {
   private readonly pending = new Map<string, PendingInvocation>();
   private readyWaiter: ((msg: RuntimeMessage) => void) | undefined;
   private stderrTail = '';
+  private readonly batcher: FrameBatcher;
   /** Lines printed when no invocation was running (e.g. during init). */
   private orphanLog: LogSink | undefined;
 
@@ -53,6 +60,7 @@ export class Instance {
     /** Host directory mounted read-only at /code, filled when the instance is specialised. */
     readonly slotDir: string,
   ) {
+    this.batcher = new FrameBatcher((data) => process.channel.write(data));
     const decoder = new FrameDecoder((header, payload) => this.onMessage(header as RuntimeMessage, payload));
     process.channel.on('data', (chunk: Buffer) => {
       try {
@@ -113,40 +121,26 @@ export class Instance {
     return undefined;
   }
 
-  /** Sends one invocation; resolves with its result or with the reason the instance died. */
-  invoke(id: string, event: Buffer, deadline: number, log: LogSink): Promise<InvokeResult> {
+  /**
+   * Sends one invocation; resolves with its result, with the reason the instance died, or with
+   * `timeout` once `timeoutMs` has passed (the runtime is told the same deadline).
+   */
+  invoke(id: string, event: Buffer, timeoutMs: number, log: LogSink): Promise<InvokeResult> {
     return new Promise<InvokeResult>((resolve) => {
-      this.pending.set(id, { resolve, log });
-      this.send(encodeInvokeFrame(id, deadline, event));
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) resolve(TIMED_OUT);
+      }, timeoutMs);
+      this.pending.set(id, { resolve, log, timer });
+      this.send(encodeInvokeFrame(id, Date.now() + timeoutMs, event));
     });
   }
 
-  private corked = false;
-  private framesCorked = 0;
-
   /**
-   * Writes a frame. Frames written in the same event-loop turn (the calls of every request that
-   * arrived together) leave together, so one wake-up of the sandbox serves them all; a large batch
-   * leaves in parts of MAX_FRAMES_PER_WRITE, so the sandbox starts on the first while the host is
-   * still parsing the rest.
+   * Writes a frame. Frames written in the same event-loop turn leave together (see FrameBatcher),
+   * so the sandbox starts on the first part of a large batch while the host parses the rest.
    */
   private send(frame: Buffer): void {
-    const channel = this.process.channel;
-    if (!this.corked) {
-      this.corked = true;
-      channel.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.framesCorked = 0;
-        channel.uncork();
-      });
-    }
-    channel.write(frame);
-    if (++this.framesCorked === MAX_FRAMES_PER_WRITE) {
-      this.framesCorked = 0;
-      channel.uncork();
-      channel.cork();
-    }
+    this.batcher.push(frame);
   }
 
   /** Stops the sandbox; `reason` is what calls still in flight are told. */
@@ -198,6 +192,7 @@ export class Instance {
         const pending = this.pending.get(msg.id);
         if (!pending) return;
         this.pending.delete(msg.id);
+        clearTimeout(pending.timer);
         if (!msg.ok && msg.fatal) this.alive = false;
         pending.resolve(
           msg.ok
@@ -230,6 +225,7 @@ export class Instance {
     if (this.readyWaiter) this.readyWaiter({ t: 'init_error', error });
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);
+      clearTimeout(pending.timer);
       pending.resolve({ ok: false, kind: 'developer', error });
     }
   }

@@ -4,12 +4,13 @@
  * back or replaces it. Every invocation ends in exactly one recorded outcome.
  */
 import { NimbusError } from '../core/errors.js';
+import type { FunctionRecord } from '../core/function.js';
 import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
 import { newExecutionId } from './execution-id.js';
 import type { CodeCache } from './code-cache.js';
-import type { ExecutionRecorder } from './execution-recorder.js';
+import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
-import type { Instance, InvokeResult } from './instance.js';
+import type { Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 
 export interface InvocationOutcome {
@@ -45,14 +46,14 @@ export class Invoker {
   async invoke(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     this.inFlight++;
     try {
-      return await this.run(name, event, options);
+      const fn = this.functions.cached(name) ?? (await this.functions.get(name));
+      return await this.run(fn, event, options);
     } finally {
       if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
   }
 
-  private async run(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
-    const fn = this.functions.cached(name) ?? (await this.functions.get(name));
+  private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     const started = Date.now();
     const input = this.recorder.capText(event.toString('utf8'));
     const execution: Execution = {
@@ -72,16 +73,18 @@ export class Invoker {
       error: null,
       instanceId: null,
     };
-    // The record is saved once the call has an instance: a call refused with 429 leaves none.
-    const log = this.recorder.logFor(execution);
-    const sink = log.append.bind(log);
+    // Most calls print nothing: the collector is made when the first output arrives.
+    let log: ExecutionLog | undefined;
+    const sink: LogSink = (stream, text, time) =>
+      (log ??= this.recorder.logFor(execution)).append(stream, text, time);
 
-    let result: InvokeResult | { ok: false; kind: 'platform' | 'timeout'; error: ExecutionError };
+    let result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError };
     let instance: Instance | undefined;
     let callStarted = 0;
     try {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
+      // The record is saved once the call has an instance: a call refused with 429 leaves none.
       this.recorder.save(execution);
       if ('error' in acquired) {
         const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
@@ -91,7 +94,7 @@ export class Invoker {
         execution.coldStart = acquired.cold;
         execution.instanceId = instance.id;
         callStarted = performance.now();
-        result = await this.runWithTimeout(instance, execution.id, event, fn.timeoutSec, sink);
+        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink);
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
@@ -106,6 +109,11 @@ export class Invoker {
       if (result.ok || result.kind === 'function')
         this.pool.release(instance, performance.now() - callStarted);
       else if (result.kind === 'timeout') {
+        sink(
+          'system',
+          `[nimbus] execution timed out after ${fn.timeoutSec} s; instance stopped\n`,
+          Date.now(),
+        );
         void this.pool.discard(
           instance,
           'another call on the same instance timed out, so the instance was stopped',
@@ -123,7 +131,7 @@ export class Invoker {
       };
     }
 
-    log.close();
+    log?.close();
     execution.durationMs = Date.now() - started;
     let payload: Buffer | undefined;
     if (result.ok) {
@@ -133,46 +141,25 @@ export class Invoker {
       execution.outcome = 'succeeded';
       execution.output = output.text;
       execution.outputTruncated = output.truncated;
+    } else if (result.kind === 'timeout') {
+      execution.status = 'timeout';
+      execution.outcome = 'developer_error';
+      execution.error = {
+        type: 'Timeout',
+        message: `the function did not finish within its timeout of ${fn.timeoutSec} s; raise timeoutSec or make it faster`,
+      };
     } else {
-      execution.status = result.kind === 'timeout' ? 'timeout' : 'failed';
+      execution.status = 'failed';
       execution.outcome = OUTCOME_OF[result.kind];
       execution.error = result.error;
     }
     this.recorder.save(execution);
     return { execution, payload };
   }
-
-  private runWithTimeout(
-    instance: Instance,
-    id: string,
-    event: Buffer,
-    timeoutSec: number,
-    sink: (stream: 'stdout' | 'stderr' | 'system', text: string, time: number) => void,
-  ): Promise<InvokeResult | { ok: false; kind: 'timeout'; error: ExecutionError }> {
-    const timeoutMs = timeoutSec * 1000;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        sink('system', `[nimbus] execution timed out after ${timeoutSec} s; instance stopped\n`, Date.now());
-        resolve({
-          ok: false,
-          kind: 'timeout',
-          error: {
-            type: 'Timeout',
-            message: `the function did not finish within its timeout of ${timeoutSec} s; raise timeoutSec or make it faster`,
-          },
-        });
-      }, timeoutMs);
-      void instance.invoke(id, event, Date.now() + timeoutMs, sink).then((r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-    });
-  }
 }
 
-const OUTCOME_OF: Record<'function' | 'developer' | 'platform' | 'timeout', Outcome> = {
+const OUTCOME_OF: Record<'function' | 'developer' | 'platform', Outcome> = {
   function: 'function_error',
   developer: 'developer_error',
   platform: 'platform_error',
-  timeout: 'developer_error',
 };

@@ -85,6 +85,45 @@ function frameOf(asciiHead: string, payload: Buffer): Buffer {
   return frame;
 }
 
+/** A large batch leaves in parts of this many frames, so the peer starts on the first part early. */
+const MAX_FRAMES_PER_WRITE = 16;
+
+/**
+ * Collects the frames written in one event-loop turn (the calls of every request that arrived
+ * together, or the results of concurrent calls) and writes them as one buffer, so one wake-up of
+ * the peer serves them all and the stream machinery runs once per batch, not once per frame.
+ */
+export class FrameBatcher {
+  private frames: Buffer[] = [];
+  private bytes = 0;
+  private scheduled = false;
+
+  constructor(private readonly write: (data: Buffer) => void) {}
+
+  push(frame: Buffer): void {
+    this.frames.push(frame);
+    this.bytes += frame.length;
+    if (this.frames.length === MAX_FRAMES_PER_WRITE) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Writes what is waiting now (before closing the stream, say). */
+  flush(): void {
+    const frames = this.frames;
+    if (frames.length === 0) return;
+    this.frames = [];
+    const data = frames.length === 1 ? frames[0]! : Buffer.concat(frames, this.bytes);
+    this.bytes = 0;
+    this.write(data);
+  }
+}
+
 /** Frames larger than this are a protocol violation (payloads are capped far below it). */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import {
   encodeFrame,
   encodeResultFrame,
+  FrameBatcher,
   FrameDecoder,
   type FunctionInit,
   type HostMessage,
@@ -36,36 +37,15 @@ const inFlight = new Set<string>();
 let handler: Handler | undefined;
 let fn: FunctionInit | undefined;
 
-let corked = false;
+/** Results of concurrent calls and log lines written in one event-loop turn leave together. */
+const batcher = new FrameBatcher((data) => channel.write(data));
 
 function send(header: object, payload?: Buffer): void {
   sendFrame(encodeFrame(header, payload));
 }
 
-let framesCorked = 0;
-/** A large batch of results leaves in parts, so the host starts answering before the last is done. */
-const MAX_FRAMES_PER_WRITE = 16;
-
-/**
- * Frames sent in the same event-loop turn (results of concurrent calls, log lines) leave together,
- * so one wake-up of the host serves them all.
- */
 function sendFrame(frame: Buffer): void {
-  if (!corked) {
-    corked = true;
-    channel.cork();
-    setImmediate(() => {
-      corked = false;
-      framesCorked = 0;
-      channel.uncork();
-    });
-  }
-  channel.write(frame);
-  if (++framesCorked === MAX_FRAMES_PER_WRITE) {
-    framesCorked = 0;
-    channel.uncork();
-    channel.cork();
-  }
+  batcher.push(frame);
 }
 
 // Route console output through the channel, tagged with the invocation that printed it, so
@@ -276,6 +256,7 @@ function crash(err: unknown): void {
   for (const id of inFlight) send({ t: 'result', id, ok: false, error, fatal: true });
   if (inFlight.size === 0)
     send({ t: 'log', id: null, s: 'stderr', d: `${error.stack ?? error.message}\n`, ts: Date.now() });
+  batcher.flush();
   channel.end(() => process.exit(1));
 }
 
