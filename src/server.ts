@@ -11,11 +11,14 @@ import pino from 'pino';
 import { buildApi } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
+import { LIMITS } from './core/function.js';
 import { CodeCache } from './engine/code-cache.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
 import { Invoker } from './engine/invoker.js';
+import { TimerScheduler } from './engine/timer-scheduler.js';
+import { TriggerService } from './engine/trigger-service.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -92,6 +95,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder);
+  const triggers = new TriggerService(store, (name) => store.getFunction(name));
+  const timers = new TimerScheduler(
+    store,
+    triggers,
+    async (trigger, config) => {
+      const event = Buffer.from(JSON.stringify(config.payload));
+      await invoker.invoke(trigger.functionName, event, {
+        trigger: 'timer',
+        maxResultBytes: LIMITS.syncPayloadBytes,
+      });
+    },
+    logger,
+  );
 
   const retention = {
     maxAgeMs: config.retentionDays * 86_400_000,
@@ -113,6 +129,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     {
       functions,
       invoker,
+      triggers,
       recorder,
       store,
       adminKey: admin.key,
@@ -125,6 +142,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = await app.listen({ host: config.host, port: config.port });
   pool.warmUp();
   await functions.provisionAll();
+  await timers.start();
   logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
 
   let closing: Promise<void> | undefined;
@@ -135,6 +153,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     close: () =>
       (closing ??= (async () => {
         clearInterval(pruneTimer);
+        await timers.stop();
         await app.close();
         await pool.close();
         await driver.close();

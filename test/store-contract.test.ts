@@ -11,6 +11,7 @@ import { NimbusError } from '../src/core/errors.js';
 import type { Execution, LogLine } from '../src/core/execution.js';
 import type { FunctionRecord } from '../src/core/function.js';
 import type { Store } from '../src/core/ports.js';
+import type { TriggerConfig, TriggerRecord } from '../src/core/trigger.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
 function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): FunctionRecord {
@@ -31,6 +32,19 @@ function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): Functi
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T00:00:00.000Z',
     ...overrides,
+  };
+}
+
+function triggerRecord(id: string, functionName: string, config: TriggerConfig): TriggerRecord {
+  return {
+    id,
+    functionName,
+    enabled: true,
+    config,
+    secret: config.type === 'http' ? 'nhk_secret' : null,
+    lastTick: config.type === 'timer' ? '2029-12-31T23:59:00.000Z' : null,
+    createdAt: '2024-01-01T00:00:00.000Z',
+    updatedAt: '2024-01-01T00:00:00.000Z',
   };
 }
 
@@ -102,6 +116,74 @@ export function runStoreContract(
         await store.close();
       }
     }
+
+    test('triggers: create, read, list by function and type, update, delete, delete all of a function', () =>
+      withStore(async (store) => {
+        const http = triggerRecord('trg-a', 'fa', {
+          type: 'http',
+          auth: 'key',
+          style: 'lambda',
+          methods: ['GET'],
+          host: null,
+          cors: null,
+        });
+        const timer = triggerRecord('trg-b', 'fa', {
+          type: 'timer',
+          schedule: 'rate(5 minutes)',
+          timezone: 'UTC',
+          payload: { n: 1, nested: ['x'] },
+          missedTicks: 'skip',
+        });
+        const other = triggerRecord('trg-c', 'fb', {
+          type: 'timer',
+          schedule: '@every 1m',
+          timezone: 'UTC',
+          payload: null,
+          missedTicks: 'fire_once',
+        });
+        for (const t of [http, timer, other]) await store.createTrigger(t);
+        assert.deepEqual(await store.getTrigger('trg-b'), timer);
+        assert.deepEqual(
+          (await store.listTriggers({ functionName: 'fa' })).map((t) => t.id),
+          ['trg-a', 'trg-b'],
+        );
+        assert.deepEqual(
+          (await store.listTriggers({ type: 'timer' })).map((t) => t.id),
+          ['trg-b', 'trg-c'],
+        );
+        assert.equal((await store.listTriggers()).length, 3);
+        assert.equal(await store.updateTrigger({ ...http, enabled: false, secret: 'new' }), true);
+        assert.equal((await store.getTrigger('trg-a'))?.enabled, false);
+        assert.equal((await store.getTrigger('trg-a'))?.secret, 'new');
+        assert.equal(await store.updateTrigger({ ...http, id: 'trg-missing' }), false);
+        assert.equal(await store.deleteTrigger('trg-c'), true);
+        assert.equal(await store.deleteTrigger('trg-c'), false);
+        assert.equal(await store.deleteTriggersOf('fa'), 2);
+        assert.deepEqual(await store.listTriggers(), []);
+      }));
+
+    test('a timer tick is claimed once, and never after a later one', () =>
+      withStore(async (store) => {
+        await store.createTrigger(
+          triggerRecord('trg-t', 'fa', {
+            type: 'timer',
+            schedule: '@every 1m',
+            timezone: 'UTC',
+            payload: {},
+            missedTicks: 'fire_once',
+          }),
+        );
+        const tick = '2030-01-01T00:01:00.000Z';
+        const claims = await Promise.all([
+          store.claimTimerTick('trg-t', tick),
+          store.claimTimerTick('trg-t', tick),
+        ]);
+        assert.deepEqual(claims.sort(), [false, true]);
+        assert.equal(await store.claimTimerTick('trg-t', '2030-01-01T00:00:00.000Z'), false);
+        assert.equal(await store.claimTimerTick('trg-t', '2030-01-01T00:02:00.000Z'), true);
+        assert.equal((await store.getTrigger('trg-t'))?.lastTick, '2030-01-01T00:02:00.000Z');
+        assert.equal(await store.claimTimerTick('trg-none', tick), false);
+      }));
 
     test('migrate is idempotent', () =>
       withStore(async (store) => {

@@ -10,6 +10,7 @@ import type { ApiDeps } from './deps.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { registerTriggerRoutes } from './trigger-routes.js';
 import { invokeFront } from './invoke-front.js';
 import { openApiDocument } from './openapi.js';
 
@@ -73,5 +74,6 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.get('/v1/stats', async () => deps.poolStats());
   registerFunctionRoutes(app, deps);
   registerExecutionRoutes(app, deps);
+  registerTriggerRoutes(app, deps);
   return app;
 }

@@ -4,10 +4,12 @@ import type { ExecutionRecorder } from '../engine/execution-recorder.js';
 import type { PoolStats } from '../engine/instance-pool.js';
 import type { FunctionService } from '../engine/function-service.js';
 import type { Invoker } from '../engine/invoker.js';
+import type { TriggerService } from '../engine/trigger-service.js';
 
 export interface ApiDeps {
   functions: FunctionService;
   invoker: Invoker;
+  triggers: TriggerService;
   recorder: ExecutionRecorder;
   store: Store;
   adminKey: string;

@@ -5,6 +5,13 @@
  */
 import { z } from 'zod';
 import { RUNTIMES } from '../core/function.js';
+import {
+  HTTP_AUTH_MODES,
+  HTTP_METHODS,
+  HTTP_STYLES,
+  MISSED_TICK_POLICIES,
+  TIMER_LIMITS,
+} from '../core/trigger.js';
 
 const env = z.record(z.string(), z.string()).describe('Environment variables given to the function');
 
@@ -60,4 +67,63 @@ export const functionLogsQuery = z
     tail: z.coerce.number().int().min(0).max(10_000).default(100),
     follow: z.enum(['true', 'false', '1', '0']).optional(),
   })
+  .strict();
+
+const cors = z
+  .object({
+    allowOrigins: z.array(z.string()).optional().describe('origins allowed to call, or ["*"]'),
+    allowMethods: z.array(z.string()).optional(),
+    allowHeaders: z.array(z.string()).optional(),
+    exposeHeaders: z.array(z.string()).optional(),
+    maxAgeSec: z.number().int().min(0).max(86_400).optional(),
+    allowCredentials: z.boolean().optional(),
+  })
+  .strict();
+
+const httpTriggerFields = {
+  type: z.literal('http'),
+  auth: z
+    .enum(HTTP_AUTH_MODES)
+    .optional()
+    .describe('anonymous, or key (bearer key or signed URL); default key'),
+  style: z
+    .enum(HTTP_STYLES)
+    .optional()
+    .describe(
+      'lambda (function URL payload 2.0), wsgi (Python), fetch (Node Request/Response); default lambda',
+    ),
+  methods: z.array(z.enum(HTTP_METHODS)).optional().describe('methods accepted; default all'),
+  host: z.string().nullable().optional().describe('a host name the trigger also answers for'),
+  cors: cors.nullable().optional(),
+  enabled: z.boolean().optional(),
+};
+
+const timerTriggerFields = {
+  type: z.literal('timer'),
+  schedule: z
+    .string()
+    .optional()
+    .describe('cron (5 or 6 fields), cron(min hour dom month dow year), rate(5 minutes) or @every 5m'),
+  timezone: z.string().optional().describe('IANA time zone of the schedule; default UTC'),
+  payload: z.unknown().optional().describe('JSON delivered as the event of every firing; default {}'),
+  missedTicks: z
+    .enum(MISSED_TICK_POLICIES)
+    .optional()
+    .describe('a tick missed while the server was down: fire_once (default) or skip'),
+  enabled: z.boolean().optional(),
+};
+
+export const createTriggerBody = z.discriminatedUnion('type', [
+  z.object(httpTriggerFields).strict(),
+  z.object({ ...timerTriggerFields, schedule: timerTriggerFields.schedule.unwrap() }).strict(),
+]);
+
+/** PATCH: the same fields, all optional; `type` (if given) must match the trigger's. */
+export const updateTriggerBody = z.discriminatedUnion('type', [
+  z.object(httpTriggerFields).strict(),
+  z.object(timerTriggerFields).strict(),
+]);
+
+export const triggerNextQuery = z
+  .object({ count: z.coerce.number().int().min(1).max(TIMER_LIMITS.nextCountMax).default(5) })
   .strict();

@@ -30,6 +30,16 @@ export type FunctionPatch = Partial<
 
 export type FunctionSpec = Pick<FunctionRecord, 'name' | 'runtime' | 'handler'> & FunctionPatch;
 
+/** A trigger as the API shows it: its settings flattened; `key` only in the answer that made it. */
+export interface TriggerView {
+  id: string;
+  functionName: string;
+  type: 'http' | 'timer';
+  enabled: boolean;
+  key?: string;
+  [setting: string]: unknown;
+}
+
 export type ExecutionLogLine = Pick<LogLine, 'seq' | 'time' | 'stream' | 'message'>;
 
 export interface ExecutionLogs {
@@ -152,6 +162,37 @@ export class ApiClient {
     // The API's message may already lead with the type ("ValueError: boom"); show it once.
     const message = err.message.startsWith(`${type}: `) ? err.message.slice(type.length + 2) : err.message;
     return { ok: false, executionId, error: { type, message, stack } };
+  }
+
+  async createTrigger(functionName: string, spec: Record<string, unknown>): Promise<TriggerView> {
+    return this.json(await this.call('POST', `${functionPath(functionName)}/triggers`, { json: spec }));
+  }
+
+  /** The triggers of one function, or of all when no name is given. */
+  async listTriggers(functionName?: string): Promise<{ triggers: TriggerView[] }> {
+    const path = functionName === undefined ? '/v1/triggers' : `${functionPath(functionName)}/triggers`;
+    const body = await this.json<{ triggers?: unknown }>(await this.call('GET', path));
+    return { triggers: this.array(body.triggers, 'triggers') };
+  }
+
+  async getTrigger(id: string): Promise<TriggerView> {
+    return this.json(await this.call('GET', triggerPath(id)));
+  }
+
+  async updateTrigger(id: string, patch: Record<string, unknown>): Promise<TriggerView> {
+    return this.json(await this.call('PATCH', triggerPath(id), { json: patch }));
+  }
+
+  async deleteTrigger(id: string): Promise<void> {
+    await this.drain(await this.call('DELETE', triggerPath(id)));
+  }
+
+  async nextFirings(id: string, count: number): Promise<{ triggerId: string; next: string[] }> {
+    return this.json(await this.call('GET', `${triggerPath(id)}/next`, { query: { count } }));
+  }
+
+  async rotateTriggerKey(id: string): Promise<TriggerView> {
+    return this.json(await this.call('POST', `${triggerPath(id)}/rotate-key`));
   }
 
   async listExecutions(filter: ExecutionFilter = {}): Promise<{ executions: Execution[] }> {
@@ -446,4 +487,8 @@ function errorCode(err: unknown): string | undefined {
 
 export function isAbort(err: unknown): boolean {
   return (err as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+function triggerPath(id: string): string {
+  return `/v1/triggers/${encodeURIComponent(id)}`;
 }

@@ -18,6 +18,7 @@ import { registerLoginCommand } from './commands/login.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerSettingsCommand } from './commands/settings.js';
+import { registerTriggersCommand } from './commands/triggers.js';
 
 function buildProgram(): Command {
   const program = new Command('nimbus')
@@ -37,6 +38,7 @@ function buildProgram(): Command {
   registerInvokeCommand(program);
   registerFunctionsCommand(program);
   registerExecutionsCommand(program);
+  registerTriggersCommand(program);
   registerLogsCommand(program);
   registerDoctorCommand(program);
   registerSettingsCommand(program);

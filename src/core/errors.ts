@@ -13,9 +13,11 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: 401,
   FUNCTION_NOT_FOUND: 404,
   EXECUTION_NOT_FOUND: 404,
+  TRIGGER_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   FUNCTION_EXISTS: 409,
+  TRIGGER_EXISTS: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_MANY_REQUESTS: 429,
@@ -50,6 +52,13 @@ export function functionNotFound(name: string): NimbusError {
   return new NimbusError(
     'FUNCTION_NOT_FOUND',
     `no function named '${name}'; list them with \`nimbus functions list\``,
+  );
+}
+
+export function triggerNotFound(id: string): NimbusError {
+  return new NimbusError(
+    'TRIGGER_NOT_FOUND',
+    `no trigger with id '${id}'; list them with \`nimbus triggers list <function>\``,
   );
 }
 

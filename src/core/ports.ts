@@ -4,6 +4,7 @@
  */
 import type { Execution, LogLine } from './execution.js';
 import type { FunctionRecord } from './function.js';
+import type { TriggerRecord, TriggerType } from './trigger.js';
 
 /** Query filters for execution listings, newest first. */
 export interface ExecutionQuery {
@@ -37,6 +38,23 @@ export interface Store {
   listFunctions(): Promise<FunctionRecord[]>;
   /** Removes a function; its executions and logs stay readable. Returns false if it did not exist. */
   deleteFunction(name: string): Promise<boolean>;
+
+  /** Inserts a new trigger (its id is new). */
+  createTrigger(trigger: TriggerRecord): Promise<void>;
+  /** Replaces a trigger's stored record (matched by id); returns false if it does not exist. */
+  updateTrigger(trigger: TriggerRecord): Promise<boolean>;
+  getTrigger(id: string): Promise<TriggerRecord | undefined>;
+  /** Triggers, oldest first; of one function and/or one type when given. */
+  listTriggers(filter?: { functionName?: string; type?: TriggerType }): Promise<TriggerRecord[]>;
+  /** Returns false if it did not exist. */
+  deleteTrigger(id: string): Promise<boolean>;
+  /** Removes every trigger of a function (when the function is deleted); returns how many. */
+  deleteTriggersOf(functionName: string): Promise<number>;
+  /**
+   * Records that a timer trigger fired the tick at `tick` (ISO time), only if no tick at or after
+   * it was recorded: true for exactly one caller per tick, across restarts and servers.
+   */
+  claimTimerTick(id: string, tick: string): Promise<boolean>;
 
   /** Inserts or replaces execution records and appends log lines, all in one transaction. */
   writeBatch(executions: Execution[], logs: LogLine[]): Promise<void>;

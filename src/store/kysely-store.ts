@@ -8,7 +8,17 @@ import { NimbusError, functionNotFound } from '../core/errors.js';
 import type { Execution, LogLine } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
-import { executionToRow, functionToRow, logToRow, rowToExecution, rowToFunction, rowToLog } from './rows.js';
+import type { TriggerRecord, TriggerType } from '../core/trigger.js';
+import {
+  executionToRow,
+  functionToRow,
+  logToRow,
+  rowToExecution,
+  rowToFunction,
+  rowToLog,
+  rowToTrigger,
+  triggerToRow,
+} from './rows.js';
 import { type Database, migrate } from './schema.js';
 
 /** What differs between database engines beyond what kysely's dialects already hide. */
@@ -85,6 +95,53 @@ export class KyselyStore implements Store {
   async deleteFunction(name: string): Promise<boolean> {
     const result = await this.db.deleteFrom('functions').where('name', '=', name).executeTakeFirst();
     return result.numDeletedRows > 0n;
+  }
+
+  async createTrigger(trigger: TriggerRecord): Promise<void> {
+    await this.db.insertInto('triggers').values(triggerToRow(trigger)).execute();
+  }
+
+  async updateTrigger(trigger: TriggerRecord): Promise<boolean> {
+    const { id, ...rest } = triggerToRow(trigger);
+    const result = await this.db.updateTable('triggers').set(rest).where('id', '=', id).executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  async getTrigger(id: string): Promise<TriggerRecord | undefined> {
+    const row = await this.db.selectFrom('triggers').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && rowToTrigger(row);
+  }
+
+  async listTriggers(filter: { functionName?: string; type?: TriggerType } = {}): Promise<TriggerRecord[]> {
+    let query = this.db.selectFrom('triggers').selectAll();
+    if (filter.functionName !== undefined) query = query.where('function_name', '=', filter.functionName);
+    if (filter.type !== undefined) query = query.where('type', '=', filter.type);
+    const rows = await query.orderBy('created_at', 'asc').orderBy('id', 'asc').execute();
+    return rows.map(rowToTrigger);
+  }
+
+  async deleteTrigger(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('triggers').where('id', '=', id).executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  async deleteTriggersOf(functionName: string): Promise<number> {
+    const result = await this.db
+      .deleteFrom('triggers')
+      .where('function_name', '=', functionName)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async claimTimerTick(id: string, tick: string): Promise<boolean> {
+    // One conditional update decides: of all servers and restarts, one sees a row change.
+    const result = await this.db
+      .updateTable('triggers')
+      .set({ last_tick: tick })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_tick', 'is', null), eb('last_tick', '<', tick)]))
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
   }
 
   async writeBatch(executions: Execution[], logs: LogLine[]): Promise<void> {

@@ -12,7 +12,8 @@ import type {
   Trigger,
 } from '../core/execution.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
-import type { ExecutionsTable, FunctionsTable, LogsTable } from './schema.js';
+import type { TriggerConfig, TriggerRecord } from '../core/trigger.js';
+import type { ExecutionsTable, FunctionsTable, LogsTable, TriggersTable } from './schema.js';
 
 export function functionToRow(fn: FunctionRecord): FunctionsTable {
   return {
@@ -113,5 +114,33 @@ export function rowToLog(row: LogsTable): LogLine {
     time: row.time,
     stream: row.stream as LogStream,
     message: row.message,
+  };
+}
+
+export function triggerToRow(t: TriggerRecord): TriggersTable {
+  const { type, ...settings } = t.config;
+  return {
+    id: t.id,
+    function_name: t.functionName,
+    type,
+    enabled: t.enabled ? 1 : 0,
+    config_json: JSON.stringify(settings),
+    secret: t.secret,
+    last_tick: t.lastTick,
+    created_at: t.createdAt,
+    updated_at: t.updatedAt,
+  };
+}
+
+export function rowToTrigger(row: TriggersTable): TriggerRecord {
+  return {
+    id: row.id,
+    functionName: row.function_name,
+    enabled: Number(row.enabled) === 1,
+    config: { ...(JSON.parse(row.config_json) as object), type: row.type } as TriggerConfig,
+    secret: row.secret,
+    lastTick: row.last_tick,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }

@@ -57,6 +57,20 @@ export interface LogsTable {
   message: string;
 }
 
+export interface TriggersTable {
+  id: string;
+  function_name: string;
+  type: string;
+  enabled: number;
+  /** The type's settings (TriggerConfig without `type`), as JSON. */
+  config_json: string;
+  secret: string | null;
+  /** Timer triggers: ISO time of the last tick fired; compared as strings to claim a tick once. */
+  last_tick: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface SchemaVersionTable {
   version: number;
   applied_at: string;
@@ -66,6 +80,7 @@ export interface Database {
   functions: FunctionsTable;
   executions: ExecutionsTable;
   logs: LogsTable;
+  triggers: TriggersTable;
   schema_version: SchemaVersionTable;
 }
 
@@ -170,7 +185,30 @@ const v3: Migration = async (db) => {
     .execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3];
+/** v4: triggers (HTTP endpoints and timers) of functions. */
+const v4: Migration = async (db) => {
+  await db.schema
+    .createTable('triggers')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('enabled', 'integer', (c) => c.notNull())
+    .addColumn('config_json', 'text', (c) => c.notNull())
+    .addColumn('secret', 'text')
+    .addColumn('last_tick', 'text')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createIndex('triggers_function')
+    .ifNotExists()
+    .on('triggers')
+    .columns(['function_name', 'created_at'])
+    .execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
