@@ -4,12 +4,15 @@
  * across restarts firing once (or being skipped), never twice.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { NimbusError } from '../src/core/errors.js';
 import { nextFirings, parseSchedule } from '../src/engine/schedule.js';
-import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+
+const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
 
 function next(expression: string, after: string, count = 3, timezone = 'UTC'): string[] {
   return nextFirings(parseSchedule(expression, timezone), count, new Date(after)).map((d) => d.toISOString());
@@ -336,5 +339,73 @@ describe('timers', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('nimbus triggers (CLI)', () => {
+  let nimbus: TestServer;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    nimbus = await startTestServer({ sandbox: 'process' });
+    await nimbus.deploy('cron-job', 'python-lambda', 'python3', 'main.handler');
+    env = { ...process.env, NIMBUS_URL: nimbus.url, NIMBUS_KEY: nimbus.key, XDG_CONFIG_HOME: nimbus.dataDir };
+  });
+  after(() => nimbus.close());
+
+  // Asynchronous: the server runs in this process.
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [BIN, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+      });
+    });
+
+  it('creates a timer, shows its next firings, lists, disables and deletes it', async () => {
+    const created = await run(
+      'triggers',
+      'create',
+      'cron-job',
+      '--type',
+      'timer',
+      '--schedule',
+      'cron(05 00 * * ? *)',
+      '--payload',
+      '{"job":"nightly"}',
+      '--json',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const trigger = JSON.parse(created.stdout) as { id: string; payload: unknown };
+    assert.deepEqual(trigger.payload, { job: 'nightly' });
+
+    const next = await run('triggers', 'next', trigger.id, '--count', '3');
+    assert.equal(next.code, 0, next.stderr);
+    const times = next.stdout.trim().split('\n');
+    assert.equal(times.length, 3);
+    for (const time of times) assert.match(time, /^\d{4}-\d{2}-\d{2}T00:05:00\.000Z$/);
+
+    const list = await run('triggers', 'list', 'cron-job');
+    assert.match(list.stdout, /ID\s+FUNCTION\s+TYPE\s+ENABLED\s+SETTINGS/);
+    assert.match(
+      list.stdout,
+      new RegExp(`${trigger.id}\\s+cron-job\\s+timer\\s+yes\\s+cron\\(05 00 \\* \\* \\? \\*\\) \\(UTC\\)`),
+    );
+
+    assert.equal((await run('triggers', 'update', trigger.id, '--disable')).code, 0);
+    assert.match((await run('triggers', 'get', trigger.id)).stdout, /enabled\s+false/);
+    assert.equal((await run('triggers', 'delete', trigger.id)).code, 0);
+    const gone = await run('triggers', 'get', trigger.id);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /no trigger with id/);
+  });
+
+  it('reports a bad schedule with what is wrong, and makes an HTTP trigger with its key', async () => {
+    const bad = await run('triggers', 'create', 'cron-job', '--type', 'timer', '--schedule', 'rate(5 weeks)');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid schedule 'rate\(5 weeks\)'/);
+    const http = await run('triggers', 'create', 'cron-job', '--type', 'http', '--methods', 'get,post');
+    assert.equal(http.code, 0, http.stderr);
+    assert.match(http.stdout, /key\s+nhk_/);
+    assert.match(http.stdout, /methods\s+\["GET","POST"\]/);
+    assert.match(http.stderr, /shown only now/);
   });
 });
