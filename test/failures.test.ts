@@ -12,12 +12,13 @@ for (const sandbox of SANDBOXES) {
     let nimbus: TestServer;
     before(async () => {
       nimbus = await startTestServer({ sandbox });
-      await nimbus.deploy('py-bad', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
-      await nimbus.deploy('node-bad', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 1 });
+      // A loaded machine may take seconds to fill a heap or build a big result: only the timeout
+      // tests use functions with a 1 s timeout.
+      await nimbus.deploy('py-bad', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 30 });
+      await nimbus.deploy('node-bad', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 30 });
+      await nimbus.deploy('py-slow', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
+      await nimbus.deploy('node-slow', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 1 });
       await nimbus.deploy('py-good', 'python-lambda', 'python3', 'main.handler');
-      // Big results, and a heap filling up to its limit, take a while on a loaded machine: not
-      // timeout tests.
-      await nimbus.deploy('node-big', 'node-hostile', 'nodejs', 'index.handler', { timeoutSec: 30 });
     });
     after(() => nimbus.close());
 
@@ -52,7 +53,7 @@ for (const sandbox of SANDBOXES) {
 
     it('kills a function at its timeout and records `timeout`', async () => {
       const started = Date.now();
-      const res = await nimbus.invoke('py-bad', { action: 'sleep', seconds: 30 });
+      const res = await nimbus.invoke('py-slow', { action: 'sleep', seconds: 30 });
       const elapsed = Date.now() - started;
       assert.equal(res.status, 504);
       assert.equal(res.body.error.code, 'FUNCTION_TIMEOUT');
@@ -60,13 +61,13 @@ for (const sandbox of SANDBOXES) {
       const rec = await record(res);
       assert.equal(rec.status, 'timeout');
       assert.equal(rec.outcome, 'developer_error');
-      const after = await nimbus.invoke('py-bad', { ok: true });
+      const after = await nimbus.invoke('py-slow', { ok: true });
       assert.equal(after.status, 200);
       assert.equal((await record(after)).coldStart, true, 'the timed-out instance was replaced');
     });
 
     it('times out a Node function too', async () => {
-      const res = await nimbus.invoke('node-bad', { action: 'sleep', seconds: 30 });
+      const res = await nimbus.invoke('node-slow', { action: 'sleep', seconds: 30 });
       assert.equal(res.status, 504);
       assert.equal((await record(res)).status, 'timeout');
     });
@@ -101,7 +102,7 @@ for (const sandbox of SANDBOXES) {
     });
 
     it('names running out of memory as such (Node)', async () => {
-      const res = await nimbus.invoke('node-big', { action: 'oom' });
+      const res = await nimbus.invoke('node-bad', { action: 'oom' });
       assert.equal(res.status, 502, res.text);
       assert.equal(res.body.error.type, 'OutOfMemory');
     });
@@ -128,7 +129,7 @@ for (const sandbox of SANDBOXES) {
     });
 
     it('rejects a result over 6 MB with 413', async () => {
-      const res = await nimbus.invoke('node-big', { action: 'big', bytes: 7 * 1024 * 1024 });
+      const res = await nimbus.invoke('node-bad', { action: 'big', bytes: 7 * 1024 * 1024 });
       assert.equal(res.status, 413);
       assert.match(res.body.error.message, /limit/);
     });

@@ -52,6 +52,8 @@ export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undef
     if (!killed) {
       killed = true;
       cgroup?.killAll();
+      // Whoever awaits this kill must hear of the exit even if nothing else keeps the server up.
+      child.holdUntilExit();
       // The whole process group: the sandbox runs in a session of its own.
       killGroup(child.pid);
     }

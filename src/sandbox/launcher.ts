@@ -36,6 +36,11 @@ export interface LaunchedProcess {
   stdout: Socket;
   stderr: Socket;
   exit: Promise<{ code: number | null; signal: string | null }>;
+  /**
+   * Keeps the server alive until `exit` is reported (the report arrives over the launcher's
+   * channel, which otherwise does not hold the event loop): for whoever awaits a kill.
+   */
+  holdUntilExit(): void;
 }
 
 type Exit = Awaited<LaunchedProcess['exit']>;
@@ -50,6 +55,7 @@ interface Launch {
   /** Resolves `exited`; built before launching so an early exit is never missed. */
   settleExit: (exit: Exit) => void;
   exited: Promise<Exit>;
+  holdUntilExit: () => void;
 }
 
 export class Launcher {
@@ -57,16 +63,20 @@ export class Launcher {
   private nextId = 0;
   private readonly launches = new Map<number, Launch>();
   private closed = false;
-  /** Launches not yet answered: while there are any, the launcher's channel keeps the server alive. */
+  /** Launches not yet answered and exits awaited: while there are any, the launcher's channel keeps the server alive. */
   private pending = 0;
 
   launch(request: Omit<LaunchRequest, 'op' | 'id'>): Promise<LaunchedProcess> {
     if (this.closed) return Promise.reject(new Error('the sandbox launcher is closed'));
     const child = this.start();
     const id = ++this.nextId;
-    if (this.pending++ === 0) child.channel?.ref();
-    const done = () => {
-      if (--this.pending === 0) this.child?.channel?.unref();
+    this.hold();
+    const done = () => this.release();
+    let holdingForExit = false;
+    const holdUntilExit = () => {
+      if (holdingForExit || !this.launches.has(id)) return;
+      holdingForExit = true;
+      this.hold();
     };
     return new Promise<LaunchedProcess>((resolve, reject) => {
       let settle: (exit: Exit) => void = () => undefined;
@@ -83,8 +93,11 @@ export class Launcher {
         handles: {},
         launched: undefined,
         earlyExit: undefined,
+        holdUntilExit,
         settleExit: (exit) => {
           this.launches.delete(id);
+          if (holdingForExit) this.release();
+          holdingForExit = false;
           settle(exit);
         },
         exited,
@@ -92,6 +105,15 @@ export class Launcher {
       const message: LaunchRequest = { op: 'launch', id, ...request };
       child.send(message);
     });
+  }
+
+  /** The launcher's channel keeps the server alive while anything waits on it (a launch, an exit). */
+  private hold(): void {
+    if (this.pending++ === 0) this.child?.channel?.ref();
+  }
+
+  private release(): void {
+    if (--this.pending === 0) this.child?.channel?.unref();
   }
 
   /** Stops the launcher; the processes it launched are not affected. */
@@ -148,7 +170,14 @@ export class Launcher {
           killGroup(reply.pid);
           return;
         }
-        launch.launched = { pid: reply.pid, channel, stdout, stderr, exit: launch.exited };
+        launch.launched = {
+          pid: reply.pid,
+          channel,
+          stdout,
+          stderr,
+          exit: launch.exited,
+          holdUntilExit: launch.holdUntilExit,
+        };
         launch.resolve(launch.launched);
         if (launch.earlyExit) launch.settleExit(launch.earlyExit);
         return;
