@@ -11,11 +11,13 @@ import pino from 'pino';
 import { buildApi } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
+import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
 import { Invoker } from './engine/invoker.js';
+import { LIMITS } from './core/function.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -92,6 +94,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder);
+  const asyncQueue = store.asyncQueue();
+  const dispatcher = new AsyncDispatcher(asyncQueue, store, functions, invoker, recorder, logger, {
+    queueMax: config.asyncQueueMax,
+    concurrency: config.asyncConcurrency,
+    retryBaseMs: config.asyncRetryBaseMs,
+    leaseMs: config.asyncLeaseSec * 1000,
+    maxResultBytes: LIMITS.syncPayloadBytes,
+  });
 
   const retention = {
     maxAgeMs: config.retentionDays * 86_400_000,
@@ -115,6 +125,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       invoker,
       recorder,
       store,
+      dispatcher,
+      asyncQueue,
       adminKey: admin.key,
       isolation,
       poolStats: () => pool.stats(),
@@ -125,6 +137,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = await app.listen({ host: config.host, port: config.port });
   pool.warmUp();
   await functions.provisionAll();
+  await dispatcher.start();
   logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
 
   let closing: Promise<void> | undefined;
@@ -135,7 +148,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     close: () =>
       (closing ??= (async () => {
         clearInterval(pruneTimer);
+        // No new async calls start; running ones finish within the invoker's drain, or keep their
+        // lease and run again on the next start.
+        dispatcher.stopClaiming();
         await app.close();
+        await dispatcher.close();
         await pool.close();
         await driver.close();
         await recorder.close();

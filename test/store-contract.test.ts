@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { NimbusError } from '../src/core/errors.js';
 import type { Execution, LogLine } from '../src/core/execution.js';
-import type { FunctionRecord } from '../src/core/function.js';
+import { DEFAULT_ASYNC_CONFIG, type FunctionRecord } from '../src/core/function.js';
 import type { Store } from '../src/core/ports.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
@@ -30,6 +30,7 @@ function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): Functi
     version: '$LATEST',
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T00:00:00.000Z',
+    async: { ...DEFAULT_ASYNC_CONFIG },
     ...overrides,
   };
 }
@@ -56,6 +57,8 @@ function execution(
     outputTruncated: false,
     error: null,
     instanceId: 'inst-1',
+    invocationType: 'sync',
+    attempts: 1,
     ...overrides,
   };
 }
