@@ -452,6 +452,17 @@ describe('asynchronous invocation: kill -9 mid-queue', () => {
       code: { zipBase64: zip.toString('base64') },
     });
     assert.equal(created.status, 201, created.text);
+    // No retries: an attempt cut short by the crash counts, so this call ends in the dead letters.
+    const fragile = await api(url, 'POST', '/v1/functions', {
+      name: 'fragile',
+      runtime: 'nodejs',
+      handler: 'index.handler',
+      async: { maxRetries: 0 },
+      code: { zipBase64: zip.toString('base64') },
+    });
+    assert.equal(fragile.status, 201, fragile.text);
+    const cut = await api(url, 'POST', '/v1/functions/fragile/invoke', { sleepMs: 20_000 }, ASYNC);
+    assert.equal(cut.status, 202, cut.text);
 
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) {
@@ -461,9 +472,10 @@ describe('asynchronous invocation: kill -9 mid-queue', () => {
     }
     // Kill it while calls are running and most are still waiting.
     await waitFor(async () => {
-      const list = await api(url, 'GET', '/v1/executions?function=slow&status=running');
-      return list.body.executions.length > 0;
-    }, 'a call to be running');
+      const running = await api(url, 'GET', '/v1/executions?status=running');
+      const names = new Set(running.body.executions.map((e: any) => e.functionName));
+      return names.has('slow') && names.has('fragile');
+    }, 'calls of both functions to be running');
     const exited = new Promise<void>((resolve) => child!.once('exit', () => resolve()));
     child!.kill('SIGKILL');
     await exited;
@@ -487,6 +499,15 @@ describe('asynchronous invocation: kill -9 mid-queue', () => {
       assert.equal(record.status, 'succeeded');
       assert.deepEqual(JSON.parse(record.output).event, { i, sleepMs: 1500 });
     }
+    const lost = await api(url, 'GET', `/v1/executions/${cut.body.executionId}`);
+    assert.equal(lost.body.status, 'failed');
+    assert.equal(lost.body.attempts, 1);
+    assert.equal(lost.body.error.type, 'PlatformError');
+    const letter = await api(url, 'GET', `/v1/dead-letters/${cut.body.executionId}`);
+    assert.equal(letter.status, 200, letter.text);
+    assert.equal(letter.body.condition, 'RetriesExhausted');
+    assert.deepEqual(letter.body.payload, { sleepMs: 20_000 });
+
     const stopped = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
     child!.kill('SIGTERM');
     assert.equal(await stopped, 0);

@@ -649,7 +649,7 @@ export function runAsyncQueueContract(
         await queue.reschedule('a', 1, new Date(at(15)), error);
         assert.deepEqual(await queue.claim('o', 10, now, 60_000), [], 'not due before runAfter');
         const [again] = await queue.claim('o', 10, new Date(at(15)), 60_000);
-        assert.deepEqual(again, queued('a', at(0), { attempts: 1, runAfter: at(15), lastError: error }));
+        assert.deepEqual(again, queued('a', at(0), { attempts: 2, runAfter: at(15), lastError: error }));
         await queue.complete('a');
         assert.equal(await queue.count(), 0);
       }));

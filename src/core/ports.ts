@@ -64,7 +64,7 @@ export interface QueuedCall {
   trigger: Trigger;
   /** ISO time the call was accepted; its event age counts from here. */
   enqueuedAt: string;
-  /** Attempts made so far (0 until it first runs). */
+  /** Attempts started so far: 0 while waiting for the first; each claim adds one. */
   attempts: number;
   /** ISO time before which the call is not claimed (backoff between attempts). */
   runAfter: string;
@@ -113,8 +113,8 @@ export interface AsyncQueue {
   enqueue(call: QueuedCall, maxDepth: number): Promise<void>;
   /**
    * Claims up to `limit` calls that are due (`runAfter` <= now) and not leased (or whose lease ran
-   * out), oldest due first, leasing them to `owner` until now + `leaseMs`. A call is never held by
-   * two owners with live leases.
+   * out), oldest due first, leasing them to `owner` until now + `leaseMs` and counting one more
+   * attempt. A call is never held by two owners with live leases.
    */
   claim(owner: string, limit: number, now: Date, leaseMs: number): Promise<QueuedCall[]>;
   /** Extends the leases `owner` still holds on `ids` to `until` (a heartbeat while calls run). */
@@ -123,7 +123,7 @@ export interface AsyncQueue {
   releaseAllLeases(): Promise<number>;
   /** Removes a finished call. */
   complete(id: string): Promise<void>;
-  /** Puts a claimed call back, due again at `runAfter`, with its attempts and last error updated. */
+  /** Puts a claimed call back, due again at `runAfter`, with its attempts (started so far) and last error. */
   reschedule(id: string, attempts: number, runAfter: Date, lastError: ExecutionError | null): Promise<void>;
   /** Moves a call to the dead-letter list, in one step (never in both, never in neither). */
   deadLetter(letter: DeadLetter): Promise<void>;

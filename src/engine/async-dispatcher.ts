@@ -229,12 +229,14 @@ export class AsyncDispatcher {
       if (err instanceof NimbusError && err.code === 'FUNCTION_NOT_FOUND') return this.orphaned(call);
       throw err;
     }
+    // The claim counted this attempt; earlier ones that never reported (their server died) count too.
+    const attempt = call.attempts;
     const maxAgeMs = fn.async.maxEventAgeSec * 1000;
     if (Date.now() - Date.parse(call.enqueuedAt) > maxAgeMs) {
-      return this.expire(call, fn, undefined, call.lastError);
+      return this.expire(call, fn, undefined, call.lastError, attempt - 1);
     }
+    if (attempt > fn.async.maxRetries + 1) return this.lostAttempts(call, fn, attempt - 1);
 
-    const attempt = call.attempts + 1;
     const logSeqStart = attempt > 1 ? await this.nextLogSeq(call.id) : 0;
     let outcome: InvocationOutcome;
     try {
@@ -248,7 +250,7 @@ export class AsyncDispatcher {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') {
         // Throttled before it ran: not an attempt (as Lambda), but it still ages.
         const delay = this.retryDelay(attempt);
-        await this.queue.reschedule(call.id, call.attempts, new Date(Date.now() + delay), call.lastError);
+        await this.queue.reschedule(call.id, attempt - 1, new Date(Date.now() + delay), call.lastError);
         this.wakeAt(delay);
         return;
       }
@@ -297,7 +299,7 @@ export class AsyncDispatcher {
     fn: FunctionRecord,
     last: Execution | undefined,
     lastError: ExecutionError | null,
-    attempts = call.attempts,
+    attempts: number,
   ): Promise<void> {
     const execution = last ?? (await this.currentRecord(call, fn));
     execution.status = 'expired';
@@ -324,7 +326,36 @@ export class AsyncDispatcher {
     execution.error = error;
     this.recorder.save(execution);
     await this.recorder.flush();
-    await this.deadLetter(call, 'RetriesExhausted', error, call.attempts);
+    await this.deadLetter(call, 'RetriesExhausted', error, call.attempts - 1);
+  }
+
+  /**
+   * A call whose every allowed attempt was started but whose last one never reported: its server
+   * died during it (perhaps because of it). It is not run again.
+   */
+  private async lostAttempts(call: QueuedCall, fn: FunctionRecord, attempts: number): Promise<void> {
+    const error: ExecutionError = call.lastError ?? {
+      type: 'PlatformError',
+      message: 'the server stopped during the last attempt, and no retries are left',
+    };
+    const execution = await this.currentRecord(call, fn);
+    execution.status = 'failed';
+    execution.outcome ??= 'platform_error';
+    execution.error = error;
+    execution.attempts = attempts;
+    this.recorder.save(execution);
+    await this.recorder.flush();
+    await this.sendTo(
+      fn.async.onFailure,
+      fn,
+      call,
+      'RetriesExhausted',
+      attempts,
+      undefined,
+      undefined,
+      error,
+    );
+    await this.deadLetter(call, 'RetriesExhausted', error, attempts);
   }
 
   /** The stored record of a queued call, or a new one if it was lost (e.g. by pruning). */

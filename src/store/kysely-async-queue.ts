@@ -58,7 +58,9 @@ export class KyselyAsyncQueue implements AsyncQueue {
       // The same condition again: another claimer that got there first keeps what it took.
       await trx
         .updateTable('async_queue')
-        .set({ lease_owner: owner, lease_until: until })
+        // Counted at claim, not at the end: an attempt that kills its server still counts, so a call
+        // that does so every time ends in the dead letters instead of running forever.
+        .set((eb) => ({ lease_owner: owner, lease_until: until, attempts: eb('attempts', '+', 1) }))
         .where('id', 'in', ids)
         .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', nowIso)]))
         .execute();
