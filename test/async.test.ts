@@ -383,6 +383,28 @@ describe('asynchronous invocation: queue bound and event age', () => {
   });
 });
 
+describe('asynchronous invocation: graceful restart', () => {
+  let nimbus: TestServer;
+  before(async () => {
+    nimbus = await startTestServer({ asyncRetryBaseMs: 2000 });
+    await nimbus.deploy('steady', 'node-async', 'nodejs', 'index.handler', { concurrency: 4 });
+  });
+  after(() => nimbus.close());
+
+  it('finishes running calls before it stops and runs waiting retries after it starts again', async () => {
+    const running = await invokeAsync(nimbus, 'steady', { sleepMs: 1500 });
+    const failing = await invokeAsync(nimbus, 'steady', { fail: true });
+    await settled(nimbus, running.body.executionId, ['running']);
+    await settled(nimbus, failing.body.executionId, ['retrying']);
+    nimbus = await nimbus.restart();
+    const done = await execution(nimbus, running.body.executionId);
+    assert.equal(done.status, 'succeeded', 'the running call finished during shutdown');
+    assert.equal(done.attempts, 1);
+    const retried = await settled(nimbus, failing.body.executionId, ['failed']);
+    assert.equal(retried.attempts, 3, 'the retries went on after the restart');
+  });
+});
+
 describe('asynchronous invocation: kill -9 mid-queue', () => {
   const KEY = 'k'.repeat(32);
   let dataDir: string;
