@@ -193,6 +193,8 @@ export class AsyncDispatcher {
         return;
       }
       for (const call of calls) {
+        // A running call whose renewed lease happens to end at the same millisecond is not new.
+        if (this.running.has(call.id)) continue;
         const run = this.run(call)
           .catch((err: unknown) => {
             // The call keeps its lease and runs again once it ends: nothing is lost, but say why.

@@ -21,20 +21,22 @@ export class KyselyAsyncQueue implements AsyncQueue {
 
   async enqueue(call: QueuedCall, maxDepth: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      // Count and insert in one transaction: SQLite serialises writers, so the bound is exact there;
-      // on PostgreSQL concurrent enqueues may overshoot it by the number of concurrent writers.
+      // Write first, then count (rolling back past the bound): a transaction that reads before it
+      // writes can fail outright on SQLite when another connection (the record writer) commits in
+      // between, while one that starts with a write waits its turn. SQLite serialises writers, so
+      // the bound is exact there; on PostgreSQL concurrent enqueues may overshoot it slightly.
+      await trx.insertInto('async_queue').values(queuedCallToRow(call)).execute();
       const row = await trx
         .selectFrom('async_queue')
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .executeTakeFirst();
-      const depth = Number(row?.n ?? 0);
+      const depth = Number(row?.n ?? 0) - 1;
       if (depth >= maxDepth) {
         throw new NimbusError(
           'TOO_MANY_REQUESTS',
           `the asynchronous invocation queue is full (${depth} calls waiting, limit ${maxDepth}); retry later or raise --async-queue-max`,
         );
       }
-      await trx.insertInto('async_queue').values(queuedCallToRow(call)).execute();
     });
   }
 
@@ -43,38 +45,35 @@ export class KyselyAsyncQueue implements AsyncQueue {
     if (n === 0) return [];
     const nowIso = now.toISOString();
     const until = new Date(now.getTime() + leaseMs).toISOString();
-    return this.db.transaction().execute(async (trx) => {
-      const due = await trx
-        .selectFrom('async_queue')
-        .select('id')
-        .where('run_after', '<=', nowIso)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', nowIso)]))
-        .orderBy('run_after', 'asc')
-        .orderBy('id', 'asc')
-        .limit(n)
-        .execute();
-      if (due.length === 0) return [];
-      const ids = due.map((r) => r.id);
-      // The same condition again: another claimer that got there first keeps what it took.
-      await trx
-        .updateTable('async_queue')
-        // Counted at claim, not at the end: an attempt that kills its server still counts, so a call
-        // that does so every time ends in the dead letters instead of running forever.
-        .set((eb) => ({ lease_owner: owner, lease_until: until, attempts: eb('attempts', '+', 1) }))
-        .where('id', 'in', ids)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', nowIso)]))
-        .execute();
-      const claimed = await trx
-        .selectFrom('async_queue')
-        .selectAll()
-        .where('id', 'in', ids)
-        .where('lease_owner', '=', owner)
-        .where('lease_until', '=', until)
-        .orderBy('run_after', 'asc')
-        .orderBy('id', 'asc')
-        .execute();
-      return claimed.map(rowToQueuedCall);
-    });
+    // One conditional update takes the calls (a write first, for the reason given in enqueue); the
+    // lease condition is checked again on each row, so a concurrent claimer keeps what it took.
+    const due = this.db
+      .selectFrom('async_queue')
+      .select('id')
+      .where('run_after', '<=', nowIso)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', nowIso)]))
+      .orderBy('run_after', 'asc')
+      .orderBy('id', 'asc')
+      .limit(n);
+    const result = await this.db
+      .updateTable('async_queue')
+      // Counted at claim, not at the end: an attempt that kills its server still counts, so a call
+      // that does so every time ends in the dead letters instead of running forever.
+      .set((eb) => ({ lease_owner: owner, lease_until: until, attempts: eb('attempts', '+', 1) }))
+      .where('id', 'in', due)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', nowIso)]))
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) return [];
+    // Calls this owner claimed earlier hold other expiries (callers drop any that match by chance).
+    const claimed = await this.db
+      .selectFrom('async_queue')
+      .selectAll()
+      .where('lease_owner', '=', owner)
+      .where('lease_until', '=', until)
+      .orderBy('run_after', 'asc')
+      .orderBy('id', 'asc')
+      .execute();
+    return claimed.map(rowToQueuedCall);
   }
 
   async renewLeases(owner: string, ids: string[], until: Date): Promise<void> {
