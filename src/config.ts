@@ -113,6 +113,26 @@ export const SETTINGS = {
     schema: int(1, 10_000).default(50),
     doc: 'How often batched execution records and logs are written.',
   },
+  asyncQueueMax: {
+    env: 'NIMBUS_ASYNC_QUEUE_MAX',
+    schema: int(1, 10_000_000).default(10_000),
+    doc: 'Asynchronous calls the durable queue holds at most (waiting or running); past it, async invokes get 429.',
+  },
+  asyncConcurrency: {
+    env: 'NIMBUS_ASYNC_CONCURRENCY',
+    schema: int(1, 10_000).default(16),
+    doc: 'Asynchronous calls this server runs at once.',
+  },
+  asyncRetryBaseMs: {
+    env: 'NIMBUS_ASYNC_RETRY_BASE_MS',
+    schema: int(1, 600_000).default(1000),
+    doc: 'Delay before the first retry of a failed async call; it doubles for each further retry (with jitter, capped at 5 minutes).',
+  },
+  asyncLeaseSec: {
+    env: 'NIMBUS_ASYNC_LEASE_SEC',
+    schema: int(2, 3600).default(30),
+    doc: 'Lease on a running async call, renewed while it runs; a call whose server died runs again once its lease ends (or at the next start).',
+  },
 } as const;
 
 type Settings = typeof SETTINGS;

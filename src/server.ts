@@ -12,11 +12,13 @@ import { buildApi } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
 import { LIMITS } from './core/function.js';
+import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
 import { Invoker } from './engine/invoker.js';
+import { timerExecutionId } from './engine/execution-id.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerService } from './engine/trigger-service.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
@@ -95,16 +97,24 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder);
+  const asyncQueue = store.asyncQueue();
+  const dispatcher = new AsyncDispatcher(asyncQueue, store, functions, invoker, recorder, logger, {
+    queueMax: config.asyncQueueMax,
+    concurrency: config.asyncConcurrency,
+    retryBaseMs: config.asyncRetryBaseMs,
+    leaseMs: config.asyncLeaseSec * 1000,
+    maxResultBytes: LIMITS.syncPayloadBytes,
+  });
   const triggers = new TriggerService(store, (name) => store.getFunction(name));
   const timers = new TimerScheduler(
     store,
     triggers,
-    async (trigger, config) => {
-      const event = Buffer.from(JSON.stringify(config.payload));
-      await invoker.invoke(trigger.functionName, event, {
-        trigger: 'timer',
-        maxResultBytes: LIMITS.syncPayloadBytes,
-      });
+    async (trigger, config, tick) => {
+      // Firings go through the durable queue (retries, dead letters) under the tick's own id, so
+      // handing a tick over twice (after a crash, or from another server) finds it taken.
+      const id = timerExecutionId(trigger.id, tick);
+      if ((await asyncQueue.get(id)) || (await store.getExecution(id))) return;
+      await dispatcher.enqueue(trigger.functionName, JSON.stringify(config.payload), 'timer', id);
     },
     logger,
   );
@@ -132,6 +142,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       triggers,
       recorder,
       store,
+      dispatcher,
+      asyncQueue,
       adminKey: admin.key,
       isolation,
       poolStats: () => pool.stats(),
@@ -142,6 +154,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = await app.listen({ host: config.host, port: config.port });
   pool.warmUp();
   await functions.provisionAll();
+  await dispatcher.start();
   await timers.start();
   logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
 
@@ -154,7 +167,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
       (closing ??= (async () => {
         clearInterval(pruneTimer);
         await timers.stop();
+        // No new async calls start; running ones finish within the invoker's drain, or keep their
+        // lease and run again on the next start.
+        dispatcher.stopClaiming();
         await app.close();
+        await dispatcher.close();
         await pool.close();
         await driver.close();
         await recorder.close();

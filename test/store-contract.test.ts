@@ -9,9 +9,9 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { NimbusError } from '../src/core/errors.js';
 import type { Execution, LogLine } from '../src/core/execution.js';
-import type { FunctionRecord } from '../src/core/function.js';
-import type { Store } from '../src/core/ports.js';
 import type { TriggerConfig, TriggerRecord } from '../src/core/trigger.js';
+import { DEFAULT_ASYNC_CONFIG, type FunctionRecord } from '../src/core/function.js';
+import type { AsyncQueue, DeadLetter, QueuedCall, Store } from '../src/core/ports.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
 function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): FunctionRecord {
@@ -31,6 +31,7 @@ function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): Functi
     version: '$LATEST',
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T00:00:00.000Z',
+    async: { ...DEFAULT_ASYNC_CONFIG },
     ...overrides,
   };
 }
@@ -70,6 +71,8 @@ function execution(
     outputTruncated: false,
     error: null,
     instanceId: 'inst-1',
+    invocationType: 'sync',
+    attempts: 1,
     ...overrides,
   };
 }
@@ -614,6 +617,172 @@ runStoreContract(
     return SqliteStore.open(file);
   },
 );
+
+// --- The AsyncQueue port ---
+
+function queued(id: string, runAfter: string, overrides: Partial<QueuedCall> = {}): QueuedCall {
+  return {
+    id,
+    functionName: 'f',
+    payload: `{"id":"${id}"}`,
+    trigger: 'api',
+    enqueuedAt: runAfter,
+    attempts: 0,
+    runAfter,
+    lastError: null,
+    ...overrides,
+  };
+}
+
+function letterOf(call: QueuedCall, failedAt: string, overrides: Partial<DeadLetter> = {}): DeadLetter {
+  return {
+    id: call.id,
+    functionName: call.functionName,
+    payload: call.payload,
+    trigger: call.trigger,
+    condition: 'RetriesExhausted',
+    error: { type: 'Error', message: 'boom' },
+    attempts: 3,
+    enqueuedAt: call.enqueuedAt,
+    failedAt,
+    replayedAt: null,
+    replayExecutionId: null,
+    ...overrides,
+  };
+}
+
+/** The AsyncQueue contract; `makeQueue` gives a fresh, migrated queue and a way to close it. */
+export function runAsyncQueueContract(
+  name: string,
+  makeQueue: () => Promise<{ queue: AsyncQueue; close: () => Promise<void> }>,
+): void {
+  describe(`AsyncQueue contract: ${name}`, () => {
+    async function withQueue(body: (queue: AsyncQueue) => Promise<void>): Promise<void> {
+      const { queue, close } = await makeQueue();
+      try {
+        await body(queue);
+      } finally {
+        await close();
+      }
+    }
+    const now = new Date(at(10));
+
+    test('enqueue refuses past the bound with TOO_MANY_REQUESTS and stores nothing', () =>
+      withQueue(async (queue) => {
+        await queue.enqueue(queued('a', at(0)), 2);
+        await queue.enqueue(queued('b', at(0)), 2);
+        await rejectsWithCode(queue.enqueue(queued('c', at(0)), 2), 'TOO_MANY_REQUESTS');
+        assert.equal(await queue.count(), 2);
+        assert.equal(await queue.get('c'), undefined);
+        assert.deepEqual(await queue.get('a'), queued('a', at(0)));
+      }));
+
+    test('claim takes due calls oldest first, leases them to one owner, and skips calls not yet due', () =>
+      withQueue(async (queue) => {
+        await queue.enqueue(queued('late', at(20)), 10);
+        await queue.enqueue(queued('second', at(2)), 10);
+        await queue.enqueue(queued('first', at(1)), 10);
+        const claimed = await queue.claim('one', 10, now, 3_600_000);
+        assert.deepEqual(
+          claimed.map((c) => c.id),
+          ['first', 'second'],
+        );
+        assert.deepEqual(await queue.claim('two', 10, now, 60_000), [], 'leased calls are not claimed twice');
+        const parallel = await Promise.all([
+          queue.claim('x', 10, new Date(at(30)), 1000),
+          queue.claim('y', 10, new Date(at(30)), 1000),
+        ]);
+        assert.deepEqual(
+          parallel.flat().map((c) => c.id),
+          ['late'],
+          'concurrent claimers never share a call',
+        );
+        assert.deepEqual(
+          (await queue.claim('three', 1, now, 60_000)).map((c) => c.id),
+          [],
+          'limit and leases hold',
+        );
+      }));
+
+    test('an expired lease makes a call claimable again; renewing it and releasing all leases work', () =>
+      withQueue(async (queue) => {
+        await queue.enqueue(queued('a', at(0)), 10);
+        await queue.enqueue(queued('b', at(0)), 10);
+        await queue.claim('dead', 10, now, 60_000);
+        await queue.renewLeases('dead', ['a'], new Date(now.getTime() + 10 * 60_000));
+        // Two minutes later: b's lease has run out, a's was renewed.
+        const later = new Date(now.getTime() + 2 * 60_000);
+        assert.deepEqual(
+          (await queue.claim('alive', 10, later, 60_000)).map((c) => c.id),
+          ['b'],
+        );
+        assert.equal(await queue.releaseAllLeases(), 2);
+        assert.deepEqual((await queue.claim('restarted', 10, now, 60_000)).map((c) => c.id).sort(), [
+          'a',
+          'b',
+        ]);
+      }));
+
+    test('reschedule returns a call with its attempts and error; complete removes it', () =>
+      withQueue(async (queue) => {
+        await queue.enqueue(queued('a', at(0)), 10);
+        await queue.claim('o', 10, now, 60_000);
+        const error = { type: 'Error', message: 'boom', stack: 'at x' };
+        await queue.reschedule('a', 1, new Date(at(15)), error);
+        assert.deepEqual(await queue.claim('o', 10, now, 60_000), [], 'not due before runAfter');
+        const [again] = await queue.claim('o', 10, new Date(at(15)), 60_000);
+        assert.deepEqual(again, queued('a', at(0), { attempts: 2, runAfter: at(15), lastError: error }));
+        await queue.complete('a');
+        assert.equal(await queue.count(), 0);
+      }));
+
+    test('deadLetter moves a call to the list; list pages newest first; replay is recorded; delete removes', () =>
+      withQueue(async (queue) => {
+        const calls = ['a', 'b', 'c'].map((id, i) =>
+          queued(id, at(i), { functionName: i === 2 ? 'g' : 'f' }),
+        );
+        for (const c of calls) await queue.enqueue(c, 10);
+        for (const [i, c] of calls.entries()) await queue.deadLetter(letterOf(c, at(5 + i)));
+        assert.equal(await queue.count(), 0);
+        await queue.deadLetter(letterOf(calls[0]!, at(9), { condition: 'EventAgeExceeded' }));
+        assert.equal(
+          (await queue.getDeadLetter('a'))?.condition,
+          'RetriesExhausted',
+          'the first letter stays',
+        );
+
+        assert.deepEqual(
+          (await queue.listDeadLetters({ limit: 10 })).map((d) => d.id),
+          ['c', 'b', 'a'],
+        );
+        assert.deepEqual(
+          (await queue.listDeadLetters({ functionName: 'f', limit: 10 })).map((d) => d.id),
+          ['b', 'a'],
+        );
+        assert.deepEqual(
+          (await queue.listDeadLetters({ limit: 1, before: at(6) })).map((d) => d.id),
+          ['a'],
+        );
+        assert.deepEqual(await queue.getDeadLetter('b'), letterOf(calls[1]!, at(6)));
+
+        assert.equal(await queue.markReplayed('b', 'new-exec', new Date(at(30))), true);
+        const replayed = await queue.getDeadLetter('b');
+        assert.equal(replayed?.replayExecutionId, 'new-exec');
+        assert.equal(replayed?.replayedAt, at(30));
+        assert.equal(await queue.markReplayed('nope', 'x', new Date()), false);
+
+        assert.equal(await queue.deleteDeadLetter('b'), true);
+        assert.equal(await queue.deleteDeadLetter('b'), false);
+        assert.equal(await queue.getDeadLetter('b'), undefined);
+      }));
+  });
+}
+
+runAsyncQueueContract('SQLite', async () => {
+  const store = SqliteStore.open(path.join(tmp, `queue-${counter++}.db`));
+  await store.migrate();
+  return { queue: store.asyncQueue(), close: () => store.close() };
+});
 
 describe('SqliteStore specifics', () => {
   const mode = (file: string) => fs.statSync(file).mode & 0o777;

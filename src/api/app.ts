@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { apiKeyError, newRequestId } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { registerDeadLetterRoutes } from './dead-letter-routes.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
@@ -75,5 +76,6 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerFunctionRoutes(app, deps);
   registerExecutionRoutes(app, deps);
   registerTriggerRoutes(app, deps);
+  registerDeadLetterRoutes(app, deps);
   return app;
 }

@@ -1,5 +1,6 @@
 /** What the API layer is handed by the composition root: engine services and read access to records. */
-import type { IsolationReport, Store } from '../core/ports.js';
+import type { AsyncQueue, IsolationReport, Store } from '../core/ports.js';
+import type { AsyncDispatcher } from '../engine/async-dispatcher.js';
 import type { ExecutionRecorder } from '../engine/execution-recorder.js';
 import type { PoolStats } from '../engine/instance-pool.js';
 import type { FunctionService } from '../engine/function-service.js';
@@ -12,6 +13,10 @@ export interface ApiDeps {
   triggers: TriggerService;
   recorder: ExecutionRecorder;
   store: Store;
+  /** Queues asynchronous calls and replays dead letters. */
+  dispatcher: AsyncDispatcher;
+  /** Read access to the queue and the dead-letter list. */
+  asyncQueue: AsyncQueue;
   adminKey: string;
   isolation: IsolationReport;
   /** Instance, pool and queue counters, served at /v1/stats (and the counts in /v1/doctor). */

@@ -3,7 +3,8 @@
  * ahead of fastify, because a warm call must cost little more than the hop to its sandbox (the
  * framework's routing, hooks and reply machinery cost as much as the whole rest of a call).
  * Everything else goes to fastify. Same contract as the other routes: bearer key, the one error
- * shape with a request id, 413 past the body limit, 400 for an event that is not JSON.
+ * shape with a request id, 413 past the body limit, 400 for an event that is not JSON. With
+ * `x-nimbus-invocation-type: async` (or Lambda's `Event`) the call is queued and answered 202.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../core/errors.js';
@@ -16,6 +17,16 @@ import { errorBody } from './errors.js';
 const PREFIX = '/v1/functions/';
 const SUFFIX = '/invoke';
 const EMPTY_EVENT = Buffer.from('{}');
+const INVOCATION_TYPE = 'x-nimbus-invocation-type';
+
+/** Whether the request asks for an asynchronous call; undefined when the header's value is not understood. */
+function isAsync(value: string | string[] | undefined): boolean | undefined {
+  if (value === undefined) return false;
+  const v = (Array.isArray(value) ? value[0] : value)?.trim().toLowerCase();
+  if (v === 'async' || v === 'event') return true;
+  if (v === 'sync' || v === 'requestresponse') return false;
+  return undefined;
+}
 
 /** Logs failures the engine did not expect (the fastify instance's logger). */
 export type FrontLogger = (err: unknown, message: string) => void;
@@ -47,7 +58,8 @@ export function invokeFront(
   next: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const expectedKey = Buffer.from(deps.adminKey);
-  const limit = LIMITS.syncPayloadBytes;
+  const syncLimit = LIMITS.syncPayloadBytes;
+  const asyncLimit = LIMITS.asyncPayloadBytes;
 
   const fail = (
     res: ServerResponse,
@@ -69,10 +81,12 @@ export function invokeFront(
     name: string,
     body: Buffer,
     id: string,
+    async: boolean,
   ) => {
     const event = body.length > 0 ? body : EMPTY_EVENT;
+    const text = event.toString('utf8');
     try {
-      JSON.parse(event.toString('utf8'));
+      JSON.parse(text);
     } catch (err) {
       return fail(
         res,
@@ -81,9 +95,22 @@ export function invokeFront(
       );
     }
     const trigger = req.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
+    if (async) {
+      const queued = await deps.dispatcher.enqueue(name, text, trigger);
+      const answer = JSON.stringify({ executionId: queued.id });
+      res.writeHead(202, [
+        'content-type',
+        'application/json',
+        'content-length',
+        String(Buffer.byteLength(answer)),
+        'x-nimbus-execution-id',
+        queued.id,
+      ]);
+      return void res.end(answer);
+    }
     const { execution, payload } = await deps.invoker.invoke(name, event, {
       trigger,
-      maxResultBytes: limit,
+      maxResultBytes: syncLimit,
     });
     if (!payload) {
       res.setHeader('x-nimbus-execution-id', execution.id);
@@ -112,13 +139,29 @@ export function invokeFront(
     const id = newRequestId();
     const denied = apiKeyError(req.headers.authorization, expectedKey);
     if (denied) return refuse(req, res, () => fail(res, id, denied));
+    const async = isAsync(req.headers[INVOCATION_TYPE]);
+    if (async === undefined) {
+      return refuse(req, res, () =>
+        fail(
+          res,
+          id,
+          new NimbusError(
+            'VALIDATION_FAILED',
+            `header ${INVOCATION_TYPE} must be 'sync' (or RequestResponse) or 'async' (or Event)`,
+          ),
+        ),
+      );
+    }
+    const limit = async ? asyncLimit : syncLimit;
     const tooLarge = () =>
       fail(
         res,
         id,
         new NimbusError(
           'PAYLOAD_TOO_LARGE',
-          `request body is over the limit of 6 MB for a synchronous invocation`,
+          async
+            ? `request body is over the limit of 1 MB for an asynchronous invocation; invoke synchronously (up to 6 MB) or pass a reference to the data instead`
+            : `request body is over the limit of 6 MB for a synchronous invocation`,
         ),
       );
     if (Number(req.headers['content-length'] ?? 0) > limit) return refuse(req, res, tooLarge);
@@ -137,7 +180,7 @@ export function invokeFront(
     req.on('end', () => {
       if (size > limit) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      invoke(req, res, name, body, id).catch((err: unknown) => {
+      invoke(req, res, name, body, id, async).catch((err: unknown) => {
         if (res.headersSent) return;
         if (err instanceof NimbusError) return fail(res, id, err);
         log(err, 'unhandled error in invoke');

@@ -1,6 +1,11 @@
 /** The OpenAPI 3.1 document of the native API, built from the same zod schemas that validate requests. */
 import { z } from 'zod';
-import { createFunctionBody, executionListQuery, updateFunctionBody } from './schemas.js';
+import {
+  createFunctionBody,
+  deadLetterListQuery,
+  executionListQuery,
+  updateFunctionBody,
+} from './schemas.js';
 
 const errorSchema = {
   type: 'object',
@@ -25,6 +30,9 @@ const fnRef = { $ref: '#/components/schemas/Function' };
 
 export function openApiDocument(version: string): object {
   const listQuery = z.toJSONSchema(executionListQuery, { io: 'input' }) as {
+    properties: Record<string, object>;
+  };
+  const deadLetterQuery = z.toJSONSchema(deadLetterListQuery, { io: 'input' }) as {
     properties: Record<string, object>;
   };
   return {
@@ -109,16 +117,28 @@ export function openApiDocument(version: string): object {
         },
       },
       '/v1/functions/{name}/invoke': {
-        parameters: [nameParam],
+        parameters: [
+          nameParam,
+          {
+            name: 'x-nimbus-invocation-type',
+            in: 'header',
+            schema: { type: 'string', enum: ['sync', 'async', 'RequestResponse', 'Event'] },
+            description: 'async (or Event) queues the call and answers 202 with its execution id',
+          },
+        ],
         post: {
-          summary: 'Invoke synchronously; the body is the event',
+          summary: 'Invoke synchronously, or queue an asynchronous call; the body is the event',
           requestBody: json({}),
           responses: {
             '200': { description: "The function's result; header x-nimbus-execution-id" },
-            '413': { description: 'Event or result over 6 MB' },
+            '202': {
+              description: 'Queued (async): {"executionId"}; follow it at /v1/executions/{id}',
+            },
+            '413': { description: 'Event or result over 6 MB (async events: 1 MB)' },
             '500': { description: 'The function raised an error (FUNCTION_ERROR)', ...json(errorSchema) },
             '429': {
-              description: 'The function is at its maximum and no slot freed up in time',
+              description:
+                'The function is at its maximum and no slot freed up in time (async: the queue is full)',
               ...json(errorSchema),
             },
             '502': { description: 'The function crashed or ran out of memory', ...json(errorSchema) },
@@ -161,6 +181,39 @@ export function openApiDocument(version: string): object {
         get: {
           summary: 'Log lines of one execution',
           responses: { '200': { description: 'Lines' }, ...errors },
+        },
+      },
+      '/v1/dead-letters': {
+        get: {
+          summary: 'Asynchronous calls that finally failed, newest first',
+          parameters: Object.entries(deadLetterQuery.properties).map(([name, schema]) => ({
+            name,
+            in: 'query',
+            schema,
+          })),
+          responses: { '200': { description: 'Dead letters' }, ...errors },
+        },
+      },
+      '/v1/dead-letters/{id}': {
+        parameters: [idParam],
+        get: {
+          summary: 'One dead letter: event, error, attempts, times',
+          responses: { '200': { description: 'The dead letter' }, ...errors },
+        },
+        delete: {
+          summary: 'Delete a dead letter',
+          responses: { '204': { description: 'Deleted' }, ...errors },
+        },
+      },
+      '/v1/dead-letters/{id}/replay': {
+        parameters: [idParam],
+        post: {
+          summary: 'Queue the event again as a new asynchronous call',
+          responses: {
+            '202': { description: 'Queued: {"executionId", "deadLetterId"}' },
+            '429': { description: 'The queue is full', ...json(errorSchema) },
+            ...errors,
+          },
         },
       },
       '/v1/stats': {

@@ -4,6 +4,7 @@
  * format, limits, reserved variables) are checked by the core with the same messages everywhere.
  */
 import { z } from 'zod';
+import { EXECUTION_STATUSES } from '../core/execution.js';
 import { RUNTIMES } from '../core/function.js';
 import {
   HTTP_AUTH_MODES,
@@ -25,6 +26,30 @@ const scaling = {
   maxInstances: z.number().int().optional().describe('instances at most, 1 to 1000, default 100'),
 };
 
+const destination = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('function'), name: z.string() }).strict(),
+    z.object({ type: z.literal('http'), url: z.string() }).strict(),
+  ])
+  .nullable()
+  .optional()
+  .describe('{"type":"function","name":"other-fn"} or {"type":"http","url":"https://..."}; null clears it');
+
+const asyncSettings = z
+  .object({
+    maxRetries: z.number().int().optional().describe('retries of a failed async call, 0 to 8, default 2'),
+    maxEventAgeSec: z
+      .number()
+      .int()
+      .optional()
+      .describe('seconds an async call may wait or retry, 60 to 21600, default 21600'),
+    onSuccess: destination,
+    onFailure: destination,
+  })
+  .strict()
+  .optional()
+  .describe('Asynchronous invocation: retries, maximum event age, destinations');
+
 export const createFunctionBody = z
   .object({
     name: z.string().describe('DNS label: lower-case letters, digits, hyphens; 1 to 63 characters'),
@@ -38,6 +63,7 @@ export const createFunctionBody = z
     ...scaling,
     env: env.optional(),
     description: z.string().optional(),
+    async: asyncSettings,
   })
   .strict();
 
@@ -50,13 +76,14 @@ export const updateFunctionBody = z
     ...scaling,
     env: env.optional(),
     description: z.string().optional(),
+    async: asyncSettings,
   })
   .strict();
 
 export const executionListQuery = z
   .object({
     function: z.string().optional(),
-    status: z.enum(['running', 'succeeded', 'failed', 'timeout']).optional(),
+    status: z.enum(EXECUTION_STATUSES).optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(50),
     before: z.string().datetime().optional(),
   })
@@ -126,4 +153,11 @@ export const updateTriggerBody = z.discriminatedUnion('type', [
 
 export const triggerNextQuery = z
   .object({ count: z.coerce.number().int().min(1).max(TIMER_LIMITS.nextCountMax).default(5) })
+  .strict();
+export const deadLetterListQuery = z
+  .object({
+    function: z.string().optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(50),
+    before: z.string().datetime().optional(),
+  })
   .strict();

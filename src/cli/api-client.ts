@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Execution, ExecutionError, LogLine } from '../core/execution.js';
-import type { FunctionRecord } from '../core/function.js';
+import type { AsyncConfig, FunctionRecord } from '../core/function.js';
+import type { DeadLetter } from '../core/ports.js';
 import { CliError } from './cli-error.js';
 import type { Connection } from './connection.js';
 import { MalformedLineError, readNdjson } from './ndjson.js';
@@ -26,7 +27,10 @@ export type FunctionPatch = Partial<
     | 'env'
     | 'description'
   >
->;
+> & { async?: Partial<AsyncConfig> };
+
+/** A dead letter as the API shows it: the event is parsed JSON. */
+export type DeadLetterView = Omit<DeadLetter, 'payload'> & { payload: unknown };
 
 export type FunctionSpec = Pick<FunctionRecord, 'name' | 'runtime' | 'handler'> & FunctionPatch;
 
@@ -193,6 +197,38 @@ export class ApiClient {
 
   async rotateTriggerKey(id: string): Promise<TriggerView> {
     return this.json(await this.call('POST', `${triggerPath(id)}/rotate-key`));
+  }
+
+  /** Queues an asynchronous call; resolves with its execution id once the server holds it durably. */
+  async invokeAsync(name: string, event: string): Promise<{ executionId: string }> {
+    const res = await this.call('POST', `${functionPath(name)}/invoke`, {
+      body: event,
+      contentType: 'application/json',
+      headers: { 'x-nimbus-trigger': 'cli', 'x-nimbus-invocation-type': 'async' },
+    });
+    return this.json(res);
+  }
+
+  async listDeadLetters(filter: ExecutionFilter = {}): Promise<{ deadLetters: DeadLetterView[] }> {
+    const query = { function: filter.functionName, limit: filter.limit };
+    const body = await this.json<{ deadLetters?: unknown }>(
+      await this.call('GET', '/v1/dead-letters', { query }),
+    );
+    return { ...body, deadLetters: this.array(body.deadLetters, 'deadLetters') };
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetterView> {
+    return this.json(await this.call('GET', deadLetterPath(id)));
+  }
+
+  async replayDeadLetter(id: string): Promise<{ executionId: string }> {
+    return this.json(
+      await this.call('POST', `${deadLetterPath(id)}/replay`, { headers: { 'x-nimbus-trigger': 'cli' } }),
+    );
+  }
+
+  async deleteDeadLetter(id: string): Promise<void> {
+    await this.drain(await this.call('DELETE', deadLetterPath(id)));
   }
 
   async listExecutions(filter: ExecutionFilter = {}): Promise<{ executions: Execution[] }> {
@@ -470,6 +506,10 @@ class SeenLines {
 
 function functionPath(name: string): string {
   return `/v1/functions/${encodeURIComponent(name)}`;
+}
+
+function deadLetterPath(id: string): string {
+  return `/v1/dead-letters/${encodeURIComponent(id)}`;
 }
 
 function executionPath(id: string): string {

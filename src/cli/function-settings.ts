@@ -2,8 +2,8 @@
  * The function settings options shared by `nimbus deploy` and `nimbus functions update`, and their
  * translation into an API patch. Parsing only: it must never talk to the server.
  */
-import { Option, type Command } from 'commander';
-import { RUNTIMES, type Runtime } from '../core/function.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { RUNTIMES, type AsyncConfig, type Destination, type Runtime } from '../core/function.js';
 import type { FunctionPatch } from './api-client.js';
 import { collectEnv, parseNonNegativeInt, parsePositiveInt } from './option-parsers.js';
 
@@ -17,6 +17,21 @@ export interface FunctionSettingOptions {
   maxInstances?: number;
   env?: Record<string, string>;
   description?: string;
+  asyncRetries?: number;
+  asyncMaxAge?: number;
+  onSuccess?: Destination | null;
+  onFailure?: Destination | null;
+}
+
+/** `function:NAME`, an http(s) URL, or `none` (clears the destination). */
+export function parseDestination(value: string): Destination | null {
+  const v = value.trim();
+  if (v === 'none') return null;
+  if (v.startsWith('function:') && v.length > 'function:'.length) {
+    return { type: 'function', name: v.slice('function:'.length) };
+  }
+  if (/^https?:\/\//i.test(v)) return { type: 'http', url: v };
+  throw new InvalidArgumentError('expected function:NAME, an http(s):// URL, or none.');
 }
 
 /** Adds --runtime, --handler, --memory, --timeout, --env and --description; `note` qualifies runtime and handler. */
@@ -34,7 +49,23 @@ export function addFunctionSettingOptions(cmd: Command, note = ''): Command {
       'environment variable; repeat for more (replaces all existing ones)',
       collectEnv,
     )
-    .option('--description <text>', 'short description shown in listings');
+    .option('--description <text>', 'short description shown in listings')
+    .option('--async-retries <n>', 'retries of a failed async call, 0 to 8 (default 2)', parseNonNegativeInt)
+    .option(
+      '--async-max-age <sec>',
+      'seconds an async call may wait or retry before it expires, 60 to 21600 (default 21600)',
+      parsePositiveInt,
+    )
+    .option(
+      '--on-success <destination>',
+      'where async results go: function:NAME, an http(s) URL, or none',
+      parseDestination,
+    )
+    .option(
+      '--on-failure <destination>',
+      'where finally failed async calls go: function:NAME, an http(s) URL, or none',
+      parseDestination,
+    );
 }
 
 /** The settings the user gave, and only those. */
@@ -50,5 +81,17 @@ export function settingsPatch(opts: FunctionSettingOptions): FunctionPatch {
     env: opts.env,
     description: opts.description,
   };
-  return Object.fromEntries(Object.entries(all).filter(([, value]) => value !== undefined)) as FunctionPatch;
+  const async: Partial<AsyncConfig> = defined({
+    maxRetries: opts.asyncRetries,
+    maxEventAgeSec: opts.asyncMaxAge,
+    onSuccess: opts.onSuccess,
+    onFailure: opts.onFailure,
+  });
+  const patch = defined(all);
+  if (Object.keys(async).length > 0) patch.async = async;
+  return patch;
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { ApiError } from './api-client.js';
 import { CliError, USAGE_EXIT_CODE } from './cli-error.js';
 import { addConnectionOptions, addJsonOption } from './client-options.js';
+import { registerDeadLettersCommand } from './commands/dead-letters.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecutionsCommand } from './commands/executions.js';
@@ -39,6 +40,7 @@ function buildProgram(): Command {
   registerFunctionsCommand(program);
   registerExecutionsCommand(program);
   registerTriggersCommand(program);
+  registerDeadLettersCommand(program);
   registerLogsCommand(program);
   registerDoctorCommand(program);
   registerSettingsCommand(program);

@@ -5,7 +5,8 @@
  */
 import { TEXT_TRUNCATED_MARKER, type Execution, type LogLine } from '../core/execution.js';
 import type { IsolationReport } from '../core/ports.js';
-import type { ExecutionLogLine, FunctionView } from './api-client.js';
+import type { Destination } from '../core/function.js';
+import type { DeadLetterView, ExecutionLogLine, FunctionView } from './api-client.js';
 import { renderFields, renderTable } from './table.js';
 
 export function formatBytes(bytes: number): string {
@@ -41,6 +42,9 @@ export function functionDetail(fn: FunctionView): string {
     ['instances', `${fn.minInstances} to ${fn.maxInstances}`],
     ['env', env.length > 0 ? env.join('\n') : '-'],
     ['description', fn.description || '-'],
+    ['async', fn.async ? `${fn.async.maxRetries} retries, max event age ${fn.async.maxEventAgeSec} s` : '-'],
+    ['on success', destinationText(fn.async?.onSuccess)],
+    ['on failure', destinationText(fn.async?.onFailure)],
     [
       'code',
       `sha256 ${fn.codeSha256}${typeof fn.codeSize === 'number' ? ` (${formatBytes(fn.codeSize)})` : ''}`,
@@ -53,13 +57,15 @@ export function functionDetail(fn: FunctionView): string {
 
 /** With `withFunction`, a FUNCTION column is added, for listings that span every function. */
 export function executionsTable(executions: readonly Execution[], withFunction: boolean): string {
-  const headers = ['ID', 'STATUS', 'DURATION', 'START', 'TRIGGER', 'STARTED'];
+  const headers = ['ID', 'STATUS', 'DURATION', 'START', 'TRIGGER', 'TYPE', 'ATTEMPTS', 'STARTED'];
   const rows = executions.map((e) => [
     e.id,
     e.status,
     durationText(e.durationMs),
     e.coldStart ? 'cold' : 'warm',
     e.trigger,
+    e.invocationType ?? 'sync',
+    String(e.attempts ?? 1),
     e.startedAt,
   ]);
   if (!withFunction) return renderTable(headers, rows);
@@ -75,6 +81,10 @@ export function executionDetail(e: Execution): string {
     ['function', `${e.functionName}${e.version ? ` (${e.version})` : ''}`],
     ['status', `${e.status}${e.outcome && e.outcome !== e.status ? ` (${e.outcome})` : ''}`],
     ['trigger', e.trigger],
+    [
+      'invocation',
+      `${e.invocationType ?? 'sync'}, ${e.attempts ?? 1} ${e.attempts === 1 ? 'attempt' : 'attempts'}`,
+    ],
     ['started', e.startedAt],
     ['duration', `${durationText(e.durationMs)}, ${e.coldStart ? 'cold' : 'warm'} start`],
   ];
@@ -88,6 +98,52 @@ export function executionDetail(e: Execution): string {
     ]);
   }
   return renderFields(fields);
+}
+
+export function deadLettersTable(letters: readonly DeadLetterView[]): string {
+  return renderTable(
+    ['ID', 'FUNCTION', 'CONDITION', 'ATTEMPTS', 'ERROR', 'FAILED', 'REPLAYED'],
+    letters.map((d) => [
+      d.id,
+      d.functionName,
+      d.condition,
+      String(d.attempts),
+      d.error ? oneLine(`${d.error.type}: ${d.error.message}`, 60) : '-',
+      d.failedAt,
+      d.replayExecutionId ?? '-',
+    ]),
+  );
+}
+
+export function deadLetterDetail(d: DeadLetterView): string {
+  const fields: [string, string][] = [
+    ['id', d.id],
+    ['function', d.functionName],
+    ['condition', d.condition],
+    ['attempts', String(d.attempts)],
+    ['trigger', d.trigger],
+    ['queued', d.enqueuedAt],
+    ['failed', d.failedAt],
+    ['payload', JSON.stringify(d.payload)],
+  ];
+  if (d.error) {
+    fields.push([
+      'error',
+      `${d.error.type}: ${d.error.message}${d.error.stack ? `\n${d.error.stack.trimEnd()}` : ''}`,
+    ]);
+  }
+  fields.push(['replayed', d.replayedAt ? `${d.replayedAt} as execution ${d.replayExecutionId}` : 'no']);
+  return renderFields(fields);
+}
+
+function destinationText(d: Destination | null | undefined): string {
+  if (!d) return '-';
+  return d.type === 'function' ? `function ${d.name}` : d.url;
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ');
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 export function executionLogLine(line: ExecutionLogLine): string {

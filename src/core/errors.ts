@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   FUNCTION_NOT_FOUND: 404,
   EXECUTION_NOT_FOUND: 404,
   TRIGGER_NOT_FOUND: 404,
+  DEAD_LETTER_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   FUNCTION_EXISTS: 409,
@@ -71,4 +72,11 @@ export function executionNotFound(id: string): NimbusError {
 
 export function validationFailed(message: string, details?: Record<string, unknown>): NimbusError {
   return new NimbusError('VALIDATION_FAILED', message, details);
+}
+
+export function deadLetterNotFound(id: string): NimbusError {
+  return new NimbusError(
+    'DEAD_LETTER_NOT_FOUND',
+    `no dead letter with id '${id}'; list them with \`nimbus dead-letters list\``,
+  );
 }

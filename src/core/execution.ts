@@ -3,9 +3,28 @@
  * Every execution ends in exactly one outcome class, kept apart from API errors.
  */
 
-export type ExecutionStatus = 'running' | 'succeeded' | 'failed' | 'timeout';
-export type Trigger = 'api' | 'cli' | 'http' | 'timer' | 'queue';
-export const TRIGGERS: readonly Trigger[] = ['api', 'cli', 'http', 'timer', 'queue'];
+/**
+ * `running`, `succeeded`, `failed` and `timeout` are what a synchronous call goes through. An
+ * asynchronous call is `queued` until it first runs, `retrying` between attempts, and ends
+ * `succeeded`, `failed` (retries exhausted, whatever the last attempt's failure) or `expired` (older
+ * than its function's maximum event age, so not run again).
+ */
+export type ExecutionStatus =
+  'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'timeout' | 'expired';
+export const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
+  'queued',
+  'running',
+  'retrying',
+  'succeeded',
+  'failed',
+  'timeout',
+  'expired',
+];
+/** `destination`: the call was made by another function's asynchronous on-success/on-failure destination. */
+export type Trigger = 'api' | 'cli' | 'http' | 'timer' | 'queue' | 'destination';
+export const TRIGGERS: readonly Trigger[] = ['api', 'cli', 'http', 'timer', 'queue', 'destination'];
+/** Synchronous calls answer with the result; asynchronous ones are queued and answered with 202. */
+export type InvocationType = 'sync' | 'async';
 
 /**
  * Whose fault a failure was: `function` (the code threw or returned an error), `developer`
@@ -25,6 +44,7 @@ export interface Execution {
   functionName: string;
   version: string;
   trigger: Trigger;
+  invocationType: InvocationType;
   status: ExecutionStatus;
   outcome: Outcome | null;
   startedAt: string;
@@ -38,6 +58,8 @@ export interface Execution {
   outputTruncated: boolean;
   error: ExecutionError | null;
   instanceId: string | null;
+  /** Times the function was run for this execution: 1 for sync calls, 0 while an async call is queued. */
+  attempts: number;
 }
 
 export type LogStream = 'stdout' | 'stderr' | 'system';

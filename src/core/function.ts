@@ -24,6 +24,12 @@ export const LIMITS = {
   files: 20_000,
   /** Sync request and response payloads. */
   syncPayloadBytes: 6 * 1024 * 1024,
+  /** Events of asynchronous calls (they wait in the durable queue). */
+  asyncPayloadBytes: 1024 * 1024,
+  /** Retries of a failed asynchronous call (after its first attempt). */
+  asyncMaxRetries: { min: 0, max: 8, default: 2 },
+  /** Age (since it was queued) past which an asynchronous call is no longer run. */
+  asyncMaxEventAgeSec: { min: 60, max: 21_600, default: 21_600 },
   envBytes: 4 * 1024,
   descriptionChars: 256,
 } as const;
@@ -50,6 +56,72 @@ export interface FunctionConfig {
   maxInstances: number;
   env: Record<string, string>;
   description: string;
+  /** How asynchronous calls of this function are retried and where their results go. */
+  async: AsyncConfig;
+}
+
+/** Where an asynchronous call's result record goes: another function (invoked asynchronously) or an HTTP URL (POSTed). */
+export type Destination = { type: 'function'; name: string } | { type: 'http'; url: string };
+
+/** Per-function settings of asynchronous invocation, like Lambda's event invoke config. */
+export interface AsyncConfig {
+  maxRetries: number;
+  maxEventAgeSec: number;
+  onSuccess: Destination | null;
+  onFailure: Destination | null;
+}
+
+export const DEFAULT_ASYNC_CONFIG: AsyncConfig = Object.freeze({
+  maxRetries: LIMITS.asyncMaxRetries.default,
+  maxEventAgeSec: LIMITS.asyncMaxEventAgeSec.default,
+  onSuccess: null,
+  onFailure: null,
+});
+
+/** Checks retries, event age and the shape of both destinations; the message names what to fix. */
+export function assertAsyncConfig(config: AsyncConfig): void {
+  const range = (field: string, value: number, r: { min: number; max: number }) => {
+    if (!Number.isInteger(value) || value < r.min || value > r.max) {
+      throw validationFailed(
+        `async.${field} must be a whole number from ${r.min} to ${r.max} (got ${value})`,
+        {
+          field: `async.${field}`,
+        },
+      );
+    }
+  };
+  range('maxRetries', config.maxRetries, LIMITS.asyncMaxRetries);
+  range('maxEventAgeSec', config.maxEventAgeSec, LIMITS.asyncMaxEventAgeSec);
+  for (const field of ['onSuccess', 'onFailure'] as const) {
+    const d = config[field];
+    if (d === null) continue;
+    if (d.type === 'function') {
+      if (!NAME_PATTERN.test(d.name)) {
+        throw validationFailed(
+          `async.${field} names function '${d.name}', which is not a valid function name`,
+          { field: `async.${field}` },
+        );
+      }
+    } else if (d.type === 'http') {
+      let url: URL | undefined;
+      try {
+        url = new URL(d.url);
+      } catch {
+        url = undefined;
+      }
+      if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+        throw validationFailed(
+          `async.${field} URL '${d.url}' is invalid: give an absolute http:// or https:// URL`,
+          { field: `async.${field}` },
+        );
+      }
+    } else {
+      throw validationFailed(
+        `async.${field} must be {"type":"function","name":"NAME"} or {"type":"http","url":"https://..."}`,
+        { field: `async.${field}` },
+      );
+    }
+  }
 }
 
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

@@ -2,7 +2,7 @@
  * The ports: the small interfaces that adapters implement and the engine uses. The core defines
  * them and imports nothing below; only the composition root (server.ts) picks the adapters.
  */
-import type { Execution, LogLine } from './execution.js';
+import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
 import type { FunctionRecord } from './function.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
 
@@ -64,10 +64,97 @@ export interface Store {
   getLogs(executionId: string, afterSeq?: number): Promise<LogLine[]>;
   /** The newest `limit` log lines of a function, oldest first. */
   getFunctionLogs(functionName: string, limit: number): Promise<LogLine[]>;
-  /** Marks executions still `running` (left by a crash) as failed platform errors. Returns how many. */
+  /**
+   * Marks synchronous executions still `running` (left by a crash) as failed platform errors; async
+   * ones are left alone, since their queued call is run again. Returns how many.
+   */
   failOrphanedExecutions(reason: string): Promise<number>;
   /** Applies the retention policy; returns the number of executions removed. */
   pruneExecutions(policy: RetentionPolicy, now: Date): Promise<number>;
+}
+
+/** One asynchronous call waiting in (or being run from) the queue. Its id is its execution's id. */
+export interface QueuedCall {
+  id: string;
+  functionName: string;
+  /** The event, as JSON text. */
+  payload: string;
+  trigger: Trigger;
+  /** ISO time the call was accepted; its event age counts from here. */
+  enqueuedAt: string;
+  /** Attempts started so far: 0 while waiting for the first; each claim adds one. */
+  attempts: number;
+  /** ISO time before which the call is not claimed (backoff between attempts). */
+  runAfter: string;
+  /** The last attempt's failure, if any. */
+  lastError: ExecutionError | null;
+}
+
+/** Why a call ended in the dead-letter list (Lambda's condition names). */
+export type DeadLetterCondition = 'RetriesExhausted' | 'EventAgeExceeded';
+
+/** An asynchronous call that finally failed. Its id is the failed execution's id. */
+export interface DeadLetter {
+  id: string;
+  functionName: string;
+  payload: string;
+  trigger: Trigger;
+  condition: DeadLetterCondition;
+  error: ExecutionError | null;
+  attempts: number;
+  enqueuedAt: string;
+  failedAt: string;
+  /** Set when the dead letter was replayed: when, and the new execution's id. */
+  replayedAt: string | null;
+  replayExecutionId: string | null;
+}
+
+export interface DeadLetterQuery {
+  functionName?: string | undefined;
+  limit: number;
+  /** Only dead letters that failed before this ISO time (for paging). */
+  before?: string | undefined;
+}
+
+/**
+ * The durable queue of asynchronous calls and their dead letters. Implementations: SQL over kysely
+ * (embedded default), later NATS JetStream. Delivery is at least once: a call is claimed with a
+ * lease, and a call whose lease ran out (its server died) is claimed again. Claimers own a call
+ * only while their lease lasts; `complete`, `reschedule` and `deadLetter` are the only ways a call
+ * leaves the claimed state, and callers must make every other effect durable before them.
+ */
+export interface AsyncQueue {
+  /**
+   * Adds a call unless the queue already holds `maxDepth` calls, in which case it throws
+   * TOO_MANY_REQUESTS and stores nothing. Durable when the promise resolves.
+   */
+  enqueue(call: QueuedCall, maxDepth: number): Promise<void>;
+  /**
+   * Claims up to `limit` calls that are due (`runAfter` <= now) and not leased (or whose lease ran
+   * out), oldest due first, leasing them to `owner` until now + `leaseMs` and counting one more
+   * attempt. A call is never held by two owners with live leases.
+   */
+  claim(owner: string, limit: number, now: Date, leaseMs: number): Promise<QueuedCall[]>;
+  /** Extends the leases `owner` still holds on `ids` to `until` (a heartbeat while calls run). */
+  renewLeases(owner: string, ids: string[], until: Date): Promise<void>;
+  /** Drops every lease, so the calls are claimable at once (start-up of the only server of a queue). */
+  releaseAllLeases(): Promise<number>;
+  /** Removes a finished call. */
+  complete(id: string): Promise<void>;
+  /** Puts a claimed call back, due again at `runAfter`, with its attempts (started so far) and last error. */
+  reschedule(id: string, attempts: number, runAfter: Date, lastError: ExecutionError | null): Promise<void>;
+  /** Moves a call to the dead-letter list, in one step (never in both, never in neither). */
+  deadLetter(letter: DeadLetter): Promise<void>;
+  /** Calls waiting or running. */
+  count(): Promise<number>;
+  get(id: string): Promise<QueuedCall | undefined>;
+  /** Dead letters, newest failure first. */
+  listDeadLetters(query: DeadLetterQuery): Promise<DeadLetter[]>;
+  getDeadLetter(id: string): Promise<DeadLetter | undefined>;
+  /** Records that a dead letter was replayed as `executionId`; false if it does not exist. */
+  markReplayed(id: string, executionId: string, at: Date): Promise<boolean>;
+  /** Removes a dead letter; false if it did not exist. */
+  deleteDeadLetter(id: string): Promise<boolean>;
 }
 
 /**

@@ -3,7 +3,7 @@
  * timestamp followed by random bits, so they sort by creation time and new records land at the end
  * of the database's primary-key index instead of at random places in it (half the cost of a write).
  */
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 const POOL_IDS = 512;
 const pool = Buffer.alloc(16 * POOL_IDS);
@@ -17,7 +17,21 @@ export function newExecutionId(now = Date.now()): string {
   }
   const b = pool.subarray(16 * next, 16 * next + 16);
   next++;
-  b.writeUIntBE(now, 0, 6);
+  return format(b, now);
+}
+
+/**
+ * The execution id of a timer trigger's tick: a UUID v7 with the tick's time and, in place of the
+ * random bits, a hash of trigger and tick. Every server computes the same id for the same tick,
+ * which is what makes handing a tick to the queue idempotent.
+ */
+export function timerExecutionId(triggerId: string, tick: Date): string {
+  const b = createHash('sha256').update(`${triggerId}\n${tick.toISOString()}`).digest().subarray(0, 16);
+  return format(b, tick.getTime());
+}
+
+function format(b: Buffer, ms: number): string {
+  b.writeUIntBE(ms, 0, 6);
   b[6] = 0x70 | (b[6]! & 0x0f); // version 7
   b[8] = 0x80 | (b[8]! & 0x3f); // RFC 9562 variant
   const hex = b.toString('hex');

@@ -28,7 +28,6 @@ export interface EngineLogger {
 
 /** Collects one execution's output, splitting it into lines. */
 export class ExecutionLog {
-  private seq = 0;
   private bytes = 0;
   private truncated = false;
   private readonly partial: Record<LogStream, string> = { stdout: '', stderr: '', system: '' };
@@ -37,6 +36,8 @@ export class ExecutionLog {
     private readonly execution: Execution,
     private readonly recorder: ExecutionRecorder,
     private readonly capBytes: number,
+    /** Position of the next line: 0, or after the lines of an async call's earlier attempts. */
+    private seq = 0,
   ) {}
 
   /** Appends printed text; complete lines are recorded, a trailing fragment waits for its newline. */
@@ -92,8 +93,8 @@ export class ExecutionRecorder {
   }
 
   /** The collector for an execution's output; the record itself is written by `save`. */
-  logFor(execution: Execution): ExecutionLog {
-    return new ExecutionLog(execution, this, this.settings.logBytesPerExecution);
+  logFor(execution: Execution, seqStart = 0): ExecutionLog {
+    return new ExecutionLog(execution, this, this.settings.logBytesPerExecution, seqStart);
   }
 
   /**

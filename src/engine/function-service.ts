@@ -5,10 +5,13 @@
  */
 import { NimbusError, functionNotFound, validationFailed } from '../core/errors.js';
 import {
+  DEFAULT_ASYNC_CONFIG,
   LIMITS,
+  assertAsyncConfig,
   assertEnv,
   assertFunctionName,
   assertHandler,
+  type AsyncConfig,
   type FunctionConfig,
   type FunctionRecord,
 } from '../core/function.js';
@@ -17,7 +20,12 @@ import { sha256 } from '../packaging/zip-archive.js';
 import type { CodeCache } from './code-cache.js';
 import type { InstancePool } from './instance-pool.js';
 
-export interface CreateFunctionInput extends Partial<FunctionConfig> {
+/** Configuration as given on create or update: async settings may be given in part. */
+export type FunctionConfigInput = Partial<Omit<FunctionConfig, 'async'>> & {
+  async?: Partial<AsyncConfig> | undefined;
+};
+
+export interface CreateFunctionInput extends FunctionConfigInput {
   name: string;
   runtime: FunctionConfig['runtime'];
   handler: string;
@@ -37,6 +45,7 @@ export class FunctionService {
   async create(input: CreateFunctionInput): Promise<FunctionRecord> {
     assertFunctionName(input.name);
     const config = completeConfig(input);
+    await this.assertDestinations(input.name, config.async);
     if (await this.store.getFunction(input.name)) {
       throw new NimbusError(
         'FUNCTION_EXISTS',
@@ -61,9 +70,18 @@ export class FunctionService {
   }
 
   /** Changes configuration; unspecified fields keep their values. */
-  async updateConfig(name: string, patch: Partial<FunctionConfig>): Promise<FunctionRecord> {
+  async updateConfig(name: string, patch: FunctionConfigInput): Promise<FunctionRecord> {
     const current = await this.get(name);
-    const config = completeConfig({ ...current, ...patch });
+    const config = completeConfig({ ...current, ...patch, async: { ...current.async, ...patch.async } });
+    await this.assertDestinations(name, config.async);
+    const { async: _async, ...rest } = patch;
+    if (Object.keys(rest).length === 0) {
+      // Only async settings changed: running instances serve the new settings as they are.
+      const record = { ...current, async: config.async, updatedAt: new Date().toISOString() };
+      await this.store.updateFunction(record);
+      this.cache.set(record.name, record);
+      return record;
+    }
     if (config.runtime !== current.runtime || config.handler !== current.handler) {
       // The stored package must still contain the (new) handler's module.
       await this.codeCache.prepare({ ...current, ...config });
@@ -127,6 +145,20 @@ export class FunctionService {
     return record;
   }
 
+  /** A destination function must exist when it is set (it may be the function itself). */
+  private async assertDestinations(self: string, config: AsyncConfig): Promise<void> {
+    for (const field of ['onSuccess', 'onFailure'] as const) {
+      const d = config[field];
+      if (d?.type !== 'function' || d.name === self) continue;
+      if (!this.cache.has(d.name) && !(await this.store.getFunction(d.name))) {
+        throw validationFailed(
+          `async.${field} names function '${d.name}', which does not exist; deploy it first or choose another destination`,
+          { field: `async.${field}` },
+        );
+      }
+    }
+  }
+
   /** Validates (unpacks, builds) the package before anything is stored, then stores it. */
   private async storeCode(zip: Buffer, config: FunctionConfig): Promise<{ sha: string }> {
     if (zip.length > LIMITS.zippedBytes) {
@@ -143,7 +175,7 @@ export class FunctionService {
 }
 
 function completeConfig(
-  input: Partial<FunctionConfig> & Pick<FunctionConfig, 'runtime' | 'handler'>,
+  input: FunctionConfigInput & Pick<FunctionConfig, 'runtime' | 'handler'>,
 ): FunctionConfig {
   const config: FunctionConfig = {
     runtime: input.runtime,
@@ -155,6 +187,7 @@ function completeConfig(
     maxInstances: input.maxInstances ?? LIMITS.maxInstances.default,
     env: input.env ?? {},
     description: input.description ?? '',
+    async: { ...DEFAULT_ASYNC_CONFIG, ...input.async },
   };
   assertHandler(config.runtime, config.handler);
   assertRange('memoryMb', config.memoryMb, LIMITS.memoryMb);
@@ -169,6 +202,7 @@ function completeConfig(
     );
   }
   assertEnv(config.env);
+  assertAsyncConfig(config.async);
   if (config.description.length > LIMITS.descriptionChars) {
     throw validationFailed(
       `description is ${config.description.length} characters; the limit is ${LIMITS.descriptionChars}`,

@@ -23,6 +23,19 @@ export interface InvokeOptions {
   trigger: Trigger;
   /** Result payloads larger than this fail the execution. */
   maxResultBytes: number;
+  /**
+   * An attempt of a queued (async) call: its execution record already exists and is reused across
+   * attempts, so the id stays the one the caller was given.
+   */
+  queued?: QueuedAttempt | undefined;
+}
+
+export interface QueuedAttempt {
+  executionId: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Where this attempt's log lines start, after the earlier attempts' lines. */
+  logSeqStart: number;
 }
 
 export class Invoker {
@@ -56,11 +69,13 @@ export class Invoker {
   private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     const started = Date.now();
     const input = this.recorder.capText(event.toString('utf8'));
+    const queued = options.queued;
     const execution: Execution = {
-      id: newExecutionId(started),
+      id: queued ? queued.executionId : newExecutionId(started),
       functionName: fn.name,
       version: fn.version,
       trigger: options.trigger,
+      invocationType: queued ? 'async' : 'sync',
       status: 'running',
       outcome: null,
       startedAt: new Date(started).toISOString(),
@@ -72,11 +87,12 @@ export class Invoker {
       outputTruncated: false,
       error: null,
       instanceId: null,
+      attempts: queued ? queued.attempt : 1,
     };
     // Most calls print nothing: the collector is made when the first output arrives.
     let log: ExecutionLog | undefined;
     const sink: LogSink = (stream, text, time) =>
-      (log ??= this.recorder.logFor(execution)).append(stream, text, time);
+      (log ??= this.recorder.logFor(execution, queued?.logSeqStart)).append(stream, text, time);
 
     let result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError };
     let instance: Instance | undefined;

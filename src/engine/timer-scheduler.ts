@@ -1,10 +1,12 @@
 /**
  * Fires timer triggers. Each enabled timer has one pending Node timer for its next tick; when it
- * fires, the tick is claimed in the store (a conditional update that succeeds for exactly one
- * caller per tick, across restarts and servers) and only the claimer delivers the payload. On
- * start-up, the newest tick missed while no server ran is fired once or skipped, per the trigger's
- * `missedTicks`; older missed ticks are never fired. Keeps up with trigger changes by subscribing
- * to the TriggerService.
+ * comes, the tick is handed over (`FireTimer` must be idempotent per tick: the server queues it
+ * under an id derived from trigger and tick, so a second hand-over finds the id taken) and then
+ * claimed in the store (a conditional update that records the newest tick fired). A crash between
+ * the two leaves the tick unclaimed, and the restart hands it over again, which changes nothing:
+ * each tick fires exactly once. On start-up, the newest tick missed while no server ran is fired
+ * or skipped, per the trigger's `missedTicks`; older missed ticks are never fired. Keeps up with
+ * trigger changes by subscribing to the TriggerService.
  */
 import type { Store } from '../core/ports.js';
 import type { TimerTriggerConfig, TriggerRecord } from '../core/trigger.js';
@@ -12,7 +14,7 @@ import type { EngineLogger } from './execution-recorder.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import type { TriggerChange, TriggerService } from './trigger-service.js';
 
-/** Delivers one firing: runs the trigger's function with its payload. */
+/** Hands one firing over (queues the trigger's function with its payload); idempotent per tick. */
 export type FireTimer = (trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date) => Promise<void>;
 
 /** setTimeout takes at most 2^31 - 1 ms; longer waits are re-armed. */
@@ -84,19 +86,14 @@ export class TimerScheduler {
       cursor = next;
     }
     if (!missed) return;
-    if (!(await this.store.claimTimerTick(trigger.id, missed.toISOString()))) return;
+    const tick = missed.toISOString();
     if (config.missedTicks === 'skip') {
-      this.logger.warn(
-        { trigger: trigger.id, tick: missed.toISOString() },
-        'skipped a timer tick missed while stopped',
-      );
+      if (await this.store.claimTimerTick(trigger.id, tick))
+        this.logger.warn({ trigger: trigger.id, tick }, 'skipped a timer tick missed while stopped');
       return;
     }
-    this.logger.warn(
-      { trigger: trigger.id, tick: missed.toISOString() },
-      'firing a timer tick missed while stopped',
-    );
-    this.track(this.deliver(trigger, config, missed));
+    this.logger.warn({ trigger: trigger.id, tick }, 'firing a timer tick missed while stopped');
+    this.track(this.fireTick(trigger, config, missed));
   }
 
   private arm(trigger: TriggerRecord, after = new Date()): void {
@@ -116,7 +113,7 @@ export class TimerScheduler {
           }
           this.armed.delete(trigger.id);
           this.arm(trigger, tick);
-          this.track(this.claimAndDeliver(trigger, config, tick));
+          this.track(this.fireTick(trigger, config, tick));
         },
         Math.min(Math.max(delay, 0), MAX_DELAY_MS),
       );
@@ -130,23 +127,11 @@ export class TimerScheduler {
     this.armed.delete(id);
   }
 
-  private async claimAndDeliver(
-    trigger: TriggerRecord,
-    config: TimerTriggerConfig,
-    tick: Date,
-  ): Promise<void> {
-    try {
-      if (!(await this.store.claimTimerTick(trigger.id, tick.toISOString()))) return;
-    } catch (err) {
-      this.logger.error({ err, trigger: trigger.id }, 'claiming a timer tick failed; the tick is not fired');
-      return;
-    }
-    await this.deliver(trigger, config, tick);
-  }
-
-  private async deliver(trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date): Promise<void> {
+  /** Hands the tick over, then records it as fired. A tick that could not be handed over stays unclaimed. */
+  private async fireTick(trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date): Promise<void> {
     try {
       await this.fire(trigger, config, tick);
+      await this.store.claimTimerTick(trigger.id, tick.toISOString());
     } catch (err) {
       this.logger.error({ err, trigger: trigger.id, tick: tick.toISOString() }, 'a timer firing failed');
     }

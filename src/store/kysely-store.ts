@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import { NimbusError, functionNotFound } from '../core/errors.js';
 import type { Execution, LogLine } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
-import type { ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
+import type { AsyncQueue, ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
 import type { TriggerRecord, TriggerType } from '../core/trigger.js';
 import {
   executionToRow,
@@ -19,6 +19,7 @@ import {
   rowToTrigger,
   triggerToRow,
 } from './rows.js';
+import { KyselyAsyncQueue } from './kysely-async-queue.js';
 import { type Database, migrate } from './schema.js';
 
 /** What differs between database engines beyond what kysely's dialects already hide. */
@@ -27,7 +28,7 @@ export interface DialectTraits {
   isUniqueViolation(err: unknown): boolean;
 }
 
-// Keeps rows x columns (at most 15) well under SQLite's 32766 bound variables and PostgreSQL's 65535.
+// Keeps rows x columns (at most 17) well under SQLite's 32766 bound variables and PostgreSQL's 65535.
 const ROWS_PER_INSERT = 500;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -56,6 +57,11 @@ export class KyselyStore implements Store {
 
   async close(): Promise<void> {
     await this.db.destroy();
+  }
+
+  /** The durable queue of asynchronous calls, in the same database (after `migrate`). */
+  asyncQueue(): AsyncQueue {
+    return new KyselyAsyncQueue(this.db);
   }
 
   async createFunction(fn: FunctionRecord): Promise<void> {
@@ -174,6 +180,8 @@ export class KyselyStore implements Store {
               output_truncated: eb.ref('excluded.output_truncated'),
               error_json: eb.ref('excluded.error_json'),
               instance_id: eb.ref('excluded.instance_id'),
+              invocation_type: eb.ref('excluded.invocation_type'),
+              attempts: eb.ref('excluded.attempts'),
             })),
           )
           .execute();
@@ -243,6 +251,8 @@ export class KyselyStore implements Store {
         error_json: JSON.stringify({ type: 'PlatformError', message: reason }),
       })
       .where('status', '=', 'running')
+      // An async call left running is still in the queue and runs again: its record must not end here.
+      .where('invocation_type', '<>', 'async')
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }

@@ -7,13 +7,27 @@ import type {
   ExecutionError,
   ExecutionStatus,
   LogLine,
+  InvocationType,
   LogStream,
   Outcome,
   Trigger,
 } from '../core/execution.js';
-import type { FunctionRecord, Runtime } from '../core/function.js';
+import {
+  DEFAULT_ASYNC_CONFIG,
+  type AsyncConfig,
+  type FunctionRecord,
+  type Runtime,
+} from '../core/function.js';
+import type { DeadLetter, DeadLetterCondition, QueuedCall } from '../core/ports.js';
+import type {
+  AsyncQueueTable,
+  DeadLettersTable,
+  ExecutionsTable,
+  FunctionsTable,
+  LogsTable,
+  TriggersTable,
+} from './schema.js';
 import type { TriggerConfig, TriggerRecord } from '../core/trigger.js';
-import type { ExecutionsTable, FunctionsTable, LogsTable, TriggersTable } from './schema.js';
 
 export function functionToRow(fn: FunctionRecord): FunctionsTable {
   return {
@@ -32,6 +46,7 @@ export function functionToRow(fn: FunctionRecord): FunctionsTable {
     version: fn.version,
     created_at: fn.createdAt,
     updated_at: fn.updatedAt,
+    async_json: JSON.stringify(fn.async),
   };
 }
 
@@ -52,6 +67,10 @@ export function rowToFunction(row: FunctionsTable): FunctionRecord {
     version: row.version,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    async:
+      row.async_json === null
+        ? { ...DEFAULT_ASYNC_CONFIG }
+        : { ...DEFAULT_ASYNC_CONFIG, ...(JSON.parse(row.async_json) as Partial<AsyncConfig>) },
   };
 }
 
@@ -72,6 +91,8 @@ export function executionToRow(e: Execution): ExecutionsTable {
     output_truncated: e.outputTruncated ? 1 : 0,
     error_json: e.error === null ? null : JSON.stringify(e.error),
     instance_id: e.instanceId,
+    invocation_type: e.invocationType,
+    attempts: e.attempts,
   };
 }
 
@@ -92,6 +113,8 @@ export function rowToExecution(row: ExecutionsTable): Execution {
     outputTruncated: Number(row.output_truncated) !== 0,
     error: row.error_json === null ? null : (JSON.parse(row.error_json) as ExecutionError),
     instanceId: row.instance_id,
+    invocationType: row.invocation_type as InvocationType,
+    attempts: Number(row.attempts),
   };
 }
 
@@ -142,5 +165,69 @@ export function rowToTrigger(row: TriggersTable): TriggerRecord {
     lastTick: row.last_tick,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+  };
+}
+
+function errorFromJson(json: string | null): ExecutionError | null {
+  return json === null ? null : (JSON.parse(json) as ExecutionError);
+}
+
+export function queuedCallToRow(call: QueuedCall): AsyncQueueTable {
+  return {
+    id: call.id,
+    function_name: call.functionName,
+    payload: call.payload,
+    trigger: call.trigger,
+    enqueued_at: call.enqueuedAt,
+    attempts: call.attempts,
+    run_after: call.runAfter,
+    lease_owner: null,
+    lease_until: null,
+    last_error_json: call.lastError === null ? null : JSON.stringify(call.lastError),
+  };
+}
+
+export function rowToQueuedCall(row: AsyncQueueTable): QueuedCall {
+  return {
+    id: row.id,
+    functionName: row.function_name,
+    payload: row.payload,
+    trigger: row.trigger as Trigger,
+    enqueuedAt: row.enqueued_at,
+    attempts: Number(row.attempts),
+    runAfter: row.run_after,
+    lastError: errorFromJson(row.last_error_json),
+  };
+}
+
+export function deadLetterToRow(letter: DeadLetter): DeadLettersTable {
+  return {
+    id: letter.id,
+    function_name: letter.functionName,
+    payload: letter.payload,
+    trigger: letter.trigger,
+    condition: letter.condition,
+    error_json: letter.error === null ? null : JSON.stringify(letter.error),
+    attempts: letter.attempts,
+    enqueued_at: letter.enqueuedAt,
+    failed_at: letter.failedAt,
+    replayed_at: letter.replayedAt,
+    replay_execution_id: letter.replayExecutionId,
+  };
+}
+
+export function rowToDeadLetter(row: DeadLettersTable): DeadLetter {
+  return {
+    id: row.id,
+    functionName: row.function_name,
+    payload: row.payload,
+    trigger: row.trigger as Trigger,
+    condition: row.condition as DeadLetterCondition,
+    error: errorFromJson(row.error_json),
+    attempts: Number(row.attempts),
+    enqueuedAt: row.enqueued_at,
+    failedAt: row.failed_at,
+    replayedAt: row.replayed_at,
+    replayExecutionId: row.replay_execution_id,
   };
 }

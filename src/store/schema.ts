@@ -27,6 +27,8 @@ export interface FunctionsTable {
   version: string;
   created_at: string;
   updated_at: string;
+  /** AsyncConfig as JSON; null means the defaults (rows from before v5). */
+  async_json: string | null;
 }
 
 export interface ExecutionsTable {
@@ -46,6 +48,37 @@ export interface ExecutionsTable {
   output_truncated: number;
   error_json: string | null;
   instance_id: string | null;
+  invocation_type: string;
+  attempts: number;
+}
+
+/** Asynchronous calls waiting or running; a row leaves when its call is finished or dead-lettered. */
+export interface AsyncQueueTable {
+  id: string;
+  function_name: string;
+  payload: string;
+  trigger: string;
+  enqueued_at: string;
+  attempts: number;
+  /** ISO time; compared as strings like every time column. */
+  run_after: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  last_error_json: string | null;
+}
+
+export interface DeadLettersTable {
+  id: string;
+  function_name: string;
+  payload: string;
+  trigger: string;
+  condition: string;
+  error_json: string | null;
+  attempts: number;
+  enqueued_at: string;
+  failed_at: string;
+  replayed_at: string | null;
+  replay_execution_id: string | null;
 }
 
 export interface LogsTable {
@@ -82,6 +115,8 @@ export interface Database {
   logs: LogsTable;
   triggers: TriggersTable;
   schema_version: SchemaVersionTable;
+  async_queue: AsyncQueueTable;
+  dead_letters: DeadLettersTable;
 }
 
 type Migration = (db: Kysely<Database>) => Promise<void>;
@@ -208,7 +243,71 @@ const v4: Migration = async (db) => {
     .execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4];
+/**
+ * v5: asynchronous invocation: per-function async settings, the invocation type and attempt count
+ * of executions, the durable queue of async calls (leased by the server running them) and the
+ * dead-letter list.
+ */
+const v5: Migration = async (db) => {
+  await db.schema.alterTable('functions').addColumn('async_json', 'text').execute();
+  await db.schema
+    .alterTable('executions')
+    .addColumn('invocation_type', 'text', (c) => c.notNull().defaultTo('sync'))
+    .execute();
+  await db.schema
+    .alterTable('executions')
+    .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(1))
+    .execute();
+  await db.schema
+    .createTable('async_queue')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('enqueued_at', 'text', (c) => c.notNull())
+    .addColumn('attempts', 'integer', (c) => c.notNull())
+    .addColumn('run_after', 'text', (c) => c.notNull())
+    .addColumn('lease_owner', 'text')
+    .addColumn('lease_until', 'text')
+    .addColumn('last_error_json', 'text')
+    .execute();
+  await db.schema
+    .createIndex('async_queue_due')
+    .ifNotExists()
+    .on('async_queue')
+    .columns(['run_after', 'id'])
+    .execute();
+  await db.schema
+    .createTable('dead_letters')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('payload', 'text', (c) => c.notNull())
+    .addColumn('trigger', 'text', (c) => c.notNull())
+    .addColumn('condition', 'text', (c) => c.notNull())
+    .addColumn('error_json', 'text')
+    .addColumn('attempts', 'integer', (c) => c.notNull())
+    .addColumn('enqueued_at', 'text', (c) => c.notNull())
+    .addColumn('failed_at', 'text', (c) => c.notNull())
+    .addColumn('replayed_at', 'text')
+    .addColumn('replay_execution_id', 'text')
+    .execute();
+  await db.schema
+    .createIndex('dead_letters_function_failed')
+    .ifNotExists()
+    .on('dead_letters')
+    .columns(['function_name', 'failed_at'])
+    .execute();
+  await db.schema
+    .createIndex('dead_letters_failed')
+    .ifNotExists()
+    .on('dead_letters')
+    .column('failed_at')
+    .execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -37,6 +37,8 @@ const EXECUTION_COLUMNS: (keyof ExecutionsTable)[] = [
   'output_truncated',
   'error_json',
   'instance_id',
+  'invocation_type',
+  'attempts',
 ];
 
 // An execution is written when it gets an instance and again when it ends; the later state wins.

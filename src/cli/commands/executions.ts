@@ -3,12 +3,12 @@
  * record of past invocations, newest first. Read-only; it must never change a record.
  */
 import { Option, type Command } from 'commander';
-import type { ExecutionStatus } from '../../core/execution.js';
+import { EXECUTION_STATUSES, type ExecutionStatus } from '../../core/execution.js';
 import { addConnectionOptions, addJsonOption, clientFor, wantsJson } from '../client-options.js';
 import { parsePositiveInt } from '../option-parsers.js';
 import { executionDetail, executionsTable } from '../views.js';
 
-const STATUSES: readonly ExecutionStatus[] = ['running', 'succeeded', 'failed', 'timeout'];
+const STATUSES = EXECUTION_STATUSES;
 
 interface ListOptions {
   status?: ExecutionStatus;

@@ -13,6 +13,7 @@ interface InvokeOptions {
   data?: string;
   file?: string;
   json?: boolean;
+  async?: boolean;
 }
 
 export function registerInvokeCommand(program: Command): void {
@@ -23,8 +24,15 @@ export function registerInvokeCommand(program: Command): void {
     .option('-d, --data <json>', 'the event, as JSON text (default: {})')
     .option('-f, --file <path>', 'read the event from a JSON file ("-" reads stdin)')
     .option('--json', 'print the result as the raw JSON the API returned (strings stay quoted)')
+    .option('--async', 'queue the call and print its execution id instead of waiting for the result')
     .action(async (name: string, opts: InvokeOptions, command: Command) => {
       const event = await readEvent(opts);
+      if (opts.async) {
+        const { executionId } = await clientFor(command).invokeAsync(name, event);
+        console.log(opts.json ? JSON.stringify({ executionId }) : executionId);
+        console.error(`queued; follow it with \`nimbus executions get ${executionId}\``);
+        return;
+      }
       const outcome = await clientFor(command).invoke(name, event);
       if (outcome.executionId) console.error(`execution ${outcome.executionId}`);
       if (!outcome.ok) {

@@ -1,0 +1,467 @@
+/**
+ * Asynchronous invocation: accepts calls into the durable queue (AsyncQueue port), and runs them
+ * through the Invoker with bounded concurrency: claims due calls with a lease (renewed while they
+ * run), retries failures with exponential backoff and jitter, drops calls older than their
+ * function's maximum event age, sends results to on-success/on-failure destinations, and moves
+ * calls that finally failed to the dead-letter list. Delivery is at least once: every effect of an
+ * attempt (its record, its destination) is made durable before the queue is told, so a server that
+ * dies mid-call leaves a leased call that the next server runs again. It must never drop a call.
+ */
+import { hostname } from 'node:os';
+import { NimbusError, deadLetterNotFound } from '../core/errors.js';
+import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
+import type { Destination, FunctionRecord } from '../core/function.js';
+import type { AsyncQueue, DeadLetterCondition, QueuedCall, Store } from '../core/ports.js';
+import { destinationRecord, postDestination, type DestinationRecord } from './destinations.js';
+import type { EngineLogger, ExecutionRecorder } from './execution-recorder.js';
+import { newExecutionId } from './execution-id.js';
+import type { FunctionService } from './function-service.js';
+import type { InvocationOutcome, Invoker } from './invoker.js';
+
+export interface DispatcherSettings {
+  /** Calls the queue holds at most (waiting or running). */
+  queueMax: number;
+  /** Calls this server runs at once. */
+  concurrency: number;
+  /** Delay before the first retry; doubled for each further one. */
+  retryBaseMs: number;
+  /** Lease on a claimed call; renewed every third of it while the call runs. */
+  leaseMs: number;
+  /** Result payloads larger than this fail the attempt. */
+  maxResultBytes: number;
+}
+
+export interface DispatcherLogger extends EngineLogger {
+  info(obj: object, msg: string): void;
+}
+
+/** How often the queue is looked at when nothing woke the dispatcher (other servers, expired leases). */
+const POLL_MS = 500;
+const MAX_RETRY_DELAY_MS = 5 * 60_000;
+/** How long `close` waits for calls to finish their bookkeeping after the invoker drained. */
+const CLOSE_GRACE_MS = 5_000;
+
+export class AsyncDispatcher {
+  /** Identifies this server's leases; unique per start. */
+  private readonly owner = `${hostname()}:${process.pid}:${newExecutionId().slice(-12)}`;
+  private readonly running = new Map<string, Promise<void>>();
+  private started = false;
+  private stopped = false;
+  private pumping = false;
+  private again = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly queue: AsyncQueue,
+    private readonly store: Store,
+    private readonly functions: FunctionService,
+    private readonly invoker: Invoker,
+    private readonly recorder: ExecutionRecorder,
+    private readonly logger: DispatcherLogger,
+    private readonly settings: DispatcherSettings,
+  ) {}
+
+  /**
+   * Queues a call of `name` with `event` (JSON text, checked by the caller). Throws
+   * FUNCTION_NOT_FOUND for an unknown function and TOO_MANY_REQUESTS when the queue is full; once
+   * it resolves the call is durable and its `queued` execution record is readable. `givenId` is
+   * the execution id to use instead of a new one (a timer tick's: see timerExecutionId).
+   */
+  async enqueue(name: string, event: string, trigger: Trigger, givenId?: string): Promise<Execution> {
+    const fn = this.functions.cached(name) ?? (await this.functions.get(name));
+    const now = Date.now();
+    const at = new Date(now).toISOString();
+    const id = givenId ?? newExecutionId(now);
+    await this.queue.enqueue(
+      {
+        id,
+        functionName: fn.name,
+        payload: event,
+        trigger,
+        enqueuedAt: at,
+        attempts: 0,
+        runAfter: at,
+        lastError: null,
+      },
+      this.settings.queueMax,
+    );
+    const input = this.recorder.capText(event);
+    const execution: Execution = {
+      id,
+      functionName: fn.name,
+      version: fn.version,
+      trigger,
+      invocationType: 'async',
+      status: 'queued',
+      outcome: null,
+      startedAt: at,
+      durationMs: null,
+      coldStart: false,
+      input: input.text,
+      inputTruncated: input.truncated,
+      output: null,
+      outputTruncated: false,
+      error: null,
+      instanceId: null,
+      attempts: 0,
+    };
+    this.recorder.save(execution);
+    this.wake();
+    return execution;
+  }
+
+  /** Queues a dead letter's event again as a new call, and records the replay on the dead letter. */
+  async replay(id: string, trigger: Trigger): Promise<{ executionId: string; functionName: string }> {
+    const letter = await this.queue.getDeadLetter(id);
+    if (!letter) throw deadLetterNotFound(id);
+    const execution = await this.enqueue(letter.functionName, letter.payload, trigger);
+    await this.queue.markReplayed(id, execution.id, new Date());
+    return { executionId: execution.id, functionName: letter.functionName };
+  }
+
+  /** Starts claiming. Leases left by a previous run of this (the only) server are released first. */
+  async start(): Promise<void> {
+    const released = await this.queue.releaseAllLeases();
+    if (released > 0) {
+      this.logger.info({ released }, 'asynchronous calls left running by a previous server will run again');
+    }
+    this.started = true;
+    this.pollTimer = setInterval(() => this.wake(), POLL_MS).unref();
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(500, this.settings.leaseMs / 3));
+    this.heartbeat.unref();
+    this.wake();
+  }
+
+  /** Stops claiming new calls; calls already running go on (the invoker's drain waits for them). */
+  stopClaiming(): void {
+    this.stopped = true;
+    clearInterval(this.pollTimer);
+    for (const timer of this.wakeTimers) clearTimeout(timer);
+    this.wakeTimers.clear();
+  }
+
+  /**
+   * Stops for good: waits a little for running calls to record their ends, then stops renewing
+   * leases. Calls still running keep their lease and run again on the next server (at least once).
+   */
+  async close(): Promise<void> {
+    this.stopClaiming();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running.values()]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    clearInterval(this.heartbeat);
+  }
+
+  /** Calls this server is running now. */
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  private wake(): void {
+    if (!this.started || this.stopped) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump().finally(() => (this.pumping = false));
+  }
+
+  private wakeAt(delayMs: number): void {
+    const timer = setTimeout(() => {
+      this.wakeTimers.delete(timer);
+      this.wake();
+    }, delayMs);
+    timer.unref();
+    this.wakeTimers.add(timer);
+  }
+
+  private async pump(): Promise<void> {
+    do {
+      this.again = false;
+      const free = this.settings.concurrency - this.running.size;
+      if (free <= 0 || this.stopped) return;
+      let calls: QueuedCall[];
+      try {
+        calls = await this.queue.claim(this.owner, free, new Date(), this.settings.leaseMs);
+      } catch (err) {
+        this.logger.error({ err }, 'claiming asynchronous calls failed; will try again');
+        return;
+      }
+      for (const call of calls) {
+        // A running call whose renewed lease happens to end at the same millisecond is not new.
+        if (this.running.has(call.id)) continue;
+        const run = this.run(call)
+          .catch((err: unknown) => {
+            // The call keeps its lease and runs again once it ends: nothing is lost, but say why.
+            this.logger.error({ err, executionId: call.id }, 'asynchronous call failed in the platform');
+          })
+          .finally(() => {
+            this.running.delete(call.id);
+            this.wake();
+          });
+        this.running.set(call.id, run);
+      }
+      if (calls.length === free) this.again = true;
+    } while (this.again && !this.stopped);
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.running.size === 0) return;
+    try {
+      await this.queue.renewLeases(
+        this.owner,
+        [...this.running.keys()],
+        new Date(Date.now() + this.settings.leaseMs),
+      );
+    } catch (err) {
+      this.logger.error({ err }, 'renewing leases of running asynchronous calls failed');
+    }
+  }
+
+  private async run(call: QueuedCall): Promise<void> {
+    let fn: FunctionRecord;
+    try {
+      fn = this.functions.cached(call.functionName) ?? (await this.functions.get(call.functionName));
+    } catch (err) {
+      if (err instanceof NimbusError && err.code === 'FUNCTION_NOT_FOUND') return this.orphaned(call);
+      throw err;
+    }
+    // The claim counted this attempt; earlier ones that never reported (their server died) count too.
+    const attempt = call.attempts;
+    const maxAgeMs = fn.async.maxEventAgeSec * 1000;
+    if (Date.now() - Date.parse(call.enqueuedAt) > maxAgeMs) {
+      return this.expire(call, fn, undefined, call.lastError, attempt - 1);
+    }
+    if (attempt > fn.async.maxRetries + 1) return this.lostAttempts(call, fn, attempt - 1);
+
+    const logSeqStart = attempt > 1 ? await this.nextLogSeq(call.id) : 0;
+    let outcome: InvocationOutcome;
+    try {
+      outcome = await this.invoker.invoke(fn.name, Buffer.from(call.payload), {
+        trigger: call.trigger,
+        maxResultBytes: this.settings.maxResultBytes,
+        queued: { executionId: call.id, attempt, logSeqStart },
+      });
+    } catch (err) {
+      if (err instanceof NimbusError && err.code === 'FUNCTION_NOT_FOUND') return this.orphaned(call);
+      if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') {
+        // Throttled before it ran: not an attempt (as Lambda), but it still ages.
+        const delay = this.retryDelay(attempt);
+        await this.queue.reschedule(call.id, attempt - 1, new Date(Date.now() + delay), call.lastError);
+        this.wakeAt(delay);
+        return;
+      }
+      throw err;
+    }
+
+    const { execution, payload } = outcome;
+    if (execution.status === 'succeeded') {
+      await this.recorder.flush();
+      await this.sendTo(fn.async.onSuccess, fn, call, 'Success', attempt, execution, payload);
+      await this.queue.complete(call.id);
+      return;
+    }
+
+    const delay = this.retryDelay(attempt);
+    const retryAt = Date.now() + delay;
+    if (attempt <= fn.async.maxRetries) {
+      if (retryAt - Date.parse(call.enqueuedAt) > maxAgeMs) {
+        // The retry would run past the event's maximum age: it ends here instead.
+        return this.expire(call, fn, execution, execution.error, attempt);
+      }
+      execution.status = 'retrying';
+      this.recorder.save(execution);
+      await this.recorder.flush();
+      await this.queue.reschedule(call.id, attempt, new Date(retryAt), execution.error);
+      this.wakeAt(delay);
+      return;
+    }
+    // Retries exhausted; a timed-out last attempt says so in its error.
+    execution.status = 'failed';
+    this.recorder.save(execution);
+    await this.recorder.flush();
+    await this.sendTo(fn.async.onFailure, fn, call, 'RetriesExhausted', attempt, execution, undefined);
+    await this.deadLetter(call, 'RetriesExhausted', execution.error, attempt);
+  }
+
+  /** 1, 2, 4 ... times the base delay, capped, plus up to a fifth more so retries of a burst spread out. */
+  private retryDelay(attempt: number): number {
+    const nominal = Math.min(this.settings.retryBaseMs * 2 ** Math.max(0, attempt - 1), MAX_RETRY_DELAY_MS);
+    return Math.round(nominal * (1 + Math.random() * 0.2));
+  }
+
+  /** Ends a call that is too old to run (again). */
+  private async expire(
+    call: QueuedCall,
+    fn: FunctionRecord,
+    last: Execution | undefined,
+    lastError: ExecutionError | null,
+    attempts: number,
+  ): Promise<void> {
+    const execution = last ?? (await this.currentRecord(call, fn));
+    execution.status = 'expired';
+    execution.attempts = attempts;
+    execution.error = {
+      type: 'EventAgeExceeded',
+      message: `the call was not run ${attempts > 0 ? 'again ' : ''}because it is older than the function's maximum event age of ${fn.async.maxEventAgeSec} s${lastError ? `; last error: ${lastError.type}: ${lastError.message}` : ''}`,
+    };
+    this.recorder.save(execution);
+    await this.recorder.flush();
+    await this.sendTo(fn.async.onFailure, fn, call, 'EventAgeExceeded', attempts, last, undefined, lastError);
+    await this.deadLetter(call, 'EventAgeExceeded', lastError ?? execution.error, attempts);
+  }
+
+  /** A call whose function was deleted before it could run: nothing can run it, so it is a dead letter. */
+  private async orphaned(call: QueuedCall): Promise<void> {
+    const error: ExecutionError = {
+      type: 'FunctionNotFound',
+      message: `function '${call.functionName}' was deleted before this call could run`,
+    };
+    const execution = await this.currentRecord(call, undefined);
+    execution.status = 'failed';
+    execution.outcome = 'developer_error';
+    execution.error = error;
+    this.recorder.save(execution);
+    await this.recorder.flush();
+    await this.deadLetter(call, 'RetriesExhausted', error, call.attempts - 1);
+  }
+
+  /**
+   * A call whose every allowed attempt was started but whose last one never reported: its server
+   * died during it (perhaps because of it). It is not run again.
+   */
+  private async lostAttempts(call: QueuedCall, fn: FunctionRecord, attempts: number): Promise<void> {
+    const error: ExecutionError = call.lastError ?? {
+      type: 'PlatformError',
+      message: 'the server stopped during the last attempt, and no retries are left',
+    };
+    const execution = await this.currentRecord(call, fn);
+    execution.status = 'failed';
+    execution.outcome ??= 'platform_error';
+    execution.error = error;
+    execution.attempts = attempts;
+    this.recorder.save(execution);
+    await this.recorder.flush();
+    await this.sendTo(
+      fn.async.onFailure,
+      fn,
+      call,
+      'RetriesExhausted',
+      attempts,
+      undefined,
+      undefined,
+      error,
+    );
+    await this.deadLetter(call, 'RetriesExhausted', error, attempts);
+  }
+
+  /** The stored record of a queued call, or a new one if it was lost (e.g. by pruning). */
+  private async currentRecord(call: QueuedCall, fn: FunctionRecord | undefined): Promise<Execution> {
+    await this.recorder.flush();
+    const stored = await this.store.getExecution(call.id);
+    if (stored) return stored;
+    const input = this.recorder.capText(call.payload);
+    return {
+      id: call.id,
+      functionName: call.functionName,
+      version: fn?.version ?? '$LATEST',
+      trigger: call.trigger,
+      invocationType: 'async',
+      status: 'queued',
+      outcome: null,
+      startedAt: call.enqueuedAt,
+      durationMs: null,
+      coldStart: false,
+      input: input.text,
+      inputTruncated: input.truncated,
+      output: null,
+      outputTruncated: false,
+      error: call.lastError,
+      instanceId: null,
+      attempts: call.attempts,
+    };
+  }
+
+  private async deadLetter(
+    call: QueuedCall,
+    condition: DeadLetterCondition,
+    error: ExecutionError | null,
+    attempts: number,
+  ): Promise<void> {
+    await this.queue.deadLetter({
+      id: call.id,
+      functionName: call.functionName,
+      payload: call.payload,
+      trigger: call.trigger,
+      condition,
+      error,
+      attempts,
+      enqueuedAt: call.enqueuedAt,
+      failedAt: new Date().toISOString(),
+      replayedAt: null,
+      replayExecutionId: null,
+    });
+  }
+
+  /** Log lines of an async call's attempts follow one another: the next attempt starts after the last stored line. */
+  private async nextLogSeq(id: string): Promise<number> {
+    await this.recorder.flush();
+    const lines = await this.store.getLogs(id);
+    const last = lines.at(-1);
+    return last === undefined ? 0 : last.seq + 1;
+  }
+
+  /**
+   * Sends the Lambda-shaped record to a destination. A failed delivery is logged, not retried
+   * forever: the call's own outcome is already recorded and must not be held up by its destination.
+   */
+  private async sendTo(
+    destination: Destination | null,
+    fn: FunctionRecord,
+    call: QueuedCall,
+    condition: 'Success' | DeadLetterCondition,
+    attempts: number,
+    execution: Execution | undefined,
+    result: Buffer | undefined,
+    lastError: ExecutionError | null = null,
+  ): Promise<void> {
+    if (!destination) return;
+    const record = destinationRecord({
+      fn,
+      executionId: call.id,
+      condition,
+      attempts,
+      payload: call.payload,
+      execution,
+      result,
+      lastError,
+    });
+    try {
+      await this.deliver(destination, record);
+    } catch (err) {
+      this.logger.warn(
+        {
+          executionId: call.id,
+          function: fn.name,
+          destination: destination.type === 'http' ? new URL(destination.url).origin : destination.name,
+          reason: (err as Error).message,
+        },
+        `the ${condition === 'Success' ? 'on-success' : 'on-failure'} destination was not reached`,
+      );
+    }
+  }
+
+  private async deliver(destination: Destination, record: DestinationRecord): Promise<void> {
+    if (destination.type === 'function') {
+      await this.enqueue(destination.name, JSON.stringify(record), 'destination');
+    } else {
+      await postDestination(destination.url, record);
+    }
+  }
+}
