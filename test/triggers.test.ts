@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { NimbusError } from '../src/core/errors.js';
+import { timerExecutionId } from '../src/engine/execution-id.js';
 import { nextFirings, parseSchedule } from '../src/engine/schedule.js';
 import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
@@ -316,26 +317,43 @@ describe('timers', () => {
       db.close();
 
       server = await startTestServer({ sandbox: 'process', dataDir: server.dataDir });
-      await waitFor(
-        async () => (await timerExecutions(server, 'hourly')).length === 1,
-        'the missed tick to fire',
-      );
       const lastHour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
-      const onceAfter = await server.request('GET', `/v1/triggers/${once.body.id}`);
-      assert.equal(onceAfter.body.lastTick, lastHour, 'the newest missed tick is the one fired');
-      const skipAfter = await server.request('GET', `/v1/triggers/${skip.body.id}`);
-      assert.equal(skipAfter.body.lastTick, lastHour, 'a skipped tick is still claimed');
+      const lastTickOf = async (id: string) =>
+        (await server.request('GET', `/v1/triggers/${id}`)).body.lastTick;
+      await waitFor(
+        async () => (await lastTickOf(once.body.id)) === lastHour,
+        'the newest missed tick to be claimed',
+      );
+      assert.equal(await lastTickOf(skip.body.id), lastHour, 'a skipped tick is still claimed');
+      await waitFor(
+        async () => (await timerExecutions(server, 'hourly'))[0]?.status === 'succeeded',
+        'the firing to run',
+      );
+      const fired = (await timerExecutions(server, 'hourly'))[0];
+      assert.equal(
+        fired.id,
+        timerExecutionId(once.body.id, new Date(lastHour)),
+        "the firing runs under the tick's id",
+      );
+      assert.equal(fired.invocationType, 'async');
+      assert.deepEqual(JSON.parse(fired.input), { name: 'missed' });
+
+      // A crash after the tick was handed over but before it was claimed: the restart hands the
+      // same tick over again, which must change nothing.
+      await server.stop();
+      const again = new Database(join(server.dataDir, 'nimbus.db'));
+      again.prepare('UPDATE triggers SET last_tick = ? WHERE id = ?').run(threeHoursAgo, once.body.id);
+      again.close();
+      server = await startTestServer({ sandbox: 'process', dataDir: server.dataDir });
+      await waitFor(
+        async () => (await lastTickOf(once.body.id)) === lastHour,
+        'the tick to be claimed again',
+      );
 
       server = await server.restart();
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      assert.equal(
-        (await timerExecutions(server, 'hourly')).length,
-        1,
-        'a restart does not fire the tick again',
-      );
+      assert.equal((await timerExecutions(server, 'hourly')).length, 1, 'the tick ran once in all');
       assert.equal((await timerExecutions(server, 'hourly-skip')).length, 0, 'skip fires nothing');
-      const fired = (await timerExecutions(server, 'hourly'))[0];
-      assert.deepEqual(JSON.parse(fired.input), { name: 'missed' });
     } finally {
       await server.close();
     }
