@@ -10,7 +10,7 @@ import { newExecutionId } from './execution-id.js';
 import type { CodeCache } from './code-cache.js';
 import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
-import type { Instance, InvokeResult, LogSink } from './instance.js';
+import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 
 export interface InvocationOutcome {
@@ -23,6 +23,8 @@ export interface InvokeOptions {
   trigger: Trigger;
   /** Result payloads larger than this fail the execution. */
   maxResultBytes: number;
+  /** A streaming HTTP call (wsgi, fetch): the response goes here, the record keeps its summary. */
+  http?: HttpResponseSink | undefined;
 }
 
 export class Invoker {
@@ -94,7 +96,7 @@ export class Invoker {
         execution.coldStart = acquired.cold;
         execution.instanceId = instance.id;
         callStarted = performance.now();
-        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink);
+        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink, options.http);
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
@@ -136,7 +138,7 @@ export class Invoker {
     let payload: Buffer | undefined;
     if (result.ok) {
       payload = result.payload;
-      const output = this.recorder.capText(payload.toString('utf8'));
+      const output = this.recorder.capText(options.http ? options.http.summary() : payload.toString('utf8'));
       execution.status = 'succeeded';
       execution.outcome = 'succeeded';
       execution.output = output.text;
