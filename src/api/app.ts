@@ -30,9 +30,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     // HTTP trigger requests (/fn/..., trigger host names) and invoke calls are answered by front
     // doors before fastify sees them (http-trigger-front.ts, invoke-front.ts).
     serverFactory: (handler) =>
-      createServer(
-        httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler)),
-      ),
+      createServer(httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler))),
     logger: options.logger,
     bodyLimit: 1024 * 1024,
     // Shutdown first waits for running invocations (preClose below), then drops every connection:

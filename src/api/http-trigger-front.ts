@@ -20,7 +20,12 @@ import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
 import type { HttpRoute, HttpTriggerTable } from './http-trigger-table.js';
 import type { FrontLogger } from './invoke-front.js';
-import { lambdaUrlEvent, lambdaUrlResponse, type TriggerRequest, type TriggerResponse } from './lambda-url-event.js';
+import {
+  lambdaUrlEvent,
+  lambdaUrlResponse,
+  type TriggerRequest,
+  type TriggerResponse,
+} from './lambda-url-event.js';
 import { splitSignature, triggerAuthError } from './trigger-auth.js';
 
 export const HTTP_STREAM_LIMITS = {
@@ -98,7 +103,11 @@ export function httpTriggerFront(
     serve(deps, log, target, req, res).catch((err: unknown) => {
       log(err, 'unhandled error in an HTTP trigger');
       if (!res.headersSent) {
-        sendError(res, newRequestId(), new NimbusError('INTERNAL', 'internal error; the server log has the details'));
+        sendError(
+          res,
+          newRequestId(),
+          new NimbusError('INTERNAL', 'internal error; the server log has the details'),
+        );
       } else res.destroy();
     });
   };
@@ -154,7 +163,12 @@ async function serve(
   const origin = req.headers.origin;
   const cors = config.cors && origin !== undefined ? corsFor(config.cors, origin) : undefined;
 
-  if (config.cors && method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method']) {
+  if (
+    config.cors &&
+    method === 'OPTIONS' &&
+    origin !== undefined &&
+    req.headers['access-control-request-method']
+  ) {
     return refuse(req, res, () => answerPreflight(req, res, route, cors));
   }
   if (!(config.methods as string[]).includes(method)) {
@@ -195,7 +209,8 @@ async function serve(
     return refuse(req, res, () => sendError(res, requestId, tooLarge, { headers: cors ?? [] }));
   }
   const body = await readBody(req, limit);
-  if (body === undefined) return refuse(req, res, () => sendError(res, requestId, tooLarge, { headers: cors ?? [] }));
+  if (body === undefined)
+    return refuse(req, res, () => sendError(res, requestId, tooLarge, { headers: cors ?? [] }));
 
   const headers: [string, string][] = [];
   const raw = req.rawHeaders;
@@ -256,7 +271,8 @@ function corsFor(cors: CorsSettings, origin: string): string[] | undefined {
   const headers = ['access-control-allow-origin', any && !cors.allowCredentials ? '*' : origin];
   if (!any || cors.allowCredentials) headers.push('vary', 'origin');
   if (cors.allowCredentials) headers.push('access-control-allow-credentials', 'true');
-  if (cors.exposeHeaders.length > 0) headers.push('access-control-expose-headers', cors.exposeHeaders.join(', '));
+  if (cors.exposeHeaders.length > 0)
+    headers.push('access-control-expose-headers', cors.exposeHeaders.join(', '));
   return headers;
 }
 
@@ -275,7 +291,8 @@ function answerPreflight(
     headers.push(...allowed, 'access-control-allow-methods', methods.join(', '));
     const requested = req.headers['access-control-request-headers'];
     if (cors.allowHeaders.includes('*') && requested) headers.push('access-control-allow-headers', requested);
-    else if (cors.allowHeaders.length > 0) headers.push('access-control-allow-headers', cors.allowHeaders.join(', '));
+    else if (cors.allowHeaders.length > 0)
+      headers.push('access-control-allow-headers', cors.allowHeaders.join(', '));
     if (cors.maxAgeSec > 0) headers.push('access-control-max-age', String(cors.maxAgeSec));
   }
   if (!headers.includes('vary')) headers.push('vary', 'origin');
@@ -288,9 +305,12 @@ function answerPreflight(
 function executionFailure(execution: Execution): { err: NimbusError; status: number } {
   const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
   const message = `${error.type}: ${error.message}`;
-  if (execution.status === 'timeout') return { err: new NimbusError('FUNCTION_TIMEOUT', message), status: 504 };
-  if (execution.outcome === 'platform_error') return { err: new NimbusError('INTERNAL', message), status: 500 };
-  if (error.type === 'ResponseTooLarge') return { err: new NimbusError('PAYLOAD_TOO_LARGE', message), status: 502 };
+  if (execution.status === 'timeout')
+    return { err: new NimbusError('FUNCTION_TIMEOUT', message), status: 504 };
+  if (execution.outcome === 'platform_error')
+    return { err: new NimbusError('INTERNAL', message), status: 500 };
+  if (error.type === 'ResponseTooLarge')
+    return { err: new NimbusError('PAYLOAD_TOO_LARGE', message), status: 502 };
   if (execution.outcome === 'developer_error') {
     const code = error.type === 'OutOfMemory' ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED';
     return { err: new NimbusError(code, message), status: 502 };
@@ -362,8 +382,15 @@ async function serveLambda(
     return sendError(
       res,
       request.requestId,
-      new NimbusError('FUNCTION_ERROR', `the function's result is not a valid HTTP response: ${(err as Error).message}`),
-      { status: 502, headers: ['x-nimbus-execution-id', execution.id, ...extraHeaders], extra: { executionId: execution.id } },
+      new NimbusError(
+        'FUNCTION_ERROR',
+        `the function's result is not a valid HTTP response: ${(err as Error).message}`,
+      ),
+      {
+        status: 502,
+        headers: ['x-nimbus-execution-id', execution.id, ...extraHeaders],
+        extra: { executionId: execution.id },
+      },
     );
   }
   try {
@@ -379,8 +406,15 @@ async function serveLambda(
     return sendError(
       res,
       request.requestId,
-      new NimbusError('FUNCTION_ERROR', `the function's response headers are not valid: ${(err as Error).message}`),
-      { status: 502, headers: ['x-nimbus-execution-id', execution.id, ...extraHeaders], extra: { executionId: execution.id } },
+      new NimbusError(
+        'FUNCTION_ERROR',
+        `the function's response headers are not valid: ${(err as Error).message}`,
+      ),
+      {
+        status: 502,
+        headers: ['x-nimbus-execution-id', execution.id, ...extraHeaders],
+        extra: { executionId: execution.id },
+      },
     );
   }
   res.end(response.body);
@@ -478,7 +512,14 @@ async function serveStreaming(
   res.on('close', () => {
     if (!res.writableFinished) sink.cancel?.();
   });
-  const execution = await invokeOrRefuse(deps, request, res, Buffer.from(JSON.stringify(wire)), extraHeaders, sink);
+  const execution = await invokeOrRefuse(
+    deps,
+    request,
+    res,
+    Buffer.from(JSON.stringify(wire)),
+    extraHeaders,
+    sink,
+  );
   if (!execution) return;
   if (execution.outcome === 'succeeded' && cut === undefined && res.headersSent) {
     res.end();

@@ -70,7 +70,9 @@ export class HttpTriggerTable {
     const route = this.byId.get(id);
     if (!route) return;
     this.byId.delete(id);
-    if (this.byFunction.get(route.trigger.functionName) === route) this.byFunction.delete(route.trigger.functionName);
-    if (route.config.host !== null && this.byHost.get(route.config.host) === route) this.byHost.delete(route.config.host);
+    if (this.byFunction.get(route.trigger.functionName) === route)
+      this.byFunction.delete(route.trigger.functionName);
+    if (route.config.host !== null && this.byHost.get(route.config.host) === route)
+      this.byHost.delete(route.config.host);
   }
 }

@@ -143,7 +143,9 @@ export function lambdaUrlResponse(payload: Buffer): TriggerResponse {
   const r = value as Record<string, unknown>;
   const status = Number(r.statusCode);
   if (!Number.isInteger(status) || status < 100 || status > 599) {
-    throw new InvalidLambdaResponse(`statusCode must be an integer from 100 to 599, not ${JSON.stringify(r.statusCode)}`);
+    throw new InvalidLambdaResponse(
+      `statusCode must be an integer from 100 to 599, not ${JSON.stringify(r.statusCode)}`,
+    );
   }
   const headers: string[] = [];
   let hasType = false;
@@ -159,7 +161,8 @@ export function lambdaUrlResponse(payload: Buffer): TriggerResponse {
   }
   if (!hasType) headers.push(...JSON_TYPE);
   if (r.cookies !== undefined && r.cookies !== null) {
-    if (!Array.isArray(r.cookies)) throw new InvalidLambdaResponse('cookies must be a list of Set-Cookie values');
+    if (!Array.isArray(r.cookies))
+      throw new InvalidLambdaResponse('cookies must be a list of Set-Cookie values');
     for (const c of r.cookies) headers.push('set-cookie', String(c));
   }
   let body = Buffer.alloc(0);

@@ -40,7 +40,9 @@ function stringToSign(method: string, pathAndQuery: string, expires: string): st
 }
 
 export function signRequest(secret: string, method: string, pathAndQuery: string, expires: number): string {
-  return createHmac('sha256', secret).update(stringToSign(method, pathAndQuery, String(expires))).digest('hex');
+  return createHmac('sha256', secret)
+    .update(stringToSign(method, pathAndQuery, String(expires)))
+    .digest('hex');
 }
 
 /** Hashing first makes the comparison constant-time whatever the lengths. */
@@ -56,7 +58,12 @@ function sameSecret(given: string, expected: string): boolean {
  */
 export function triggerAuthError(
   secret: string,
-  request: { method: string; pathAndQuery: string; authorization: string | undefined; signed: SignatureParams },
+  request: {
+    method: string;
+    pathAndQuery: string;
+    authorization: string | undefined;
+    signed: SignatureParams;
+  },
   nowMs: number,
 ): NimbusError | undefined {
   const { expires, signature } = request.signed;
@@ -87,7 +94,7 @@ export function triggerAuthError(
   return new NimbusError(
     'UNAUTHORIZED',
     match
-      ? "the trigger key is wrong (the admin key is not a trigger key); it was shown when the trigger was made, or make a new one with `nimbus triggers rotate-key`"
-      : "this trigger needs its key: send `Authorization: Bearer <trigger key>`, or use a URL from `nimbus triggers sign`",
+      ? 'the trigger key is wrong (the admin key is not a trigger key); it was shown when the trigger was made, or make a new one with `nimbus triggers rotate-key`'
+      : 'this trigger needs its key: send `Authorization: Bearer <trigger key>`, or use a URL from `nimbus triggers sign`',
   );
 }

@@ -237,7 +237,8 @@ export class Instance {
         const http = this.pending.get(msg.id)?.http;
         const n = payload.length;
         http?.chunk(payload, () => {
-          if (this.alive && this.pending.has(msg.id)) this.send(encodeFrame({ t: 'http_ack', id: msg.id, n }));
+          if (this.alive && this.pending.has(msg.id))
+            this.send(encodeFrame({ t: 'http_ack', id: msg.id, n }));
         });
         return;
       }
