@@ -169,20 +169,28 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /**
+   * Bytes the next frame needs: a large frame's pieces are joined once, when all have arrived,
+   * not on every piece (which copied a multi-megabyte event over and over).
+   */
+  private needed = 4;
 
   constructor(private readonly onFrame: (header: unknown, payload: Buffer) => void) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (this.buffered < this.needed) return;
     while (this.buffered >= 4) {
       const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
       const length = buf.readUInt32BE(0);
       if (length > MAX_FRAME_BYTES || length < 4) throw new Error(`invalid frame length ${length}`);
       if (buf.length < 4 + length) {
         this.chunks = [buf];
+        this.needed = 4 + length;
         return;
       }
+      this.needed = 4;
       const headLength = buf.readUInt32BE(4);
       const header: unknown = JSON.parse(buf.toString('utf8', 8, 8 + headLength));
       const payload = buf.subarray(8 + headLength, 4 + length);
