@@ -11,7 +11,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT, startTestServer, type TestServer } from './helpers/harness.js';
+import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -328,6 +328,31 @@ describe('HTTP triggers', () => {
       assert.equal(wrong.status, 502);
       assert.match(((await wrong.json()) as any).error.message, /must return a Response/);
     });
+  });
+
+  describe('clients that go away', () => {
+    for (const fn of ['images', 'fetcher']) {
+      it(`stops the ${fn === 'images' ? 'wsgi' : 'fetch'} function's body and keeps the instance when the client disconnects`, async () => {
+        const abort = new AbortController();
+        const res = await call(`/fn/${fn}/big?mb=60`, { signal: abort.signal });
+        const id = res.headers.get('x-nimbus-execution-id');
+        const reader = res.body!.getReader();
+        await reader.read();
+        abort.abort();
+        let record: any;
+        await waitFor(async () => {
+          record = (await nimbus.request('GET', `/v1/executions/${id}`)).body;
+          return record.status !== 'running';
+        }, 'the cut-off execution to end');
+        assert.equal(record.status, 'succeeded');
+        const summary = JSON.parse(record.output);
+        assert.ok(summary.bytes < 60 * 1024 * 1024);
+        assert.match(summary.cut, /client closed the connection/);
+        const again = await call(`/fn/${fn}/echo`, { method: 'POST', body: ALL_BYTES });
+        assert.equal(again.status, 201);
+        assert.deepEqual(Buffer.from(await again.arrayBuffer()), ALL_BYTES);
+      });
+    }
   });
 
   describe('request limits', () => {

@@ -510,7 +510,9 @@ async function serveStreaming(
     },
   };
   res.on('close', () => {
-    if (!res.writableFinished) sink.cancel?.();
+    if (res.writableFinished) return;
+    cut ??= 'the client closed the connection before the response ended';
+    sink.cancel?.();
   });
   const execution = await invokeOrRefuse(
     deps,

@@ -298,6 +298,9 @@ def run_wsgi(fn, rid, request, context, multithread):
         try:
             for data in result:
                 write(data)
+        except HttpCancelled:
+            # The client is gone (the host records that): not the application's failure.
+            return
         finally:
             close = getattr(result, "close", None)
             if close is not None:
