@@ -553,3 +553,22 @@ describe('HTTP triggers', () => {
     });
   });
 });
+
+describe('HTTP triggers across a restart', () => {
+  it('serves the triggers stored before the server started', async () => {
+    let nimbus = await startTestServer();
+    try {
+      await nimbus.deploy('kept', 'node-url-echo', 'nodejs', 'index.handler');
+      const made = await nimbus.request('POST', '/v1/functions/kept/triggers', {
+        json: { type: 'http', auth: 'anonymous', host: 'kept.example.test' },
+      });
+      assert.equal(made.status, 201, made.text);
+      nimbus = await nimbus.restart();
+      const res = await fetch(`${nimbus.url}/fn/kept/?as=object`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { hello: 'object', n: 1 });
+    } finally {
+      await nimbus.close();
+    }
+  });
+});

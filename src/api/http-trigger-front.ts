@@ -59,6 +59,8 @@ interface Target {
 /** The target of a request, undefined when it is not for a trigger (fastify serves it). */
 function targetOf(req: IncomingMessage, table: HttpTriggerTable): Target | undefined {
   const url = req.url ?? '/';
+  // Every other request (the invoke hot path among them) pays one check and one startsWith.
+  if (!table.hasHosts && !url.startsWith(PREFIX)) return undefined;
   const q = url.indexOf('?');
   const rawPath = q === -1 ? url : url.slice(0, q);
   const rawQuery = q === -1 ? '' : url.slice(q + 1);
@@ -487,13 +489,13 @@ async function serveStreaming(
     },
     chunk(data, written) {
       if (cut !== undefined || res.destroyed) return;
-      bytes += data.length;
-      if (bytes > HTTP_STREAM_LIMITS.responseBytes) {
+      if (bytes + data.length > HTTP_STREAM_LIMITS.responseBytes) {
         cut = `the response body passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
         sink.cancel?.();
         res.destroy();
         return;
       }
+      bytes += data.length;
       if (res.write(data)) written();
       else {
         if (waiting.length === 0) res.once('drain', drained);
