@@ -52,6 +52,20 @@ describe('instance protocol', () => {
     );
   });
 
+  it('decodes a large frame arriving in many pieces, and the frame packed behind it', () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'x');
+    const all = Buffer.concat([
+      encodeFrame({ t: 'http_chunk', id: ID }, big),
+      encodeFrame({ t: 'http_ack', id: ID, n: 3 }),
+    ]);
+    const pieces: Buffer[] = [];
+    for (let at = 0; at < all.length; at += 65_536) pieces.push(all.subarray(at, at + 65_536));
+    const frames = decodeAll(pieces);
+    assert.equal(frames.length, 2);
+    assert.equal(frames[0]?.payload, big.toString());
+    assert.deepEqual(frames[1]?.header, { t: 'http_ack', id: ID, n: 3 });
+  });
+
   it('rejects a frame whose length is impossible', () => {
     const bad = Buffer.alloc(8);
     bad.writeUInt32BE(2, 0);

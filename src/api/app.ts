@@ -12,6 +12,8 @@ import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
 import { registerTriggerRoutes } from './trigger-routes.js';
+import { httpTriggerFront } from './http-trigger-front.js';
+import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
 import { openApiDocument } from './openapi.js';
 
@@ -23,10 +25,13 @@ export interface ApiOptions {
 }
 
 export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
+  const httpTriggers = new HttpTriggerTable(deps.triggers, deps.store);
+  const frontLog = (err: unknown, message: string) => app.log.error({ err }, message);
   const app: FastifyInstance = Fastify({
-    // Invoke calls are answered by the front door before fastify sees them (invoke-front.ts).
+    // HTTP trigger requests (/fn/..., trigger host names) and invoke calls are answered by front
+    // doors before fastify sees them (http-trigger-front.ts, invoke-front.ts).
     serverFactory: (handler) =>
-      createServer(invokeFront(deps, (err, message) => app.log.error({ err }, message), handler)),
+      createServer(httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler))),
     logger: options.logger,
     bodyLimit: 1024 * 1024,
     // Shutdown first waits for running invocations (preClose below), then drops every connection:
@@ -45,6 +50,9 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     const denied = apiKeyError(request.headers.authorization, expected);
     if (denied) return sendError(reply, denied);
   });
+
+  app.addHook('onReady', async () => httpTriggers.load());
+  app.addHook('onClose', async () => httpTriggers.close());
 
   app.addHook('preClose', async () => {
     let timer: NodeJS.Timeout | undefined;

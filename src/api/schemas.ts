@@ -161,3 +161,22 @@ export const deadLetterListQuery = z
     before: z.string().datetime().optional(),
   })
   .strict();
+
+export const signTriggerBody = z
+  .object({
+    method: z.enum(HTTP_METHODS).default('GET').describe('the method the URL is good for; default GET'),
+    path: z
+      .string()
+      .startsWith('/')
+      .max(2048)
+      .default('/')
+      .describe('path (and query) the function sees, e.g. /report?day=1; default /'),
+    expiresInSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .default(3600)
+      .describe('how long the URL works; default 3600, at most 7 days'),
+  })
+  .strict();

@@ -9,7 +9,8 @@ import type { TriggerRecord } from '../core/trigger.js';
 import { nextFirings, parseSchedule } from '../engine/schedule.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody, parseQuery } from './parse.js';
-import { createTriggerBody, triggerNextQuery, updateTriggerBody } from './schemas.js';
+import { createTriggerBody, signTriggerBody, triggerNextQuery, updateTriggerBody } from './schemas.js';
+import { EXPIRES_PARAM, SIGNATURE_PARAM, signRequest } from './trigger-auth.js';
 
 /** Next firings shown with every timer trigger. */
 const NEXT_SHOWN = 3;
@@ -110,4 +111,31 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.post<{ Params: { id: string } }>('/v1/triggers/:id/rotate-key', async (request) =>
     withKey(await deps.triggers.rotateSecret(request.params.id)),
   );
+
+  // A URL that calls a `key` trigger without its key, for one method and path, until it expires.
+  app.post<{ Params: { id: string } }>('/v1/triggers/:id/sign', async (request) => {
+    const body = parseBody(request.body, signTriggerBody);
+    const trigger = await deps.triggers.get(request.params.id);
+    if (trigger.config.type !== 'http' || trigger.config.auth !== 'key' || trigger.secret === null) {
+      throw new NimbusError(
+        'VALIDATION_FAILED',
+        `trigger ${trigger.id} has no key to sign with: only HTTP triggers with auth 'key' have one`,
+      );
+    }
+    // Normalised as a client will send it, so the signature covers exactly the bytes that arrive.
+    const parsed = new URL(body.path, 'http://nimbus.invalid');
+    const query = parsed.search.slice(1);
+    const pathAndQuery = query === '' ? parsed.pathname : `${parsed.pathname}?${query}`;
+    const expires = Math.floor(Date.now() / 1000) + body.expiresInSec;
+    const signature = signRequest(trigger.secret, body.method, pathAndQuery, expires);
+    const origin = `${request.protocol}://${request.headers.host ?? 'localhost'}`;
+    const fnPath = `/fn/${encodeURIComponent(trigger.functionName)}${parsed.pathname}`;
+    const signing = `${EXPIRES_PARAM}=${expires}&${SIGNATURE_PARAM}=${signature}`;
+    return {
+      url: `${origin}${fnPath}?${query === '' ? '' : `${query}&`}${signing}`,
+      method: body.method,
+      path: pathAndQuery,
+      expiresAt: new Date(expires * 1000).toISOString(),
+    };
+  });
 }

@@ -231,6 +231,13 @@ export class ApiClient {
     await this.drain(await this.call('DELETE', deadLetterPath(id)));
   }
 
+  async signTriggerUrl(
+    id: string,
+    spec: { method: string; path: string; expiresInSec: number },
+  ): Promise<{ url: string; expiresAt: string }> {
+    return this.json(await this.call('POST', `${triggerPath(id)}/sign`, { json: spec }));
+  }
+
   async listExecutions(filter: ExecutionFilter = {}): Promise<{ executions: Execution[] }> {
     const query = { function: filter.functionName, status: filter.status, limit: filter.limit };
     const body = await this.json<{ executions?: unknown }>(

@@ -12,6 +12,7 @@ import {
   FrameDecoder,
   type FunctionInit,
   type RuntimeMessage,
+  type StreamingHttpStyle,
   type WireError,
 } from '../runtimes/protocol.js';
 
@@ -24,10 +25,26 @@ export type InvokeResult =
 /** Receives what an invocation prints; `system` lines come from the platform. */
 export type LogSink = (stream: LogStream, text: string, time: number) => void;
 
+/**
+ * Where a streaming HTTP call's response goes (the HTTP trigger front door). The instance calls
+ * `head` once, then `chunk` for each piece of the body; the receiver calls `written` when a chunk
+ * has left (so the runtime may send more), and the instance sets `cancel` to stop the function's
+ * body early.
+ */
+export interface HttpResponseSink {
+  style: StreamingHttpStyle;
+  head(executionId: string, status: number, headers: [string, string][]): void;
+  chunk(data: Buffer, written: () => void): void;
+  cancel?: () => void;
+  /** What the execution record keeps as output (status, headers, byte count), once the call ends. */
+  summary(): string;
+}
+
 interface PendingInvocation {
   resolve: (result: InvokeResult) => void;
   log: LogSink;
   timer: NodeJS.Timeout;
+  http?: HttpResponseSink | undefined;
 }
 
 const TIMED_OUT: InvokeResult = { ok: false, kind: 'timeout' };
@@ -125,13 +142,24 @@ export class Instance {
    * Sends one invocation; resolves with its result, with the reason the instance died, or with
    * `timeout` once `timeoutMs` has passed (the runtime is told the same deadline).
    */
-  invoke(id: string, event: Buffer, timeoutMs: number, log: LogSink): Promise<InvokeResult> {
+  invoke(
+    id: string,
+    event: Buffer,
+    timeoutMs: number,
+    log: LogSink,
+    http?: HttpResponseSink,
+  ): Promise<InvokeResult> {
     return new Promise<InvokeResult>((resolve) => {
       const timer = setTimeout(() => {
         if (this.pending.delete(id)) resolve(TIMED_OUT);
       }, timeoutMs);
-      this.pending.set(id, { resolve, log, timer });
-      this.send(encodeInvokeFrame(id, Date.now() + timeoutMs, event));
+      this.pending.set(id, { resolve, log, timer, http });
+      const deadline = Date.now() + timeoutMs;
+      if (!http) return this.send(encodeInvokeFrame(id, deadline, event));
+      http.cancel = () => {
+        if (this.pending.has(id)) this.send(encodeFrame({ t: 'http_cancel', id }));
+      };
+      this.send(encodeFrame({ t: 'invoke', id, deadline, http: http.style }, event));
     });
   }
 
@@ -199,6 +227,19 @@ export class Instance {
             ? { ok: true, payload }
             : { ok: false, kind: 'function', error: toExecutionError(msg.error) },
         );
+        return;
+      }
+      case 'http_head': {
+        this.pending.get(msg.id)?.http?.head(msg.id, msg.status, msg.headers);
+        return;
+      }
+      case 'http_chunk': {
+        const http = this.pending.get(msg.id)?.http;
+        const n = payload.length;
+        http?.chunk(payload, () => {
+          if (this.alive && this.pending.has(msg.id))
+            this.send(encodeFrame({ t: 'http_ack', id: msg.id, n }));
+        });
         return;
       }
       default:

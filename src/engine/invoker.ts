@@ -10,7 +10,7 @@ import { newExecutionId } from './execution-id.js';
 import type { CodeCache } from './code-cache.js';
 import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
-import type { Instance, InvokeResult, LogSink } from './instance.js';
+import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 
 export interface InvocationOutcome {
@@ -28,6 +28,8 @@ export interface InvokeOptions {
    * attempts, so the id stays the one the caller was given.
    */
   queued?: QueuedAttempt | undefined;
+  /** A streaming HTTP call (wsgi, fetch): the response goes here, the record keeps its summary. */
+  http?: HttpResponseSink | undefined;
 }
 
 export interface QueuedAttempt {
@@ -110,7 +112,7 @@ export class Invoker {
         execution.coldStart = acquired.cold;
         execution.instanceId = instance.id;
         callStarted = performance.now();
-        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink);
+        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink, options.http);
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
@@ -152,7 +154,7 @@ export class Invoker {
     let payload: Buffer | undefined;
     if (result.ok) {
       payload = result.payload;
-      const output = this.recorder.capText(payload.toString('utf8'));
+      const output = this.recorder.capText(options.http ? options.http.summary() : payload.toString('utf8'));
       execution.status = 'succeeded';
       execution.outcome = 'succeeded';
       execution.output = output.text;

@@ -26,8 +26,42 @@ export type HostMessage =
   /** Sent when a pre-warmed sandbox is taken, ahead of its init, so the runtime is awake for it. */
   | { t: 'wake' }
   | ({ t: 'init' } & FunctionInit)
-  /** Payload: the event as JSON. `deadline` is epoch milliseconds. */
-  | { t: 'invoke'; id: string; deadline: number };
+  /**
+   * Payload: the event as JSON. `deadline` is epoch milliseconds. `http` is set for calls of an
+   * HTTP trigger in a streaming style: the payload is then an `HttpRequestEvent` and the runtime
+   * answers with `http_head`, `http_chunk`s and an empty `result`.
+   */
+  | { t: 'invoke'; id: string; deadline: number; http?: StreamingHttpStyle }
+  /** The host wrote `n` more bytes of the call's response to its client: the runtime may send more. */
+  | { t: 'http_ack'; id: string; n: number }
+  /** The client went away (or the response grew past its limit): stop producing the body. */
+  | { t: 'http_cancel'; id: string };
+
+/** HTTP request styles whose responses the runtime streams (the `lambda` style is a plain invoke). */
+export type StreamingHttpStyle = 'wsgi' | 'fetch';
+
+/** The event of a streaming HTTP call (JSON, the body base64). */
+export interface HttpRequestEvent {
+  method: string;
+  /** Path as the function sees it (after `/fn/<name>` for path routing), still percent-encoded. */
+  path: string;
+  /** Query string without `?`, signed-URL parameters removed. */
+  query: string;
+  /** Header pairs in the order received, names lower-case. */
+  headers: [string, string][];
+  body: string;
+  scheme: 'http' | 'https';
+  /** Host name and port the request was sent to. */
+  host: string;
+  port: number;
+  sourceIp: string;
+  protocol: string;
+}
+
+/** Body bytes a runtime may send ahead of the host's `http_ack`s (the rest waits). */
+export const HTTP_STREAM_WINDOW_BYTES = 1024 * 1024;
+/** Body bytes per `http_chunk` frame at most. */
+export const HTTP_CHUNK_BYTES = 256 * 1024;
 
 export interface WireError {
   type: string;
@@ -43,7 +77,11 @@ export type RuntimeMessage =
   /** Payload: the result as JSON when ok. */
   | { t: 'result'; id: string; ok: true }
   /** `fatal`: the runtime is exiting after this result and must not be sent more work. */
-  | { t: 'result'; id: string; ok: false; error: WireError; fatal?: boolean };
+  | { t: 'result'; id: string; ok: false; error: WireError; fatal?: boolean }
+  /** A streaming HTTP call's status and headers, sent once, before any `http_chunk`. */
+  | { t: 'http_head'; id: string; status: number; headers: [string, string][] }
+  /** Payload: the next piece of a streaming HTTP call's response body. */
+  | { t: 'http_chunk'; id: string };
 
 export function encodeFrame(header: object, payload?: Buffer): Buffer {
   const head = JSON.stringify(header);
@@ -131,20 +169,28 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /**
+   * Bytes the next frame needs: a large frame's pieces are joined once, when all have arrived,
+   * not on every piece (which copied a multi-megabyte event over and over).
+   */
+  private needed = 4;
 
   constructor(private readonly onFrame: (header: unknown, payload: Buffer) => void) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    if (this.buffered < this.needed) return;
     while (this.buffered >= 4) {
       const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
       const length = buf.readUInt32BE(0);
       if (length > MAX_FRAME_BYTES || length < 4) throw new Error(`invalid frame length ${length}`);
       if (buf.length < 4 + length) {
         this.chunks = [buf];
+        this.needed = 4 + length;
         return;
       }
+      this.needed = 4;
       const headLength = buf.readUInt32BE(4);
       const header: unknown = JSON.parse(buf.toString('utf8', 8, 8 + headLength));
       const payload = buf.subarray(8 + headLength, 4 + length);

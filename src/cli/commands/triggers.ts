@@ -1,5 +1,5 @@
 /**
- * `nimbus triggers create|list|get|update|delete|next|rotate-key`: HTTP endpoints and timers of
+ * `nimbus triggers create|list|get|update|delete|next|rotate-key|sign`: HTTP endpoints and timers of
  * functions. Settings are checked by the server, which answers with what to fix; this module only
  * turns flags into the API's JSON. It must never change a trigger the user did not name.
  */
@@ -185,4 +185,24 @@ export function registerTriggersCommand(program: Command): void {
     const t = await clientFor(cmd).rotateTriggerKey(id);
     console.log(t.key);
   });
+
+  const sign = triggers
+    .command('sign')
+    .description('make a URL that calls a key-auth HTTP trigger without its key, until it expires')
+    .argument('<id>', 'trigger id')
+    .option('--path <path>', 'path (and query) the function sees', '/')
+    .option('--method <method>', 'the method the URL is good for', 'GET')
+    .option('--expires <seconds>', 'how long the URL works (at most 7 days)', parsePositiveInt, 3600);
+  addJsonOption(addConnectionOptions(sign)).action(
+    async (id: string, opts: { path: string; method: string; expires: number }, cmd: Command) => {
+      const body = await clientFor(cmd).signTriggerUrl(id, {
+        method: opts.method.toUpperCase(),
+        path: opts.path,
+        expiresInSec: opts.expires,
+      });
+      if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
+      console.log(body.url);
+      console.error(`works until ${body.expiresAt}`);
+    },
+  );
 }

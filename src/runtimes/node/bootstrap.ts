@@ -5,6 +5,8 @@
  *
  * Handler styles: `async (event, context)`, promise-returning, and Lambda's callback style
  * `(event, context, callback)`; CommonJS, ESM, and TypeScript (pre-built to ESM by the host).
+ * Calls of a `fetch` HTTP trigger get a Web `Request` and return a `Response`, whose body is
+ * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
@@ -18,8 +20,11 @@ import {
   encodeResultFrame,
   FrameBatcher,
   FrameDecoder,
+  HTTP_CHUNK_BYTES,
+  HTTP_STREAM_WINDOW_BYTES,
   type FunctionInit,
   type HostMessage,
+  type HttpRequestEvent,
   type WireError,
 } from '../protocol.js';
 
@@ -210,6 +215,106 @@ async function invoke(id: string, deadline: number, payload: Buffer): Promise<vo
   }
 }
 
+/** Flow control of one streaming HTTP call: bytes sent and not yet acknowledged by the host. */
+interface HttpCall {
+  unacked: number;
+  cancelled: boolean;
+  wake: (() => void) | undefined;
+}
+
+const httpCalls = new Map<string, HttpCall>();
+
+function requestOf(e: HttpRequestEvent): Request {
+  const url = `${e.scheme}://${e.host}${e.path}${e.query ? `?${e.query}` : ''}`;
+  const headers = new Headers();
+  for (const [name, value] of e.headers) headers.append(name, value);
+  const hasBody = e.method !== 'GET' && e.method !== 'HEAD';
+  return new Request(url, {
+    method: e.method,
+    headers,
+    ...(hasBody ? { body: Buffer.from(e.body, 'base64'), duplex: 'half' } : {}),
+  } as RequestInit);
+}
+
+/** Waits until the host has taken enough of the body that `call` may send more. */
+function windowOpen(call: HttpCall): Promise<void> {
+  if (call.unacked < HTTP_STREAM_WINDOW_BYTES || call.cancelled) return Promise.resolve();
+  return new Promise((resolve) => (call.wake = resolve));
+}
+
+/** Runs one call of a `fetch` handler: head, body chunks, then an empty result. */
+async function runFetchCall(h: Handler, id: string, deadline: number, payload: Buffer): Promise<Buffer> {
+  const call: HttpCall = { unacked: 0, cancelled: false, wake: undefined };
+  httpCalls.set(id, call);
+  try {
+    const request = requestOf(JSON.parse(payload.toString('utf8')) as HttpRequestEvent);
+    const run = () => Promise.resolve().then(() => h(request, makeContext(id, deadline)));
+    const value = fn!.concurrency > 1 ? await currentInvocation.run(id, run) : await run();
+    if (!(value instanceof Response)) {
+      throw Object.assign(
+        new Error(`a fetch handler must return a Response (or a promise of one), not ${describe(value)}`),
+        { name: 'InvalidResponse' },
+      );
+    }
+    const headers: [string, string][] = [];
+    value.headers.forEach((v, k) => {
+      if (k !== 'set-cookie') headers.push([k, v]);
+    });
+    for (const cookie of value.headers.getSetCookie()) headers.push(['set-cookie', cookie]);
+    send({ t: 'http_head', id, status: value.status, headers });
+    if (value.body) {
+      const reader = value.body.getReader();
+      for (;;) {
+        await windowOpen(call);
+        if (call.cancelled) {
+          await reader.cancel().catch(() => undefined);
+          break;
+        }
+        const { done, value: piece } = await reader.read();
+        if (done) break;
+        const bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+        for (let at = 0; at < bytes.length; at += HTTP_CHUNK_BYTES) {
+          const part = bytes.subarray(at, at + HTTP_CHUNK_BYTES);
+          call.unacked += part.length;
+          send({ t: 'http_chunk', id }, part);
+        }
+      }
+    }
+    return encodeResultFrame(id, Buffer.alloc(0));
+  } catch (err) {
+    return encodeFrame({ t: 'result', id, ok: false, error: toWireError(err) });
+  } finally {
+    httpCalls.delete(id);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'Object'})`;
+  return `a ${typeof value}`;
+}
+
+function onHttpControl(msg: Extract<HostMessage, { t: 'http_ack' | 'http_cancel' }>): void {
+  const call = httpCalls.get(msg.id);
+  if (!call) return;
+  if (msg.t === 'http_ack') call.unacked -= msg.n;
+  else call.cancelled = true;
+  const wake = call.wake;
+  if (wake && (call.cancelled || call.unacked < HTTP_STREAM_WINDOW_BYTES)) {
+    call.wake = undefined;
+    wake();
+  }
+}
+
+async function invokeFetch(id: string, deadline: number, payload: Buffer): Promise<void> {
+  inFlight.add(id);
+  try {
+    sendFrame(await runFetchCall(handler!, id, deadline, payload));
+  } finally {
+    inFlight.delete(id);
+  }
+}
+
 /**
  * Rehearses a function's first call while the sandbox waits in the pre-warmed pool: loads a
  * throw-away ES module and a CommonJS one from the sandbox's private /tmp and runs a call through
@@ -268,7 +373,10 @@ process.on('unhandledRejection', crash);
 const decoder = new FrameDecoder((header, payload) => {
   const msg = header as HostMessage;
   if (msg.t === 'init') void initFunction(msg);
-  else if (msg.t === 'invoke') void invoke(msg.id, msg.deadline, payload);
+  else if (msg.t === 'invoke') {
+    if (msg.http === 'fetch') void invokeFetch(msg.id, msg.deadline, payload);
+    else void invoke(msg.id, msg.deadline, payload);
+  } else if (msg.t === 'http_ack' || msg.t === 'http_cancel') onHttpControl(msg);
 });
 channel.on('data', (chunk: Buffer) => decoder.push(chunk));
 // The host closing the channel means this instance is retired.

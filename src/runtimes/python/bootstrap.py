@@ -6,6 +6,10 @@ Handler styles:
   - Qinling: main(name='World', **kwargs): the event's keys become keyword arguments, and a
     parameter named `context` receives the context.
 
+Calls of a `wsgi` HTTP trigger run the handler as a PEP 3333 application,
+handler(environ, start_response); the response body is streamed to the host in `http_chunk`
+frames, paced by the host's `http_ack`s, so a large body is never held in memory.
+
 Frames (same as src/runtimes/protocol.ts): u32 BE length of the rest | u32 BE header length |
 header JSON | payload bytes.
 """
@@ -161,6 +165,153 @@ class Function:
         return self.handler(**kwargs)
 
 
+HTTP_STREAM_WINDOW_BYTES = 1024 * 1024
+HTTP_CHUNK_BYTES = 256 * 1024
+
+
+class HttpCancelled(Exception):
+    """The client went away: the application's body is not wanted any more."""
+
+
+class HttpCall:
+    """Flow control of one streaming call: bytes sent and not yet acknowledged by the host."""
+
+    def __init__(self, rid):
+        self.rid = rid
+        self.unacked = 0
+        self.cancelled = False
+        self.cond = threading.Condition()
+
+    def acked(self, n):
+        with self.cond:
+            self.unacked -= n
+            self.cond.notify_all()
+
+    def cancel(self):
+        with self.cond:
+            self.cancelled = True
+            self.cond.notify_all()
+
+    def send_body(self, data):
+        view = memoryview(data)
+        for at in range(0, len(view), HTTP_CHUNK_BYTES):
+            part = view[at : at + HTTP_CHUNK_BYTES]
+            with self.cond:
+                while self.unacked >= HTTP_STREAM_WINDOW_BYTES and not self.cancelled:
+                    self.cond.wait()
+                if self.cancelled:
+                    raise HttpCancelled("the client closed the connection")
+                self.unacked += len(part)
+            send({"t": "http_chunk", "id": self.rid}, bytes(part))
+
+
+_http_calls = {}
+
+
+class ErrorsStream:
+    """wsgi.errors: what the application writes here goes to the execution's log (stderr)."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            sys.stderr.write(line)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
+def wsgi_environ(request, context, multithread):
+    import io
+    from urllib.parse import unquote_to_bytes
+
+    body = __import__("base64").b64decode(request["body"]) if request["body"] else b""
+    environ = {
+        "REQUEST_METHOD": request["method"],
+        "SCRIPT_NAME": "",
+        "PATH_INFO": unquote_to_bytes(request["path"]).decode("latin-1"),
+        "QUERY_STRING": request["query"],
+        "SERVER_NAME": request["host"].rsplit(":", 1)[0] if not request["host"].endswith("]") else request["host"],
+        "SERVER_PORT": str(request["port"]),
+        "SERVER_PROTOCOL": request["protocol"],
+        "REMOTE_ADDR": request["sourceIp"],
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": request["scheme"],
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": ErrorsStream(),
+        "wsgi.multithread": multithread,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "nimbus.context": context,
+        # Function Compute's name for the same thing, so its WSGI handlers run unchanged.
+        "fc.context": context,
+    }
+    for name, value in request["headers"]:
+        if name == "content-type":
+            environ["CONTENT_TYPE"] = value
+            continue
+        if name == "content-length":
+            continue
+        key = "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = environ[key] + "," + value if key in environ else value
+    return environ
+
+
+def run_wsgi(fn, rid, request, context, multithread):
+    """Runs a WSGI application and streams its response; raises what the application raised."""
+    call = HttpCall(rid)
+    _http_calls[rid] = call
+    state = {"head": None, "sent": False}
+
+    def send_head():
+        if not state["sent"]:
+            status, headers = state["head"]
+            state["sent"] = True
+            send({"t": "http_head", "id": rid, "status": status, "headers": headers})
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if state["sent"]:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif state["head"] is not None:
+            raise AssertionError("start_response was called twice without exc_info")
+        code = int(str(status).split(" ", 1)[0])
+        state["head"] = (code, [[str(k).lower(), str(v)] for k, v in headers])
+        return write
+
+    def write(data):
+        if state["head"] is None:
+            raise AssertionError("write() before start_response")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("WSGI body chunks must be bytes, not %s" % type(data).__name__)
+        if len(data):
+            send_head()
+            call.send_body(data)
+
+    try:
+        result = fn.handler(wsgi_environ(request, context, multithread), start_response)
+        try:
+            for data in result:
+                write(data)
+        except HttpCancelled:
+            # The client is gone (the host records that): not the application's failure.
+            return
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        if state["head"] is None:
+            raise AssertionError("the WSGI application returned without calling start_response")
+        send_head()
+    finally:
+        _http_calls.pop(rid, None)
+
+
 def setup_logging():
     import logging
 
@@ -229,10 +380,21 @@ def main():
                 sys.stderr.flush()
                 send({"t": "init_error", "error": wire_error(exc, "InitError" if isinstance(exc, SyntaxError) else None)})
         elif kind == "invoke":
-            if pool is None:
-                invoke(fn, header, payload)
-            else:
+            if pool is not None:
                 pool.submit(invoke, fn, header, payload)
+            elif header.get("http"):
+                # Streaming calls wait for the host's acks, which this loop must stay free to read.
+                threading.Thread(target=invoke, args=(fn, header, payload), daemon=True).start()
+            else:
+                invoke(fn, header, payload)
+        elif kind == "http_ack":
+            call = _http_calls.get(header["id"])
+            if call is not None:
+                call.acked(header["n"])
+        elif kind == "http_cancel":
+            call = _http_calls.get(header["id"])
+            if call is not None:
+                call.cancel()
 
 
 def invoke(fn, header, payload):
@@ -252,6 +414,13 @@ def invoke(fn, header, payload):
 
     context["logger"] = logging.getLogger()
     try:
+        if header.get("http") == "wsgi":
+            multithread = fn.init.get("concurrency", 1) > 1
+            run_wsgi(fn, rid, json.loads(payload), context, multithread)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            send({"t": "result", "id": rid, "ok": True})
+            return
         event = json.loads(payload) if payload else {}
         value = fn.call(event, context)
         try:
