@@ -60,7 +60,16 @@ describe('REST API', () => {
     const res = await nimbus.request('GET', '/v1/openapi.json', { auth: null });
     assert.equal(res.status, 200);
     assert.equal(res.body.openapi, '3.1.0');
-    for (const path of ['/v1/functions', '/v1/functions/{name}/invoke', '/v1/executions/{id}/logs']) {
+    for (const path of [
+      '/v1/functions',
+      '/v1/functions/{name}/invoke',
+      '/v1/executions/{id}/logs',
+      '/v1/functions/{name}/triggers',
+      '/v1/triggers/{id}',
+      '/v1/triggers/{id}/next',
+      '/v1/triggers/{id}/sign',
+      '/v1/dead-letters/{id}/replay',
+    ]) {
       assert.ok(res.body.paths[path], path);
     }
   });

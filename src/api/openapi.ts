@@ -2,9 +2,12 @@
 import { z } from 'zod';
 import {
   createFunctionBody,
+  createTriggerBody,
   deadLetterListQuery,
   executionListQuery,
+  signTriggerBody,
   updateFunctionBody,
+  updateTriggerBody,
 } from './schemas.js';
 
 const errorSchema = {
@@ -44,6 +47,8 @@ export function openApiDocument(version: string): object {
         Error: errorSchema,
         CreateFunction: z.toJSONSchema(createFunctionBody),
         UpdateFunction: z.toJSONSchema(updateFunctionBody),
+        CreateTrigger: z.toJSONSchema(createTriggerBody, { io: 'input' }),
+        UpdateTrigger: z.toJSONSchema(updateTriggerBody, { io: 'input' }),
         Function: {
           type: 'object',
           properties: {
@@ -214,6 +219,69 @@ export function openApiDocument(version: string): object {
             '429': { description: 'The queue is full', ...json(errorSchema) },
             ...errors,
           },
+        },
+      },
+      '/v1/functions/{name}/triggers': {
+        parameters: [nameParam],
+        post: {
+          summary: 'Add an HTTP or timer trigger (a key-auth HTTP trigger answers with its key, once)',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateTrigger' }) },
+          responses: {
+            '201': { description: 'Created' },
+            '409': {
+              description: 'The function already has an HTTP trigger, or the host is taken',
+              ...json(errorSchema),
+            },
+            ...errors,
+          },
+        },
+        get: {
+          summary: "The function's triggers",
+          responses: { '200': { description: 'Triggers' }, ...errors },
+        },
+      },
+      '/v1/triggers': {
+        get: { summary: 'Every trigger', responses: { '200': { description: 'Triggers' }, ...errors } },
+      },
+      '/v1/triggers/{id}': {
+        parameters: [idParam],
+        get: {
+          summary: 'One trigger (never its key)',
+          responses: { '200': { description: 'The trigger' }, ...errors },
+        },
+        patch: {
+          summary: "Change a trigger's settings; its type stays",
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/UpdateTrigger' }) },
+          responses: { '200': { description: 'Updated' }, ...errors },
+        },
+        delete: { summary: 'Delete a trigger', responses: { '204': { description: 'Deleted' }, ...errors } },
+      },
+      '/v1/triggers/{id}/next': {
+        parameters: [
+          idParam,
+          { name: 'count', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 5 } },
+        ],
+        get: {
+          summary: "A timer's next firing times (ISO 8601)",
+          responses: {
+            '200': { description: '{"triggerId", "schedule", "timezone", "next": [...]}' },
+            ...errors,
+          },
+        },
+      },
+      '/v1/triggers/{id}/rotate-key': {
+        parameters: [idParam],
+        post: {
+          summary: 'A new key for a key-auth HTTP trigger (shown once); the old one stops working',
+          responses: { '200': { description: 'The trigger with its new key' }, ...errors },
+        },
+      },
+      '/v1/triggers/{id}/sign': {
+        parameters: [idParam],
+        post: {
+          summary: 'A signed URL for a key-auth HTTP trigger, good until it expires',
+          requestBody: { required: true, ...json(z.toJSONSchema(signTriggerBody, { io: 'input' })) },
+          responses: { '200': { description: '{"url", "expiresAt"}' }, ...errors },
         },
       },
       '/v1/stats': {
