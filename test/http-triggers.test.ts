@@ -182,6 +182,20 @@ describe('HTTP triggers', () => {
       assert.ok(timeout.error.executionId);
     });
 
+    it('answers 502 saying what is wrong when a result is not a valid HTTP response', async () => {
+      for (const [as, problem] of [
+        ['bad-status', /result is not a valid HTTP response/],
+        ['bad-header', /response headers are not valid/],
+      ] as const) {
+        const res = await call(`/fn/url-echo/?as=${as}`);
+        assert.equal(res.status, 502, as);
+        const body = (await res.json()) as any;
+        assert.equal(body.error.code, 'FUNCTION_ERROR');
+        assert.match(body.error.message, problem);
+        assert.equal(body.error.executionId, res.headers.get('x-nimbus-execution-id'));
+      }
+    });
+
     it('runs a Python function reading ?diskID=, by GET and by POST', async () => {
       const res = await call('/fn/snapshot?diskID=d-t4ng5a4ia2jn5memzlv3');
       assert.equal(res.status, 200);

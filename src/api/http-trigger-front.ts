@@ -377,23 +377,23 @@ async function serveLambda(
     return sendError(res, request.requestId, err, { headers: extraHeaders });
   }
   if (!payload) return sendFailure(res, request.requestId, execution, extraHeaders);
+  const ran = execution;
+  const invalid = (problem: string, err: unknown) =>
+    sendError(
+      res,
+      request.requestId,
+      new NimbusError('FUNCTION_ERROR', `${problem}: ${(err as Error).message}`),
+      {
+        status: 502,
+        headers: ['x-nimbus-execution-id', ran.id, ...extraHeaders],
+        extra: { executionId: ran.id },
+      },
+    );
   let response: TriggerResponse;
   try {
     response = lambdaUrlResponse(payload);
   } catch (err) {
-    return sendError(
-      res,
-      request.requestId,
-      new NimbusError(
-        'FUNCTION_ERROR',
-        `the function's result is not a valid HTTP response: ${(err as Error).message}`,
-      ),
-      {
-        status: 502,
-        headers: ['x-nimbus-execution-id', execution.id, ...extraHeaders],
-        extra: { executionId: execution.id },
-      },
-    );
+    return invalid("the function's result is not a valid HTTP response", err);
   }
   try {
     res.writeHead(response.status, [
@@ -405,19 +405,7 @@ async function serveLambda(
       String(response.body.length),
     ]);
   } catch (err) {
-    return sendError(
-      res,
-      request.requestId,
-      new NimbusError(
-        'FUNCTION_ERROR',
-        `the function's response headers are not valid: ${(err as Error).message}`,
-      ),
-      {
-        status: 502,
-        headers: ['x-nimbus-execution-id', execution.id, ...extraHeaders],
-        extra: { executionId: execution.id },
-      },
-    );
+    return invalid("the function's response headers are not valid", err);
   }
   res.end(response.body);
 }
