@@ -21,6 +21,7 @@ import { Invoker } from './engine/invoker.js';
 import { timerExecutionId } from './engine/execution-id.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerService } from './engine/trigger-service.js';
+import { VersionService } from './engine/version-service.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -96,7 +97,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
-  const invoker = new Invoker(functions, codeCache, pool, recorder);
+  const versions = new VersionService(store, functions, pool);
+  const invoker = new Invoker(functions, codeCache, pool, recorder, versions);
   const asyncQueue = store.asyncQueue();
   const dispatcher = new AsyncDispatcher(asyncQueue, store, functions, invoker, recorder, logger, {
     queueMax: config.asyncQueueMax,
@@ -104,7 +106,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     retryBaseMs: config.asyncRetryBaseMs,
     leaseMs: config.asyncLeaseSec * 1000,
     maxResultBytes: LIMITS.syncPayloadBytes,
-  });
+  }, versions);
   const triggers = new TriggerService(store, (name) => store.getFunction(name));
   const timers = new TimerScheduler(
     store,
@@ -138,6 +140,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = buildApi(
     {
       functions,
+      versions,
       invoker,
       triggers,
       recorder,
