@@ -108,10 +108,15 @@ describe('versions and aliases', () => {
 
   const run = (...args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [BIN, ...args], { env, cwd: REPO_ROOT, timeout: 30_000 }, (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      });
+      execFile(
+        process.execPath,
+        [BIN, ...args],
+        { env, cwd: REPO_ROOT, timeout: 30_000 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
     });
 
   it('publishing freezes code and configuration: version 1 answers the old way, $LATEST the new', async () => {
@@ -329,24 +334,31 @@ describe('versions and aliases', () => {
     await expect(await invoke('strict', 'bad name!'), 400, 'VALIDATION_FAILED', /qualifier/);
     await expect(await invoke('strict', ''), 400, 'VALIDATION_FAILED', /qualifier is empty/);
     await expect(await invoke('nofunction', '1'), 404, 'FUNCTION_NOT_FOUND');
-    await expect(
-      await nimbus.request('GET', '/v1/functions/strict/versions/7'),
-      404,
-      'VERSION_NOT_FOUND',
-    );
-    await expect(
-      await nimbus.request('GET', '/v1/functions/strict/aliases/none'),
-      404,
-      'ALIAS_NOT_FOUND',
-    );
+    await expect(await nimbus.request('GET', '/v1/functions/strict/versions/7'), 404, 'VERSION_NOT_FOUND');
+    await expect(await nimbus.request('GET', '/v1/functions/strict/aliases/none'), 404, 'ALIAS_NOT_FOUND');
     await expect(await publish('nofunction'), 404, 'FUNCTION_NOT_FOUND');
 
     const post = (body: unknown) => nimbus.request('POST', '/v1/functions/strict/aliases', { json: body });
-    await expect(await post({ name: '123', functionVersion: '1' }), 400, 'VALIDATION_FAILED', /not only digits/);
-    await expect(await post({ name: 'has space', functionVersion: '1' }), 400, 'VALIDATION_FAILED', /alias name/);
+    await expect(
+      await post({ name: '123', functionVersion: '1' }),
+      400,
+      'VALIDATION_FAILED',
+      /not only digits/,
+    );
+    await expect(
+      await post({ name: 'has space', functionVersion: '1' }),
+      400,
+      'VALIDATION_FAILED',
+      /alias name/,
+    );
     await expect(await post({ name: '$LATEST', functionVersion: '1' }), 400, 'VALIDATION_FAILED');
     await expect(await post({ name: 'x'.repeat(129), functionVersion: '1' }), 400, 'VALIDATION_FAILED');
-    await expect(await post({ name: 'ok', functionVersion: 'latest' }), 400, 'VALIDATION_FAILED', /functionVersion/);
+    await expect(
+      await post({ name: 'ok', functionVersion: 'latest' }),
+      400,
+      'VALIDATION_FAILED',
+      /functionVersion/,
+    );
     await expect(await post({ name: 'ok', functionVersion: '5' }), 404, 'VERSION_NOT_FOUND');
     await expect(
       await post({ name: 'ok', functionVersion: '1', routing: { version: '2', weight: 1.5 } }),

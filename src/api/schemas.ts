@@ -208,9 +208,7 @@ const aliasRouting = z
 
 export const createAliasBody = z
   .object({
-    name: z
-      .string()
-      .describe('1 to 128 letters, digits, - or _, not only digits, e.g. production'),
+    name: z.string().describe('1 to 128 letters, digits, - or _, not only digits, e.g. production'),
     functionVersion: versionRef,
     description: z.string().optional(),
     routing: aliasRouting,

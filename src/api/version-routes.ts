@@ -25,7 +25,7 @@ export function versionView(v: VersionRecord): Record<string, unknown> {
 
 /** Listings show variable names only: values may be secrets. */
 function versionListingView(v: VersionRecord): Record<string, unknown> {
-  const { env, ...rest } = versionView(v);
+  const { env: _env, ...rest } = versionView(v);
   return { ...rest, envKeys: Object.keys(v.config.env) };
 }
 
@@ -74,13 +74,10 @@ export function registerVersionRoutes(app: FastifyInstance, deps: ApiDeps): void
     aliasView(await deps.versions.getAlias(request.params.name, request.params.alias)),
   );
 
-  app.patch<{ Params: Params & { alias: string } }>(
-    '/v1/functions/:name/aliases/:alias',
-    async (request) => {
-      const patch = parseBody(request.body, updateAliasBody);
-      return aliasView(await deps.versions.updateAlias(request.params.name, request.params.alias, patch));
-    },
-  );
+  app.patch<{ Params: Params & { alias: string } }>('/v1/functions/:name/aliases/:alias', async (request) => {
+    const patch = parseBody(request.body, updateAliasBody);
+    return aliasView(await deps.versions.updateAlias(request.params.name, request.params.alias, patch));
+  });
 
   app.delete<{ Params: Params & { alias: string } }>(
     '/v1/functions/:name/aliases/:alias',

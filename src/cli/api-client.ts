@@ -234,7 +234,9 @@ export class ApiClient {
   }
 
   async listVersions(name: string): Promise<{ versions: VersionView[] }> {
-    const body = await this.json<{ versions?: unknown }>(await this.call('GET', `${functionPath(name)}/versions`));
+    const body = await this.json<{ versions?: unknown }>(
+      await this.call('GET', `${functionPath(name)}/versions`),
+    );
     return { versions: this.array(body.versions, 'versions') };
   }
 
@@ -253,7 +255,9 @@ export class ApiClient {
   }
 
   async listAliases(name: string): Promise<{ aliases: AliasView[] }> {
-    const body = await this.json<{ aliases?: unknown }>(await this.call('GET', `${functionPath(name)}/aliases`));
+    const body = await this.json<{ aliases?: unknown }>(
+      await this.call('GET', `${functionPath(name)}/aliases`),
+    );
     return { aliases: this.array(body.aliases, 'aliases') };
   }
 

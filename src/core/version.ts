@@ -67,7 +67,8 @@ export function isVersionNumber(value: string): boolean {
 }
 
 /** What a qualifier names: `$LATEST`, a version number, or an alias. */
-export type Qualifier = { kind: 'latest' } | { kind: 'version'; version: string } | { kind: 'alias'; alias: string };
+export type Qualifier =
+  { kind: 'latest' } | { kind: 'version'; version: string } | { kind: 'alias'; alias: string };
 
 /** Reads a caller's qualifier; the message says what a valid one looks like. */
 export function parseQualifier(value: string): Qualifier {

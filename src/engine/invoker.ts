@@ -85,7 +85,11 @@ export class Invoker {
    * Runs one invocation of a record already resolved from `options.qualifier` (by
    * `VersionService.resolve`), for callers that need the serving version's settings first.
    */
-  async invokeResolved(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
+  async invokeResolved(
+    fn: FunctionRecord,
+    event: Buffer,
+    options: InvokeOptions,
+  ): Promise<InvocationOutcome> {
     this.inFlight++;
     try {
       return await this.run(fn, event, options);

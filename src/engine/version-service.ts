@@ -9,12 +9,7 @@
  * Records are cached by identity per function (and dropped when a function of the same name is
  * recreated), so the hot path resolves a cached alias or version without a query.
  */
-import {
-  NimbusError,
-  aliasNotFound,
-  validationFailed,
-  versionNotFound,
-} from '../core/errors.js';
+import { NimbusError, aliasNotFound, validationFailed, versionNotFound } from '../core/errors.js';
 import type { FunctionConfig, FunctionRecord } from '../core/function.js';
 import type { Store } from '../core/ports.js';
 import {
@@ -88,9 +83,11 @@ export class VersionService {
     const previous = this.publishing.get(name) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(() => this.publishNow(name, input));
     this.publishing.set(name, next);
-    void next.finally(() => {
-      if (this.publishing.get(name) === next) this.publishing.delete(name);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.publishing.get(name) === next) this.publishing.delete(name);
+      })
+      .catch(() => undefined);
     return next;
   }
 

@@ -132,7 +132,11 @@ function aliasSpec(opts: AliasOptions): Record<string, unknown> {
 
 function addAliasOptions(cmd: Command, versionRequired: boolean): Command {
   const versionHelp = 'the version the alias points at (a number, or $LATEST)';
-  return (versionRequired ? cmd.requiredOption('--version <n>', versionHelp) : cmd.option('--version <n>', versionHelp))
+  return (
+    versionRequired
+      ? cmd.requiredOption('--version <n>', versionHelp)
+      : cmd.option('--version <n>', versionHelp)
+  )
     .option(
       '--routing <version=weight>',
       'send a share of the calls to a second version, e.g. 3=0.1 (none removes it)',
@@ -167,7 +171,9 @@ export function registerAliasesCommand(program: Command): void {
     const body = await clientFor(cmd).listAliases(fn);
     if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
     if (body.aliases.length === 0) {
-      return console.error(`no aliases yet: add one with \`nimbus aliases create ${fn} <alias> --version N\``);
+      return console.error(
+        `no aliases yet: add one with \`nimbus aliases create ${fn} <alias> --version N\``,
+      );
     }
     console.log(aliasesTable(body.aliases));
   });
