@@ -18,11 +18,10 @@ const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
 
 /** A Node function that answers with its code's mark, its GREETING and the version serving it. */
 function source(mark: string): string {
-  return `export const handler = async (event, context) => ({
-  mark: ${JSON.stringify(mark)},
-  greeting: process.env.GREETING ?? null,
-  version: context.functionVersion,
-});
+  return `export const handler = async (event, context) => {
+  if (event.sleepMs) await new Promise((resolve) => setTimeout(resolve, event.sleepMs));
+  return { mark: ${JSON.stringify(mark)}, greeting: process.env.GREETING ?? null, version: context.functionVersion };
+};
 `;
 }
 
@@ -522,5 +521,62 @@ describe('versions and aliases', () => {
       doc.paths['/v1/functions/{name}/invoke'].parameters.some((p: any) => p.name === 'qualifier'),
       'invoke documents ?qualifier',
     );
+  });
+});
+
+describe('versions across a restart, and a queued call whose version is deleted', () => {
+  let nimbus: TestServer;
+  before(async () => {
+    // One async call at a time, so a slow call holds back the next one deterministically.
+    nimbus = await startTestServer({ asyncConcurrency: 1 });
+  });
+  after(() => nimbus.close());
+
+  it('a version is served after a restart; a queued call of a deleted version becomes a dead letter', async () => {
+    for (const [mark, first] of [
+      ['A', true],
+      ['B', false],
+    ] as const) {
+      const zip = (await zipOf(mark)).toString('base64');
+      const res = first
+        ? await nimbus.request('POST', '/v1/functions', {
+            json: { name: 'kept', runtime: 'nodejs', handler: 'index.handler', code: { zipBase64: zip } },
+          })
+        : await nimbus.request('PUT', '/v1/functions/kept/code', {
+            body: Buffer.from(zip, 'base64'),
+            headers: { 'content-type': 'application/zip' },
+          });
+      assert.ok(res.status === 201 || res.status === 200, res.text);
+      assert.equal((await nimbus.request('POST', '/v1/functions/kept/versions')).status, 201);
+    }
+    nimbus = await nimbus.restart();
+    const v1 = await nimbus.request('POST', '/v1/functions/kept/invoke?qualifier=1', { json: {} });
+    assert.equal(v1.status, 200, v1.text);
+    assert.equal(v1.body.mark, 'A');
+
+    const async = { 'x-nimbus-invocation-type': 'async' };
+    const slow = await nimbus.request('POST', '/v1/functions/kept/invoke', {
+      json: { sleepMs: 1500 },
+      headers: async,
+    });
+    assert.equal(slow.status, 202, slow.text);
+    const doomed = await nimbus.request('POST', '/v1/functions/kept/invoke?qualifier=2', {
+      json: {},
+      headers: async,
+    });
+    assert.equal(doomed.status, 202, doomed.text);
+    assert.equal((await nimbus.request('DELETE', '/v1/functions/kept/versions/2')).status, 204);
+
+    const id = doomed.body.executionId as string;
+    let record: any;
+    await waitFor(async () => {
+      record = (await nimbus.request('GET', `/v1/executions/${id}`)).body;
+      return record.status === 'failed';
+    }, 'the queued call of the deleted version to fail');
+    assert.equal(record.error.type, 'VersionNotFound');
+    assert.equal(record.qualifier, '2');
+    const letter = await nimbus.request('GET', `/v1/dead-letters/${id}`);
+    assert.equal(letter.status, 200, letter.text);
+    assert.equal(letter.body.qualifier, '2');
   });
 });
