@@ -100,22 +100,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const versions = new VersionService(store, functions, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder, versions);
   const asyncQueue = store.asyncQueue();
-  const dispatcher = new AsyncDispatcher(
-    asyncQueue,
-    store,
-    functions,
-    invoker,
-    recorder,
-    logger,
-    {
-      queueMax: config.asyncQueueMax,
-      concurrency: config.asyncConcurrency,
-      retryBaseMs: config.asyncRetryBaseMs,
-      leaseMs: config.asyncLeaseSec * 1000,
-      maxResultBytes: LIMITS.syncPayloadBytes,
-    },
-    versions,
-  );
+  const dispatcher = new AsyncDispatcher(asyncQueue, store, versions, invoker, recorder, logger, {
+    queueMax: config.asyncQueueMax,
+    concurrency: config.asyncConcurrency,
+    retryBaseMs: config.asyncRetryBaseMs,
+    leaseMs: config.asyncLeaseSec * 1000,
+    maxResultBytes: LIMITS.syncPayloadBytes,
+  });
   const triggers = new TriggerService(store, (name) => store.getFunction(name));
   const timers = new TimerScheduler(
     store,

@@ -205,6 +205,13 @@ describe('versions and aliases', () => {
     const right = await publish('precond', { codeSha256: fn.codeSha256 });
     assert.equal(right.status, 201, right.text);
     assert.equal(right.body.version, '1');
+    // Lambda's form of the same hash (base64) is accepted too.
+    await putCode('precond', 'B');
+    const current = (await nimbus.request('GET', '/v1/functions/precond')).body.codeSha256 as string;
+    const base64 = Buffer.from(current, 'hex').toString('base64');
+    const lambdaStyle = await publish('precond', { codeSha256: base64 });
+    assert.equal(lambdaStyle.status, 201, lambdaStyle.text);
+    assert.equal(lambdaStyle.body.version, '2');
   });
 
   it('an alias serves its version; moving it changes what callers get', async () => {

@@ -12,10 +12,10 @@ import { NimbusError, deadLetterNotFound } from '../core/errors.js';
 import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
 import type { AsyncQueue, DeadLetterCondition, QueuedCall, Store } from '../core/ports.js';
+import { LATEST } from '../core/version.js';
 import { destinationRecord, postDestination, type DestinationRecord } from './destinations.js';
 import type { EngineLogger, ExecutionRecorder } from './execution-recorder.js';
 import { newExecutionId } from './execution-id.js';
-import type { FunctionService } from './function-service.js';
 import type { InvocationOutcome, Invoker } from './invoker.js';
 import type { VersionService } from './version-service.js';
 
@@ -60,12 +60,12 @@ export class AsyncDispatcher {
   constructor(
     private readonly queue: AsyncQueue,
     private readonly store: Store,
-    private readonly functions: FunctionService,
+    /** Resolves a call's function (its `$LATEST`, or the version its qualifier names). */
+    private readonly versions: VersionService,
     private readonly invoker: Invoker,
     private readonly recorder: ExecutionRecorder,
     private readonly logger: DispatcherLogger,
     private readonly settings: DispatcherSettings,
-    private readonly versions: VersionService,
   ) {}
 
   /**
@@ -83,10 +83,7 @@ export class AsyncDispatcher {
     givenId?: string,
     qualifier?: string,
   ): Promise<Execution> {
-    const fn =
-      qualifier === undefined
-        ? (this.functions.cached(name) ?? (await this.functions.get(name)))
-        : await this.versions.resolve(name, qualifier);
+    const fn = await this.versions.resolve(name, qualifier ?? LATEST);
     const now = Date.now();
     const at = new Date(now).toISOString();
     const id = givenId ?? newExecutionId(now);
@@ -252,10 +249,7 @@ export class AsyncDispatcher {
     let fn: FunctionRecord;
     try {
       // A qualified call runs the version its qualifier names now, with that version's settings.
-      fn =
-        call.qualifier === undefined
-          ? (this.functions.cached(call.functionName) ?? (await this.functions.get(call.functionName)))
-          : await this.versions.resolve(call.functionName, call.qualifier);
+      fn = await this.versions.resolve(call.functionName, call.qualifier ?? LATEST);
     } catch (err) {
       if (err instanceof NimbusError && GONE.has(err.code)) return this.orphaned(call, err);
       throw err;

@@ -30,7 +30,10 @@ import type { InstancePool } from './instance-pool.js';
 export interface PublishInput {
   /** Describes the version; the function's description when absent. */
   description?: string | undefined;
-  /** Precondition: `$LATEST`'s code SHA-256 (hex); CODE_CHANGED when it differs. */
+  /**
+   * Precondition: `$LATEST`'s code SHA-256, as hex (native API) or base64 (Lambda's CodeSha256);
+   * CODE_CHANGED when it differs.
+   */
   codeSha256?: string | undefined;
 }
 
@@ -94,7 +97,7 @@ export class VersionService {
   private async publishNow(name: string, input: PublishInput): Promise<PublishResult> {
     if (input.description !== undefined) assertVersionDescription(input.description);
     const fn = await this.functions.get(name);
-    if (input.codeSha256 !== undefined && input.codeSha256.toLowerCase() !== fn.codeSha256) {
+    if (input.codeSha256 !== undefined && !sameSha256(input.codeSha256, fn.codeSha256)) {
       throw new NimbusError(
         'CODE_CHANGED',
         `$LATEST's code has SHA-256 ${fn.codeSha256}, not ${input.codeSha256}: it changed since you looked; check the code and publish again`,
@@ -282,6 +285,11 @@ function servedRecord(v: VersionRecord): FunctionRecord {
     createdAt: v.createdAt,
     updatedAt: v.createdAt,
   };
+}
+
+/** Whether `given` (hex, any case, or base64) is the hex SHA-256 `hex`. */
+function sameSha256(given: string, hex: string): boolean {
+  return given.toLowerCase() === hex || given === Buffer.from(hex, 'hex').toString('base64');
 }
 
 /** JSON with sorted keys, so equal configurations compare equal whatever their key order. */
