@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pickVersion } from '../src/core/version.js';
+import { NimbusError } from '../src/core/errors.js';
+import { assertAliasName, parseQualifier, pickVersion } from '../src/core/version.js';
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
@@ -50,6 +51,44 @@ describe('pickVersion (weighted routing)', () => {
     assert.equal(pickVersion({ functionVersion: '1', routing: { version: '2', weight: 0 } }, 0), '1');
     assert.equal(pickVersion({ functionVersion: '1', routing: { version: '2', weight: 1 } }, 0.9999), '2');
     assert.equal(pickVersion({ functionVersion: '$LATEST', routing: null }, 0), '$LATEST');
+  });
+});
+
+describe('qualifiers and alias names (Lambda rules)', () => {
+  const qualifiers: [string, ReturnType<typeof parseQualifier> | 'invalid'][] = [
+    ['$LATEST', { kind: 'latest' }],
+    ['1', { kind: 'version', version: '1' }],
+    ['42', { kind: 'version', version: '42' }],
+    ['production', { kind: 'alias', alias: 'production' }],
+    ['blue-green_2', { kind: 'alias', alias: 'blue-green_2' }],
+    ['0', 'invalid'],
+    ['007', 'invalid'],
+    ['', 'invalid'],
+    ['$latest', 'invalid'],
+    ['a b', 'invalid'],
+    ['x'.repeat(129), 'invalid'],
+  ];
+  for (const [value, expected] of qualifiers) {
+    it(`qualifier '${value.slice(0, 20)}' is ${expected === 'invalid' ? 'refused' : expected.kind}`, () => {
+      if (expected === 'invalid') {
+        assert.throws(
+          () => parseQualifier(value),
+          (err: unknown) => {
+            assert.ok(err instanceof NimbusError);
+            assert.equal(err.code, 'VALIDATION_FAILED');
+            return true;
+          },
+        );
+      } else {
+        assert.deepEqual(parseQualifier(value), expected);
+      }
+    });
+  }
+  it('alias names: 1 to 128 of [a-zA-Z0-9-_], not all digits, not $LATEST', () => {
+    for (const ok of ['prod', 'P-1_x', '1a', 'a'.repeat(128)]) assertAliasName(ok);
+    for (const bad of ['', '123', '$LATEST', 'has space', 'dot.ted', 'a'.repeat(129)]) {
+      assert.throws(() => assertAliasName(bad), /alias name/);
+    }
   });
 });
 
