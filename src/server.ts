@@ -21,6 +21,7 @@ import { Invoker } from './engine/invoker.js';
 import { timerExecutionId } from './engine/execution-id.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerService } from './engine/trigger-service.js';
+import { VersionService } from './engine/version-service.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -96,9 +97,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
-  const invoker = new Invoker(functions, codeCache, pool, recorder);
+  const versions = new VersionService(store, functions, pool);
+  const invoker = new Invoker(functions, codeCache, pool, recorder, versions);
   const asyncQueue = store.asyncQueue();
-  const dispatcher = new AsyncDispatcher(asyncQueue, store, functions, invoker, recorder, logger, {
+  const dispatcher = new AsyncDispatcher(asyncQueue, store, versions, invoker, recorder, logger, {
     queueMax: config.asyncQueueMax,
     concurrency: config.asyncConcurrency,
     retryBaseMs: config.asyncRetryBaseMs,
@@ -138,6 +140,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = buildApi(
     {
       functions,
+      versions,
       invoker,
       triggers,
       recorder,

@@ -12,6 +12,7 @@ import type { Execution, LogLine } from '../src/core/execution.js';
 import type { TriggerConfig, TriggerRecord } from '../src/core/trigger.js';
 import { DEFAULT_ASYNC_CONFIG, type FunctionRecord } from '../src/core/function.js';
 import type { AsyncQueue, DeadLetter, QueuedCall, Store } from '../src/core/ports.js';
+import type { AliasRecord, VersionRecord } from '../src/core/version.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
 function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): FunctionRecord {
@@ -592,7 +593,144 @@ export function runStoreContract(
         }
       });
     }
+
+    test('versions: numbered 1, 2, 3 per function, never reused after a delete, listed oldest first', () =>
+      withStore(async (store) => {
+        await store.createFunction(fnRecord('fv'));
+        await store.createFunction(fnRecord('other'));
+        const v1 = await store.publishVersion(versionRecord('fv', { description: 'one' }));
+        assert.equal(v1.version, '1');
+        assert.deepEqual(await store.getVersion('fv', '1'), v1);
+        assert.equal((await store.publishVersion(versionRecord('fv'))).version, '2');
+        assert.equal((await store.publishVersion(versionRecord('other'))).version, '1');
+        assert.equal(await store.deleteVersion('fv', '2'), true);
+        assert.equal(await store.deleteVersion('fv', '2'), false);
+        assert.equal((await store.publishVersion(versionRecord('fv'))).version, '3');
+        assert.deepEqual(
+          (await store.listVersions('fv')).map((v) => v.version),
+          ['1', '3'],
+        );
+        assert.equal(await store.getVersion('fv', '2'), undefined);
+        assert.equal(await store.getVersion('fv', 'x'), undefined);
+        await rejectsWithCode(store.publishVersion(versionRecord('ghost')), 'FUNCTION_NOT_FOUND');
+        // The frozen configuration round-trips whole.
+        assert.deepEqual((await store.getVersion('fv', '1'))?.config, versionRecord('fv').config);
+      }));
+
+    test('aliases: create, read, list by name, update, delete; versions they name must exist', () =>
+      withStore(async (store) => {
+        await store.createFunction(fnRecord('fa'));
+        await store.publishVersion(versionRecord('fa'));
+        await store.publishVersion(versionRecord('fa'));
+        const prod = aliasRecord('fa', 'prod', '1', { version: '2', weight: 0.25 });
+        await store.createAlias(prod);
+        await store.createAlias(aliasRecord('fa', 'edge', '$LATEST', null));
+        assert.deepEqual(await store.getAlias('fa', 'prod'), prod);
+        await rejectsWithCode(store.createAlias(prod), 'ALIAS_EXISTS');
+        await rejectsWithCode(store.createAlias(aliasRecord('fa', 'bad', '7', null)), 'VERSION_NOT_FOUND');
+        await rejectsWithCode(
+          store.createAlias(aliasRecord('fa', 'bad', '1', { version: '9', weight: 0.5 })),
+          'VERSION_NOT_FOUND',
+        );
+        assert.equal(await store.getAlias('fa', 'bad'), undefined, 'a refused alias leaves nothing');
+        assert.deepEqual(
+          (await store.listAliases('fa')).map((a) => a.name),
+          ['edge', 'prod'],
+        );
+        const moved = { ...prod, functionVersion: '2', routing: null, updatedAt: at(5) };
+        assert.equal(await store.updateAlias(moved), true);
+        assert.deepEqual(await store.getAlias('fa', 'prod'), moved);
+        await rejectsWithCode(store.updateAlias({ ...moved, functionVersion: '8' }), 'VERSION_NOT_FOUND');
+        assert.deepEqual(await store.getAlias('fa', 'prod'), moved, 'a refused update changes nothing');
+        assert.equal(await store.updateAlias(aliasRecord('fa', 'none', '1', null)), false);
+        assert.equal(await store.deleteAlias('fa', 'edge'), true);
+        assert.equal(await store.deleteAlias('fa', 'edge'), false);
+      }));
+
+    test('deleteVersion refuses a version an alias points or routes to, naming the alias, and keeps it', () =>
+      withStore(async (store) => {
+        await store.createFunction(fnRecord('fu'));
+        await store.publishVersion(versionRecord('fu'));
+        await store.publishVersion(versionRecord('fu'));
+        await store.publishVersion(versionRecord('fu'));
+        await store.createAlias(aliasRecord('fu', 'main', '1', { version: '2', weight: 0.1 }));
+        for (const v of ['1', '2']) {
+          await assert.rejects(store.deleteVersion('fu', v), (err: unknown) => {
+            assert.ok(err instanceof NimbusError);
+            assert.equal(err.code, 'VERSION_IN_USE');
+            assert.match(err.message, /alias 'main'/);
+            return true;
+          });
+          assert.ok(await store.getVersion('fu', v), `version ${v} is still there`);
+        }
+        assert.equal(await store.deleteVersion('fu', '3'), true);
+      }));
+
+    test('deleteFunction removes versions, aliases and the version counter; executions stay', () =>
+      withStore(async (store) => {
+        await store.createFunction(fnRecord('gone'));
+        await store.publishVersion(versionRecord('gone'));
+        await store.publishVersion(versionRecord('gone'));
+        await store.createAlias(aliasRecord('gone', 'live', '2', null));
+        const e = execution('ev', 'gone', at(0), { version: '2', qualifier: 'live' });
+        await store.writeBatch([e], []);
+        assert.equal(await store.deleteFunction('gone'), true);
+        assert.deepEqual(await store.listVersions('gone'), []);
+        assert.deepEqual(await store.listAliases('gone'), []);
+        assert.deepEqual(await store.getExecution('ev'), e);
+        await store.createFunction(fnRecord('gone'));
+        assert.equal((await store.publishVersion(versionRecord('gone'))).version, '1');
+      }));
+
+    test('executions round-trip the qualifier; records without one have none', () =>
+      withStore(async (store) => {
+        const asked = execution('eq1', 'f', at(0), { version: '3', qualifier: 'production' });
+        const plain = execution('eq2', 'f', at(1));
+        await store.writeBatch([asked, plain], []);
+        assert.deepEqual(await store.getExecution('eq1'), asked);
+        assert.deepEqual(await store.getExecution('eq2'), plain);
+        assert.equal('qualifier' in ((await store.getExecution('eq2')) ?? {}), false);
+      }));
   });
+}
+
+function versionRecord(functionName: string, overrides: Partial<VersionRecord> = {}): VersionRecord {
+  const {
+    name: _name,
+    codeSha256,
+    codeSize,
+    version: _v,
+    createdAt,
+    updatedAt: _u,
+    ...config
+  } = fnRecord(functionName);
+  return {
+    functionName,
+    version: '',
+    codeSha256,
+    codeSize,
+    config,
+    description: 'a version',
+    createdAt,
+    ...overrides,
+  };
+}
+
+function aliasRecord(
+  functionName: string,
+  name: string,
+  functionVersion: string,
+  routing: AliasRecord['routing'],
+): AliasRecord {
+  return {
+    functionName,
+    name,
+    functionVersion,
+    routing,
+    description: `the ${name} alias`,
+    createdAt: at(0),
+    updatedAt: at(0),
+  };
 }
 
 // --- SQLite ---
@@ -666,6 +804,20 @@ export function runAsyncQueueContract(
       }
     }
     const now = new Date(at(10));
+
+    test('a call keeps its qualifier through get, claim and the dead-letter list', () =>
+      withQueue(async (queue) => {
+        const call = queued('qa', at(1), { qualifier: 'production' });
+        await queue.enqueue(call, 10);
+        await queue.enqueue(queued('qb', at(2)), 10);
+        assert.deepEqual(await queue.get('qa'), call);
+        assert.equal('qualifier' in ((await queue.get('qb')) ?? {}), false);
+        const [claimed] = await queue.claim('me', 1, now, 60_000);
+        assert.equal(claimed?.qualifier, 'production');
+        const letter = letterOf(call, at(3), { qualifier: 'production' });
+        await queue.deadLetter(letter);
+        assert.deepEqual(await queue.getDeadLetter('qa'), letter);
+      }));
 
     test('enqueue refuses past the bound with TOO_MANY_REQUESTS and stores nothing', () =>
       withQueue(async (queue) => {

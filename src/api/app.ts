@@ -12,6 +12,7 @@ import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
 import { registerTriggerRoutes } from './trigger-routes.js';
+import { registerVersionRoutes } from './version-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
@@ -85,5 +86,6 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerExecutionRoutes(app, deps);
   registerTriggerRoutes(app, deps);
   registerDeadLetterRoutes(app, deps);
+  registerVersionRoutes(app, deps);
   return app;
 }

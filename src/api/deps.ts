@@ -6,9 +6,12 @@ import type { PoolStats } from '../engine/instance-pool.js';
 import type { FunctionService } from '../engine/function-service.js';
 import type { Invoker } from '../engine/invoker.js';
 import type { TriggerService } from '../engine/trigger-service.js';
+import type { VersionService } from '../engine/version-service.js';
 
 export interface ApiDeps {
   functions: FunctionService;
+  /** Versions and aliases, and qualifier resolution. */
+  versions: VersionService;
   invoker: Invoker;
   triggers: TriggerService;
   recorder: ExecutionRecorder;

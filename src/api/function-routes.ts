@@ -75,6 +75,8 @@ export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): voi
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (request, reply) => {
     await deps.functions.delete(request.params.name);
+    // The store removed its versions and aliases with it; drop what was cached of them.
+    deps.versions.forget(request.params.name);
     // A function's triggers go with it (a new function of the same name starts without them).
     await deps.triggers.deleteAllOf(request.params.name);
     return reply.code(204).send();

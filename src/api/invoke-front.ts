@@ -5,6 +5,8 @@
  * Everything else goes to fastify. Same contract as the other routes: bearer key, the one error
  * shape with a request id, 413 past the body limit, 400 for an event that is not JSON. With
  * `x-nimbus-invocation-type: async` (or Lambda's `Event`) the call is queued and answered 202.
+ * `?qualifier=` names a version or alias (the query string is only parsed when there is one); the
+ * answer's `x-nimbus-executed-version` says which version served the call.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../core/errors.js';
@@ -18,6 +20,23 @@ const PREFIX = '/v1/functions/';
 const SUFFIX = '/invoke';
 const EMPTY_EVENT = Buffer.from('{}');
 const INVOCATION_TYPE = 'x-nimbus-invocation-type';
+const EXECUTED_VERSION = 'x-nimbus-executed-version';
+
+/** The `qualifier` query parameter: undefined when absent, an error when given empty. */
+function qualifierOf(url: string): string | undefined | NimbusError {
+  const query = url.indexOf('?');
+  if (query === -1) return undefined;
+  const value = new URLSearchParams(url.slice(query + 1)).get('qualifier');
+  if (value === null) return undefined;
+  if (value.length === 0) {
+    return new NimbusError(
+      'VALIDATION_FAILED',
+      'query parameter qualifier is empty: give $LATEST, a version number or an alias name, or leave it out',
+      { field: 'qualifier' },
+    );
+  }
+  return value;
+}
 
 /** Whether the request asks for an asynchronous call; undefined when the header's value is not understood. */
 function isAsync(value: string | string[] | undefined): boolean | undefined {
@@ -82,6 +101,7 @@ export function invokeFront(
     body: Buffer,
     id: string,
     async: boolean,
+    qualifier: string | undefined,
   ) => {
     const event = body.length > 0 ? body : EMPTY_EVENT;
     const text = event.toString('utf8');
@@ -96,7 +116,7 @@ export function invokeFront(
     }
     const trigger = req.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
     if (async) {
-      const queued = await deps.dispatcher.enqueue(name, text, trigger);
+      const queued = await deps.dispatcher.enqueue(name, text, trigger, undefined, qualifier);
       const answer = JSON.stringify({ executionId: queued.id });
       res.writeHead(202, [
         'content-type',
@@ -111,9 +131,11 @@ export function invokeFront(
     const { execution, payload } = await deps.invoker.invoke(name, event, {
       trigger,
       maxResultBytes: syncLimit,
+      qualifier,
     });
     if (!payload) {
       res.setHeader('x-nimbus-execution-id', execution.id);
+      res.setHeader(EXECUTED_VERSION, execution.version);
       return fail(res, id, executionFailure(execution), {
         type: execution.error?.type,
         stack: execution.error?.stack,
@@ -129,6 +151,8 @@ export function invokeFront(
       String(payload.length),
       'x-nimbus-execution-id',
       execution.id,
+      EXECUTED_VERSION,
+      execution.version,
     ]);
     res.end(payload);
   };
@@ -152,6 +176,8 @@ export function invokeFront(
         ),
       );
     }
+    const qualifier = qualifierOf(req.url ?? '');
+    if (qualifier instanceof NimbusError) return refuse(req, res, () => fail(res, id, qualifier));
     const limit = async ? asyncLimit : syncLimit;
     const tooLarge = () =>
       fail(
@@ -180,7 +206,7 @@ export function invokeFront(
     req.on('end', () => {
       if (size > limit) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      invoke(req, res, name, body, id, async).catch((err: unknown) => {
+      invoke(req, res, name, body, id, async, qualifier).catch((err: unknown) => {
         if (res.headersSent) return;
         if (err instanceof NimbusError) return fail(res, id, err);
         log(err, 'unhandled error in invoke');

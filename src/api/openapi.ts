@@ -1,11 +1,14 @@
 /** The OpenAPI 3.1 document of the native API, built from the same zod schemas that validate requests. */
 import { z } from 'zod';
 import {
+  createAliasBody,
   createFunctionBody,
   createTriggerBody,
   deadLetterListQuery,
   executionListQuery,
+  publishVersionBody,
   signTriggerBody,
+  updateAliasBody,
   updateFunctionBody,
   updateTriggerBody,
 } from './schemas.js';
@@ -30,6 +33,8 @@ const errors = {
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const fnRef = { $ref: '#/components/schemas/Function' };
+const versionParam = { name: 'version', in: 'path', required: true, schema: { type: 'string' } };
+const aliasParam = { name: 'alias', in: 'path', required: true, schema: { type: 'string' } };
 
 export function openApiDocument(version: string): object {
   const listQuery = z.toJSONSchema(executionListQuery, { io: 'input' }) as {
@@ -49,6 +54,9 @@ export function openApiDocument(version: string): object {
         UpdateFunction: z.toJSONSchema(updateFunctionBody),
         CreateTrigger: z.toJSONSchema(createTriggerBody, { io: 'input' }),
         UpdateTrigger: z.toJSONSchema(updateTriggerBody, { io: 'input' }),
+        PublishVersion: z.toJSONSchema(publishVersionBody, { io: 'input' }),
+        CreateAlias: z.toJSONSchema(createAliasBody, { io: 'input' }),
+        UpdateAlias: z.toJSONSchema(updateAliasBody, { io: 'input' }),
         Function: {
           type: 'object',
           properties: {
@@ -130,6 +138,13 @@ export function openApiDocument(version: string): object {
             schema: { type: 'string', enum: ['sync', 'async', 'RequestResponse', 'Event'] },
             description: 'async (or Event) queues the call and answers 202 with its execution id',
           },
+          {
+            name: 'qualifier',
+            in: 'query',
+            schema: { type: 'string' },
+            description:
+              '$LATEST (default), a version number, or an alias; header x-nimbus-executed-version names the version that served',
+          },
         ],
         post: {
           summary: 'Invoke synchronously, or queue an asynchronous call; the body is the event',
@@ -162,6 +177,61 @@ export function openApiDocument(version: string): object {
           summary: "A function's log lines as NDJSON; follow=true streams new lines",
           responses: { '200': { description: 'NDJSON' }, ...errors },
         },
+      },
+      '/v1/functions/{name}/versions': {
+        parameters: [nameParam],
+        post: {
+          summary: "Publish $LATEST's code and configuration as the next version",
+          requestBody: json({ $ref: '#/components/schemas/PublishVersion' }),
+          responses: {
+            '201': { description: 'The new version' },
+            '200': { description: '$LATEST had not changed: the newest version' },
+            '409': { description: 'codeSha256 does not match $LATEST (CODE_CHANGED)', ...json(errorSchema) },
+            ...errors,
+          },
+        },
+        get: {
+          summary: "The function's versions, oldest first (variable names only)",
+          responses: { '200': { description: '{"versions": [...]}' }, ...errors },
+        },
+      },
+      '/v1/functions/{name}/versions/{version}': {
+        parameters: [nameParam, versionParam],
+        get: { summary: 'One version', responses: { '200': { description: 'The version' }, ...errors } },
+        delete: {
+          summary: 'Delete a version (its number is not reused)',
+          responses: {
+            '204': { description: 'Deleted' },
+            '409': { description: 'An alias uses it (VERSION_IN_USE)', ...json(errorSchema) },
+            ...errors,
+          },
+        },
+      },
+      '/v1/functions/{name}/aliases': {
+        parameters: [nameParam],
+        post: {
+          summary: 'Create an alias pointing at a version, optionally routing a weighted share to a second',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/CreateAlias' }) },
+          responses: {
+            '201': { description: 'The alias' },
+            '409': { description: 'The alias exists (ALIAS_EXISTS)', ...json(errorSchema) },
+            ...errors,
+          },
+        },
+        get: {
+          summary: "The function's aliases",
+          responses: { '200': { description: '{"aliases": [...]}' }, ...errors },
+        },
+      },
+      '/v1/functions/{name}/aliases/{alias}': {
+        parameters: [nameParam, aliasParam],
+        get: { summary: 'One alias', responses: { '200': { description: 'The alias' }, ...errors } },
+        patch: {
+          summary: "Change an alias's version, routing or description",
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/UpdateAlias' }) },
+          responses: { '200': { description: 'The alias' }, ...errors },
+        },
+        delete: { summary: 'Delete an alias', responses: { '204': { description: 'Deleted' }, ...errors } },
       },
       '/v1/executions': {
         get: {

@@ -180,3 +180,45 @@ export const signTriggerBody = z
       .describe('how long the URL works; default 3600, at most 7 days'),
   })
   .strict();
+
+const versionRef = z
+  .union([z.string(), z.number().int()])
+  .transform(String)
+  .describe('a published version number (1, 2, …), or $LATEST where allowed');
+
+export const publishVersionBody = z
+  .object({
+    description: z.string().optional().describe("describes the version; default the function's description"),
+    codeSha256: z
+      .string()
+      .optional()
+      .describe("precondition: $LATEST's code SHA-256 (hex); 409 CODE_CHANGED when it differs"),
+  })
+  .strict();
+
+const aliasRouting = z
+  .object({
+    version: versionRef,
+    weight: z.number().describe('share of calls, 0 to 1, sent to this version instead'),
+  })
+  .strict()
+  .nullable()
+  .optional()
+  .describe('{"version": "3", "weight": 0.1} sends a tenth of the calls to version 3; null removes it');
+
+export const createAliasBody = z
+  .object({
+    name: z.string().describe('1 to 128 letters, digits, - or _, not only digits, e.g. production'),
+    functionVersion: versionRef,
+    description: z.string().optional(),
+    routing: aliasRouting,
+  })
+  .strict();
+
+export const updateAliasBody = z
+  .object({
+    functionVersion: versionRef.optional(),
+    description: z.string().optional(),
+    routing: aliasRouting,
+  })
+  .strict();

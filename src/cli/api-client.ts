@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Execution, ExecutionError, LogLine } from '../core/execution.js';
 import type { AsyncConfig, FunctionRecord } from '../core/function.js';
 import type { DeadLetter } from '../core/ports.js';
+import type { AliasRecord } from '../core/version.js';
 import { CliError } from './cli-error.js';
 import type { Connection } from './connection.js';
 import { MalformedLineError, readNdjson } from './ndjson.js';
@@ -28,6 +29,11 @@ export type FunctionPatch = Partial<
     | 'description'
   >
 > & { async?: Partial<AsyncConfig> };
+
+/** A published version as the API shows it: its frozen settings, flat (listings: `envKeys`). */
+export type VersionView = Omit<FunctionView, 'name'> & { functionName: string; functionDescription: string };
+
+export type AliasView = AliasRecord;
 
 /** A dead letter as the API shows it: the event is parsed JSON. */
 export type DeadLetterView = Omit<DeadLetter, 'payload'> & { payload: unknown };
@@ -59,8 +65,8 @@ export interface ExecutionFilter {
 
 /** An invocation either returned a result or the function failed; anything else is an ApiError. */
 export type InvokeOutcome =
-  | { ok: true; executionId: string | undefined; body: string; result: unknown }
-  | { ok: false; executionId: string | undefined; error: ExecutionError };
+  | { ok: true; executionId: string | undefined; version?: string; body: string; result: unknown }
+  | { ok: false; executionId: string | undefined; version?: string; error: ExecutionError };
 
 /** The server refused a request; `code` is its stable machine code (e.g. FUNCTION_NOT_FOUND). */
 export class ApiError extends Error {
@@ -141,18 +147,21 @@ export class ApiClient {
   }
 
   /** Invokes with `event` (JSON text, sent as is so numbers keep their precision). */
-  async invoke(name: string, event: string): Promise<InvokeOutcome> {
+  async invoke(name: string, event: string, qualifier?: string): Promise<InvokeOutcome> {
     const res = await this.request('POST', `${functionPath(name)}/invoke`, {
       body: event,
       contentType: 'application/json',
       headers: { 'x-nimbus-trigger': 'cli' },
+      query: { qualifier },
     });
     const headerId = res.headers.get('x-nimbus-execution-id') ?? undefined;
+    const version = res.headers.get('x-nimbus-executed-version') ?? undefined;
     if (res.ok) {
       const body = await this.text(res);
       return {
         ok: true,
         executionId: headerId,
+        ...(version === undefined ? {} : { version }),
         body,
         result: body === '' ? undefined : this.parse(body, res),
       };
@@ -165,7 +174,12 @@ export class ApiClient {
     const stack = typeof err.details.stack === 'string' ? err.details.stack : undefined;
     // The API's message may already lead with the type ("ValueError: boom"); show it once.
     const message = err.message.startsWith(`${type}: `) ? err.message.slice(type.length + 2) : err.message;
-    return { ok: false, executionId, error: { type, message, stack } };
+    return {
+      ok: false,
+      executionId,
+      ...(version === undefined ? {} : { version }),
+      error: { type, message, stack },
+    };
   }
 
   async createTrigger(functionName: string, spec: Record<string, unknown>): Promise<TriggerView> {
@@ -200,13 +214,63 @@ export class ApiClient {
   }
 
   /** Queues an asynchronous call; resolves with its execution id once the server holds it durably. */
-  async invokeAsync(name: string, event: string): Promise<{ executionId: string }> {
+  async invokeAsync(name: string, event: string, qualifier?: string): Promise<{ executionId: string }> {
     const res = await this.call('POST', `${functionPath(name)}/invoke`, {
       body: event,
       contentType: 'application/json',
       headers: { 'x-nimbus-trigger': 'cli', 'x-nimbus-invocation-type': 'async' },
+      query: { qualifier },
     });
     return this.json(res);
+  }
+
+  /** Publishes `$LATEST`; `created` is false when it had not changed since the newest version. */
+  async publishVersion(
+    name: string,
+    spec: { description?: string; codeSha256?: string },
+  ): Promise<{ version: VersionView; created: boolean }> {
+    const res = await this.call('POST', `${functionPath(name)}/versions`, { json: spec });
+    return { version: await this.json<VersionView>(res), created: res.status === 201 };
+  }
+
+  async listVersions(name: string): Promise<{ versions: VersionView[] }> {
+    const body = await this.json<{ versions?: unknown }>(
+      await this.call('GET', `${functionPath(name)}/versions`),
+    );
+    return { versions: this.array(body.versions, 'versions') };
+  }
+
+  async getVersion(name: string, version: string): Promise<VersionView> {
+    return this.json(await this.call('GET', `${functionPath(name)}/versions/${encodeURIComponent(version)}`));
+  }
+
+  async deleteVersion(name: string, version: string): Promise<void> {
+    await this.drain(
+      await this.call('DELETE', `${functionPath(name)}/versions/${encodeURIComponent(version)}`),
+    );
+  }
+
+  async createAlias(name: string, spec: Record<string, unknown>): Promise<AliasView> {
+    return this.json(await this.call('POST', `${functionPath(name)}/aliases`, { json: spec }));
+  }
+
+  async listAliases(name: string): Promise<{ aliases: AliasView[] }> {
+    const body = await this.json<{ aliases?: unknown }>(
+      await this.call('GET', `${functionPath(name)}/aliases`),
+    );
+    return { aliases: this.array(body.aliases, 'aliases') };
+  }
+
+  async getAlias(name: string, alias: string): Promise<AliasView> {
+    return this.json(await this.call('GET', aliasPath(name, alias)));
+  }
+
+  async updateAlias(name: string, alias: string, patch: Record<string, unknown>): Promise<AliasView> {
+    return this.json(await this.call('PATCH', aliasPath(name, alias), { json: patch }));
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.drain(await this.call('DELETE', aliasPath(name, alias)));
   }
 
   async listDeadLetters(filter: ExecutionFilter = {}): Promise<{ deadLetters: DeadLetterView[] }> {
@@ -538,4 +602,8 @@ export function isAbort(err: unknown): boolean {
 
 function triggerPath(id: string): string {
   return `/v1/triggers/${encodeURIComponent(id)}`;
+}
+
+function aliasPath(name: string, alias: string): string {
+  return `${functionPath(name)}/aliases/${encodeURIComponent(alias)}`;
 }

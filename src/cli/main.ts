@@ -20,6 +20,7 @@ import { registerLogsCommand } from './commands/logs.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerSettingsCommand } from './commands/settings.js';
 import { registerTriggersCommand } from './commands/triggers.js';
+import { registerAliasesCommand, registerVersionsCommand } from './commands/versions.js';
 
 function buildProgram(): Command {
   const program = new Command('nimbus')
@@ -40,6 +41,8 @@ function buildProgram(): Command {
   registerFunctionsCommand(program);
   registerExecutionsCommand(program);
   registerTriggersCommand(program);
+  registerVersionsCommand(program);
+  registerAliasesCommand(program);
   registerDeadLettersCommand(program);
   registerLogsCommand(program);
   registerDoctorCommand(program);

@@ -17,10 +17,17 @@ export const ERROR_STATUS = {
   EXECUTION_NOT_FOUND: 404,
   TRIGGER_NOT_FOUND: 404,
   DEAD_LETTER_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  ALIAS_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   FUNCTION_EXISTS: 409,
   TRIGGER_EXISTS: 409,
+  ALIAS_EXISTS: 409,
+  /** A version an alias points at (or routes to) cannot be deleted. */
+  VERSION_IN_USE: 409,
+  /** A publish's codeSha256 precondition did not match `$LATEST`. */
+  CODE_CHANGED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_MANY_REQUESTS: 429,
@@ -80,5 +87,19 @@ export function deadLetterNotFound(id: string): NimbusError {
   return new NimbusError(
     'DEAD_LETTER_NOT_FOUND',
     `no dead letter with id '${id}'; list them with \`nimbus dead-letters list\``,
+  );
+}
+
+export function versionNotFound(functionName: string, version: string): NimbusError {
+  return new NimbusError(
+    'VERSION_NOT_FOUND',
+    `function '${functionName}' has no version ${version}; list them with \`nimbus versions list ${functionName}\``,
+  );
+}
+
+export function aliasNotFound(functionName: string, alias: string): NimbusError {
+  return new NimbusError(
+    'ALIAS_NOT_FOUND',
+    `function '${functionName}' has no alias '${alias}'; list them with \`nimbus aliases list ${functionName}\``,
   );
 }

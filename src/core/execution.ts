@@ -42,7 +42,10 @@ export interface ExecutionError {
 export interface Execution {
   id: string;
   functionName: string;
+  /** The version that served the call: `$LATEST` or a number ("2"). */
   version: string;
+  /** What the caller asked for when it named one: a version number or an alias (e.g. "production"). */
+  qualifier?: string | undefined;
   trigger: Trigger;
   invocationType: InvocationType;
   status: ExecutionStatus;

@@ -5,6 +5,7 @@
 import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
 import type { FunctionRecord } from './function.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
+import type { AliasRecord, VersionRecord } from './version.js';
 
 /** Query filters for execution listings, newest first. */
 export interface ExecutionQuery {
@@ -36,8 +37,42 @@ export interface Store {
   updateFunction(fn: FunctionRecord): Promise<void>;
   getFunction(name: string): Promise<FunctionRecord | undefined>;
   listFunctions(): Promise<FunctionRecord[]>;
-  /** Removes a function; its executions and logs stay readable. Returns false if it did not exist. */
+  /**
+   * Removes a function with its versions and aliases (and its version counter, so a new function
+   * of that name starts at version 1); its executions and logs stay readable. Returns false if it
+   * did not exist.
+   */
   deleteFunction(name: string): Promise<boolean>;
+
+  /**
+   * Stores a new version of a function under the next number (one more than any number the
+   * function ever had, even if that version was deleted) and returns it with its number.
+   * `version.version` is ignored. Throws FUNCTION_NOT_FOUND if the function does not exist.
+   */
+  publishVersion(version: VersionRecord): Promise<VersionRecord>;
+  getVersion(functionName: string, version: string): Promise<VersionRecord | undefined>;
+  /** A function's versions, oldest (lowest number) first. */
+  listVersions(functionName: string): Promise<VersionRecord[]>;
+  /**
+   * Removes a version unless an alias points at it or routes to it: then it throws VERSION_IN_USE
+   * naming the alias, and removes nothing (the check and the delete are one transaction).
+   * Returns false if the version did not exist.
+   */
+  deleteVersion(functionName: string, version: string): Promise<boolean>;
+
+  /**
+   * Inserts an alias. Throws ALIAS_EXISTS if the function has one of that name, and
+   * VERSION_NOT_FOUND if a numbered version it names does not exist (checked in the same
+   * transaction, so a concurrent delete of the version cannot slip in between).
+   */
+  createAlias(alias: AliasRecord): Promise<void>;
+  /** Replaces an alias (matched by function and name), with the same checks; false if it does not exist. */
+  updateAlias(alias: AliasRecord): Promise<boolean>;
+  getAlias(functionName: string, name: string): Promise<AliasRecord | undefined>;
+  /** A function's aliases by name. */
+  listAliases(functionName: string): Promise<AliasRecord[]>;
+  /** Returns false if it did not exist. */
+  deleteAlias(functionName: string, name: string): Promise<boolean>;
 
   /** Inserts a new trigger (its id is new). */
   createTrigger(trigger: TriggerRecord): Promise<void>;
@@ -88,6 +123,8 @@ export interface QueuedCall {
   runAfter: string;
   /** The last attempt's failure, if any. */
   lastError: ExecutionError | null;
+  /** What the caller asked to run (a version number or an alias); absent for `$LATEST`. */
+  qualifier?: string | undefined;
 }
 
 /** Why a call ended in the dead-letter list (Lambda's condition names). */
@@ -107,6 +144,8 @@ export interface DeadLetter {
   /** Set when the dead letter was replayed: when, and the new execution's id. */
   replayedAt: string | null;
   replayExecutionId: string | null;
+  /** The call's qualifier, so a replay runs what the call asked for; absent for `$LATEST`. */
+  qualifier?: string | undefined;
 }
 
 export interface DeadLetterQuery {

@@ -12,11 +12,12 @@ import { NimbusError, deadLetterNotFound } from '../core/errors.js';
 import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
 import type { AsyncQueue, DeadLetterCondition, QueuedCall, Store } from '../core/ports.js';
+import { LATEST } from '../core/version.js';
 import { destinationRecord, postDestination, type DestinationRecord } from './destinations.js';
 import type { EngineLogger, ExecutionRecorder } from './execution-recorder.js';
 import { newExecutionId } from './execution-id.js';
-import type { FunctionService } from './function-service.js';
 import type { InvocationOutcome, Invoker } from './invoker.js';
+import type { VersionService } from './version-service.js';
 
 export interface DispatcherSettings {
   /** Calls the queue holds at most (waiting or running). */
@@ -34,6 +35,9 @@ export interface DispatcherSettings {
 export interface DispatcherLogger extends EngineLogger {
   info(obj: object, msg: string): void;
 }
+
+/** Errors that mean a queued call can never run: what it names is gone. */
+const GONE = new Set<string>(['FUNCTION_NOT_FOUND', 'VERSION_NOT_FOUND', 'ALIAS_NOT_FOUND']);
 
 /** How often the queue is looked at when nothing woke the dispatcher (other servers, expired leases). */
 const POLL_MS = 500;
@@ -56,7 +60,8 @@ export class AsyncDispatcher {
   constructor(
     private readonly queue: AsyncQueue,
     private readonly store: Store,
-    private readonly functions: FunctionService,
+    /** Resolves a call's function (its `$LATEST`, or the version its qualifier names). */
+    private readonly versions: VersionService,
     private readonly invoker: Invoker,
     private readonly recorder: ExecutionRecorder,
     private readonly logger: DispatcherLogger,
@@ -68,9 +73,17 @@ export class AsyncDispatcher {
    * FUNCTION_NOT_FOUND for an unknown function and TOO_MANY_REQUESTS when the queue is full; once
    * it resolves the call is durable and its `queued` execution record is readable. `givenId` is
    * the execution id to use instead of a new one (a timer tick's: see timerExecutionId).
+   * `qualifier` (a version number or alias) is checked now (VERSION_NOT_FOUND, ALIAS_NOT_FOUND)
+   * and resolved again when the call runs, so an alias moved meanwhile runs its new version.
    */
-  async enqueue(name: string, event: string, trigger: Trigger, givenId?: string): Promise<Execution> {
-    const fn = this.functions.cached(name) ?? (await this.functions.get(name));
+  async enqueue(
+    name: string,
+    event: string,
+    trigger: Trigger,
+    givenId?: string,
+    qualifier?: string,
+  ): Promise<Execution> {
+    const fn = await this.versions.resolve(name, qualifier ?? LATEST);
     const now = Date.now();
     const at = new Date(now).toISOString();
     const id = givenId ?? newExecutionId(now);
@@ -84,6 +97,7 @@ export class AsyncDispatcher {
         attempts: 0,
         runAfter: at,
         lastError: null,
+        qualifier,
       },
       this.settings.queueMax,
     );
@@ -107,6 +121,7 @@ export class AsyncDispatcher {
       instanceId: null,
       attempts: 0,
     };
+    if (qualifier !== undefined) execution.qualifier = qualifier;
     this.recorder.save(execution);
     this.wake();
     return execution;
@@ -116,7 +131,13 @@ export class AsyncDispatcher {
   async replay(id: string, trigger: Trigger): Promise<{ executionId: string; functionName: string }> {
     const letter = await this.queue.getDeadLetter(id);
     if (!letter) throw deadLetterNotFound(id);
-    const execution = await this.enqueue(letter.functionName, letter.payload, trigger);
+    const execution = await this.enqueue(
+      letter.functionName,
+      letter.payload,
+      trigger,
+      undefined,
+      letter.qualifier,
+    );
     await this.queue.markReplayed(id, execution.id, new Date());
     return { executionId: execution.id, functionName: letter.functionName };
   }
@@ -227,9 +248,10 @@ export class AsyncDispatcher {
   private async run(call: QueuedCall): Promise<void> {
     let fn: FunctionRecord;
     try {
-      fn = this.functions.cached(call.functionName) ?? (await this.functions.get(call.functionName));
+      // A qualified call runs the version its qualifier names now, with that version's settings.
+      fn = await this.versions.resolve(call.functionName, call.qualifier ?? LATEST);
     } catch (err) {
-      if (err instanceof NimbusError && err.code === 'FUNCTION_NOT_FOUND') return this.orphaned(call);
+      if (err instanceof NimbusError && GONE.has(err.code)) return this.orphaned(call, err);
       throw err;
     }
     // The claim counted this attempt; earlier ones that never reported (their server died) count too.
@@ -243,13 +265,14 @@ export class AsyncDispatcher {
     const logSeqStart = attempt > 1 ? await this.nextLogSeq(call.id) : 0;
     let outcome: InvocationOutcome;
     try {
-      outcome = await this.invoker.invoke(fn.name, Buffer.from(call.payload), {
+      outcome = await this.invoker.invokeResolved(fn, Buffer.from(call.payload), {
         trigger: call.trigger,
         maxResultBytes: this.settings.maxResultBytes,
         queued: { executionId: call.id, attempt, logSeqStart },
+        qualifier: call.qualifier,
       });
     } catch (err) {
-      if (err instanceof NimbusError && err.code === 'FUNCTION_NOT_FOUND') return this.orphaned(call);
+      if (err instanceof NimbusError && GONE.has(err.code)) return this.orphaned(call, err);
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') {
         // Throttled before it ran: not an attempt (as Lambda), but it still ages.
         const delay = this.retryDelay(attempt);
@@ -317,12 +340,21 @@ export class AsyncDispatcher {
     await this.deadLetter(call, 'EventAgeExceeded', lastError ?? execution.error, attempts);
   }
 
-  /** A call whose function was deleted before it could run: nothing can run it, so it is a dead letter. */
-  private async orphaned(call: QueuedCall): Promise<void> {
-    const error: ExecutionError = {
-      type: 'FunctionNotFound',
-      message: `function '${call.functionName}' was deleted before this call could run`,
-    };
+  /**
+   * A call whose function (or the version or alias it asked for) was deleted before it could run:
+   * nothing can run it, so it is a dead letter.
+   */
+  private async orphaned(call: QueuedCall, cause: NimbusError): Promise<void> {
+    const error: ExecutionError =
+      cause.code === 'FUNCTION_NOT_FOUND'
+        ? {
+            type: 'FunctionNotFound',
+            message: `function '${call.functionName}' was deleted before this call could run`,
+          }
+        : {
+            type: cause.code === 'ALIAS_NOT_FOUND' ? 'AliasNotFound' : 'VersionNotFound',
+            message: `${call.qualifier ?? ''} of function '${call.functionName}' was deleted before this call could run: ${cause.message}`,
+          };
     const execution = await this.currentRecord(call, undefined);
     execution.status = 'failed';
     execution.outcome = 'developer_error';
@@ -385,6 +417,7 @@ export class AsyncDispatcher {
       error: call.lastError,
       instanceId: null,
       attempts: call.attempts,
+      ...(call.qualifier === undefined ? {} : { qualifier: call.qualifier }),
     };
   }
 
@@ -406,6 +439,7 @@ export class AsyncDispatcher {
       failedAt: new Date().toISOString(),
       replayedAt: null,
       replayExecutionId: null,
+      qualifier: call.qualifier,
     });
   }
 

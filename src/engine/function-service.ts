@@ -140,7 +140,8 @@ export class FunctionService {
   private async save(record: FunctionRecord): Promise<FunctionRecord> {
     await this.store.updateFunction(record);
     this.cache.set(record.name, record);
-    await this.pool.retireFunction(record.name);
+    // Published versions are frozen: only `$LATEST`'s instances serve the old code or settings.
+    await this.pool.retireFunction(record.name, record.version);
     await this.provision(record);
     return record;
   }

@@ -220,11 +220,15 @@ export class InstancePool {
     if (state && state.waiters.length > 0) this.scale(state);
   }
 
-  /** Stops the idle instances of a function now; busy ones stop when their calls finish. */
-  async retireFunction(name: string): Promise<void> {
+  /**
+   * Stops the idle instances of a function now (of one of its versions when `version` is given,
+   * e.g. `$LATEST` after an update); busy ones stop when their calls finish.
+   */
+  async retireFunction(name: string, version?: string): Promise<void> {
     const doomed: Promise<void>[] = [];
     for (const state of this.revisionStates.values()) {
       if (state.fn.name !== name) continue;
+      if (version !== undefined && state.fn.version !== version) continue;
       state.retired = true;
       for (const instance of [...state.instances])
         if (instance.leases === 0) doomed.push(this.discard(instance));

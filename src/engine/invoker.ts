@@ -12,6 +12,7 @@ import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
+import type { VersionService } from './version-service.js';
 
 export interface InvocationOutcome {
   execution: Execution;
@@ -30,6 +31,11 @@ export interface InvokeOptions {
   queued?: QueuedAttempt | undefined;
   /** A streaming HTTP call (wsgi, fetch): the response goes here, the record keeps its summary. */
   http?: HttpResponseSink | undefined;
+  /**
+   * What to run: `$LATEST` (when absent), a version number, or an alias (resolved per call, so a
+   * weighted alias picks its version each time). The execution records it, and the version that served.
+   */
+  qualifier?: string | undefined;
 }
 
 export interface QueuedAttempt {
@@ -49,6 +55,7 @@ export class Invoker {
     private readonly codeCache: CodeCache,
     private readonly pool: InstancePool,
     private readonly recorder: ExecutionRecorder,
+    private readonly versions: VersionService,
   ) {}
 
   /** Resolves when no invocation is running (for a graceful shutdown). */
@@ -57,11 +64,34 @@ export class Invoker {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Runs one invocation to its end. Throws only when the function does not exist. */
+  /**
+   * Runs one invocation to its end. Throws only when the function (or the qualifier's version or
+   * alias) does not exist, the qualifier is malformed, or the call is throttled (429).
+   */
   async invoke(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     this.inFlight++;
     try {
-      const fn = this.functions.cached(name) ?? (await this.functions.get(name));
+      const fn =
+        options.qualifier === undefined
+          ? (this.functions.cached(name) ?? (await this.functions.get(name)))
+          : await this.versions.resolve(name, options.qualifier);
+      return await this.run(fn, event, options);
+    } finally {
+      if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * Runs one invocation of a record already resolved from `options.qualifier` (by
+   * `VersionService.resolve`), for callers that need the serving version's settings first.
+   */
+  async invokeResolved(
+    fn: FunctionRecord,
+    event: Buffer,
+    options: InvokeOptions,
+  ): Promise<InvocationOutcome> {
+    this.inFlight++;
+    try {
       return await this.run(fn, event, options);
     } finally {
       if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
@@ -91,6 +121,7 @@ export class Invoker {
       instanceId: null,
       attempts: queued ? queued.attempt : 1,
     };
+    if (options.qualifier !== undefined) execution.qualifier = options.qualifier;
     // Most calls print nothing: the collector is made when the first output arrives.
     let log: ExecutionLog | undefined;
     const sink: LogSink = (stream, text, time) =>

@@ -4,12 +4,17 @@
  * use raw SQL or dialect-only features, and never read-then-write where a constraint can decide.
  */
 import type { Kysely } from 'kysely';
-import { NimbusError, functionNotFound } from '../core/errors.js';
+import { NimbusError, functionNotFound, versionNotFound } from '../core/errors.js';
 import type { Execution, LogLine } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { AsyncQueue, ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
 import type { TriggerRecord, TriggerType } from '../core/trigger.js';
+import { LATEST, type AliasRecord, type VersionRecord } from '../core/version.js';
 import {
+  aliasToRow,
+  rowToAlias,
+  rowToVersion,
+  versionToRow,
   executionToRow,
   functionToRow,
   logToRow,
@@ -99,7 +104,169 @@ export class KyselyStore implements Store {
   }
 
   async deleteFunction(name: string): Promise<boolean> {
-    const result = await this.db.deleteFrom('functions').where('name', '=', name).executeTakeFirst();
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx.deleteFrom('functions').where('name', '=', name).executeTakeFirst();
+      await trx.deleteFrom('aliases').where('function_name', '=', name).execute();
+      await trx.deleteFrom('function_versions').where('function_name', '=', name).execute();
+      await trx.deleteFrom('version_counters').where('function_name', '=', name).execute();
+      return result.numDeletedRows > 0n;
+    });
+  }
+
+  async publishVersion(version: VersionRecord): Promise<VersionRecord> {
+    const name = version.functionName;
+    return this.db.transaction().execute(async (trx) => {
+      // Writes first (see KyselyAsyncQueue.enqueue): the counter row is created or bumped, then read.
+      await trx
+        .insertInto('version_counters')
+        .values({ function_name: name, last_version: 0 })
+        .onConflict((oc) => oc.column('function_name').doNothing())
+        .execute();
+      await trx
+        .updateTable('version_counters')
+        .set((eb) => ({ last_version: eb('last_version', '+', 1) }))
+        .where('function_name', '=', name)
+        .execute();
+      const fn = await trx.selectFrom('functions').select('name').where('name', '=', name).executeTakeFirst();
+      if (!fn) throw functionNotFound(name);
+      const counter = await trx
+        .selectFrom('version_counters')
+        .select('last_version')
+        .where('function_name', '=', name)
+        .executeTakeFirstOrThrow();
+      const stored: VersionRecord = { ...version, version: String(counter.last_version) };
+      await trx.insertInto('function_versions').values(versionToRow(stored)).execute();
+      return stored;
+    });
+  }
+
+  async getVersion(functionName: string, version: string): Promise<VersionRecord | undefined> {
+    const n = Number(version);
+    if (!Number.isSafeInteger(n)) return undefined;
+    const row = await this.db
+      .selectFrom('function_versions')
+      .selectAll()
+      .where('function_name', '=', functionName)
+      .where('version', '=', n)
+      .executeTakeFirst();
+    return row && rowToVersion(row);
+  }
+
+  async listVersions(functionName: string): Promise<VersionRecord[]> {
+    const rows = await this.db
+      .selectFrom('function_versions')
+      .selectAll()
+      .where('function_name', '=', functionName)
+      .orderBy('version', 'asc')
+      .execute();
+    return rows.map(rowToVersion);
+  }
+
+  async deleteVersion(functionName: string, version: string): Promise<boolean> {
+    const n = Number(version);
+    if (!Number.isSafeInteger(n)) return false;
+    return this.db.transaction().execute(async (trx) => {
+      // Delete first (a write, see publishVersion), then look for aliases and roll back if one uses it.
+      const result = await trx
+        .deleteFrom('function_versions')
+        .where('function_name', '=', functionName)
+        .where('version', '=', n)
+        .executeTakeFirst();
+      if (result.numDeletedRows === 0n) return false;
+      const aliases = await trx
+        .selectFrom('aliases')
+        .selectAll()
+        .where('function_name', '=', functionName)
+        .orderBy('name', 'asc')
+        .execute();
+      const user = aliases
+        .map(rowToAlias)
+        .find((a) => a.functionVersion === String(n) || a.routing?.version === String(n));
+      if (user) {
+        throw new NimbusError(
+          'VERSION_IN_USE',
+          `version ${n} of '${functionName}' is used by alias '${user.name}'; point the alias elsewhere (\`nimbus aliases update ${functionName} ${user.name} --version N\`) or delete it first`,
+          { alias: user.name },
+        );
+      }
+      return true;
+    });
+  }
+
+  async createAlias(alias: AliasRecord): Promise<void> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('aliases').values(aliasToRow(alias)).execute();
+        await this.assertAliasVersions(trx, alias);
+      });
+    } catch (err) {
+      if (this.traits.isUniqueViolation(err)) {
+        throw new NimbusError(
+          'ALIAS_EXISTS',
+          `function '${alias.functionName}' already has an alias named '${alias.name}'; change it with \`nimbus aliases update\` or choose another name`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async updateAlias(alias: AliasRecord): Promise<boolean> {
+    const { function_name, name, created_at: _created, ...rest } = aliasToRow(alias);
+    return this.db.transaction().execute(async (trx) => {
+      const result = await trx
+        .updateTable('aliases')
+        .set(rest)
+        .where('function_name', '=', function_name)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 0n) return false;
+      await this.assertAliasVersions(trx, alias);
+      return true;
+    });
+  }
+
+  /** Throws VERSION_NOT_FOUND (rolling back the caller's transaction) if the alias names a missing version. */
+  private async assertAliasVersions(trx: Kysely<Database>, alias: AliasRecord): Promise<void> {
+    const wanted = [alias.functionVersion, alias.routing?.version].filter(
+      (v): v is string => v !== undefined && v !== LATEST,
+    );
+    for (const v of wanted) {
+      const row = await trx
+        .selectFrom('function_versions')
+        .select('version')
+        .where('function_name', '=', alias.functionName)
+        .where('version', '=', Number(v))
+        .executeTakeFirst();
+      if (!row) throw versionNotFound(alias.functionName, v);
+    }
+  }
+
+  async getAlias(functionName: string, name: string): Promise<AliasRecord | undefined> {
+    const row = await this.db
+      .selectFrom('aliases')
+      .selectAll()
+      .where('function_name', '=', functionName)
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && rowToAlias(row);
+  }
+
+  async listAliases(functionName: string): Promise<AliasRecord[]> {
+    const rows = await this.db
+      .selectFrom('aliases')
+      .selectAll()
+      .where('function_name', '=', functionName)
+      .orderBy('name', 'asc')
+      .execute();
+    return rows.map(rowToAlias);
+  }
+
+  async deleteAlias(functionName: string, name: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('aliases')
+      .where('function_name', '=', functionName)
+      .where('name', '=', name)
+      .executeTakeFirst();
     return result.numDeletedRows > 0n;
   }
 
@@ -182,6 +349,7 @@ export class KyselyStore implements Store {
               instance_id: eb.ref('excluded.instance_id'),
               invocation_type: eb.ref('excluded.invocation_type'),
               attempts: eb.ref('excluded.attempts'),
+              qualifier: eb.ref('excluded.qualifier'),
             })),
           )
           .execute();

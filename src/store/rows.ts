@@ -15,19 +15,23 @@ import type {
 import {
   DEFAULT_ASYNC_CONFIG,
   type AsyncConfig,
+  type FunctionConfig,
   type FunctionRecord,
   type Runtime,
 } from '../core/function.js';
 import type { DeadLetter, DeadLetterCondition, QueuedCall } from '../core/ports.js';
 import type {
+  AliasesTable,
   AsyncQueueTable,
   DeadLettersTable,
+  FunctionVersionsTable,
   ExecutionsTable,
   FunctionsTable,
   LogsTable,
   TriggersTable,
 } from './schema.js';
 import type { TriggerConfig, TriggerRecord } from '../core/trigger.js';
+import type { AliasRecord, AliasRouting, VersionRecord } from '../core/version.js';
 
 export function functionToRow(fn: FunctionRecord): FunctionsTable {
   return {
@@ -93,6 +97,7 @@ export function executionToRow(e: Execution): ExecutionsTable {
     instance_id: e.instanceId,
     invocation_type: e.invocationType,
     attempts: e.attempts,
+    qualifier: e.qualifier ?? null,
   };
 }
 
@@ -115,6 +120,8 @@ export function rowToExecution(row: ExecutionsTable): Execution {
     instanceId: row.instance_id,
     invocationType: row.invocation_type as InvocationType,
     attempts: Number(row.attempts),
+    // Absent rather than null: most calls name no qualifier.
+    ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
   };
 }
 
@@ -184,6 +191,7 @@ export function queuedCallToRow(call: QueuedCall): AsyncQueueTable {
     lease_owner: null,
     lease_until: null,
     last_error_json: call.lastError === null ? null : JSON.stringify(call.lastError),
+    qualifier: call.qualifier ?? null,
   };
 }
 
@@ -197,6 +205,7 @@ export function rowToQueuedCall(row: AsyncQueueTable): QueuedCall {
     attempts: Number(row.attempts),
     runAfter: row.run_after,
     lastError: errorFromJson(row.last_error_json),
+    ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
   };
 }
 
@@ -213,6 +222,7 @@ export function deadLetterToRow(letter: DeadLetter): DeadLettersTable {
     failed_at: letter.failedAt,
     replayed_at: letter.replayedAt,
     replay_execution_id: letter.replayExecutionId,
+    qualifier: letter.qualifier ?? null,
   };
 }
 
@@ -229,5 +239,55 @@ export function rowToDeadLetter(row: DeadLettersTable): DeadLetter {
     failedAt: row.failed_at,
     replayedAt: row.replayed_at,
     replayExecutionId: row.replay_execution_id,
+    ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
+  };
+}
+
+export function versionToRow(v: VersionRecord): FunctionVersionsTable {
+  return {
+    function_name: v.functionName,
+    version: Number(v.version),
+    config_json: JSON.stringify(v.config),
+    code_sha256: v.codeSha256,
+    code_size: v.codeSize,
+    description: v.description,
+    created_at: v.createdAt,
+  };
+}
+
+export function rowToVersion(row: FunctionVersionsTable): VersionRecord {
+  const config = JSON.parse(row.config_json) as FunctionConfig;
+  return {
+    functionName: row.function_name,
+    version: String(row.version),
+    codeSha256: row.code_sha256,
+    codeSize: Number(row.code_size),
+    config: { ...config, async: { ...DEFAULT_ASYNC_CONFIG, ...config.async } },
+    description: row.description,
+    createdAt: row.created_at,
+  };
+}
+
+export function aliasToRow(a: AliasRecord): AliasesTable {
+  return {
+    function_name: a.functionName,
+    name: a.name,
+    function_version: a.functionVersion,
+    routing_json: a.routing === null ? null : JSON.stringify(a.routing),
+    description: a.description,
+    created_at: a.createdAt,
+    updated_at: a.updatedAt,
+  };
+}
+
+export function rowToAlias(row: AliasesTable): AliasRecord {
+  return {
+    functionName: row.function_name,
+    name: row.name,
+    functionVersion: row.function_version,
+    routing: row.routing_json === null ? null : (JSON.parse(row.routing_json) as AliasRouting),
+    description: row.description,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }

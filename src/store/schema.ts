@@ -50,6 +50,8 @@ export interface ExecutionsTable {
   instance_id: string | null;
   invocation_type: string;
   attempts: number;
+  /** What the caller asked for (v6): a version number or alias; null for `$LATEST`. */
+  qualifier: string | null;
 }
 
 /** Asynchronous calls waiting or running; a row leaves when its call is finished or dead-lettered. */
@@ -65,6 +67,8 @@ export interface AsyncQueueTable {
   lease_owner: string | null;
   lease_until: string | null;
   last_error_json: string | null;
+  /** v6; null for `$LATEST`. */
+  qualifier: string | null;
 }
 
 export interface DeadLettersTable {
@@ -79,6 +83,8 @@ export interface DeadLettersTable {
   failed_at: string;
   replayed_at: string | null;
   replay_execution_id: string | null;
+  /** v6; null for `$LATEST`. */
+  qualifier: string | null;
 }
 
 export interface LogsTable {
@@ -117,6 +123,40 @@ export interface Database {
   schema_version: SchemaVersionTable;
   async_queue: AsyncQueueTable;
   dead_letters: DeadLettersTable;
+  function_versions: FunctionVersionsTable;
+  aliases: AliasesTable;
+  version_counters: VersionCountersTable;
+}
+
+/** A published version: frozen code and configuration (v6). */
+export interface FunctionVersionsTable {
+  function_name: string;
+  version: number;
+  /** FunctionConfig as JSON. */
+  config_json: string;
+  code_sha256: string;
+  code_size: number;
+  description: string;
+  created_at: string;
+}
+
+/** An alias of a function (v6). */
+export interface AliasesTable {
+  function_name: string;
+  name: string;
+  /** A version number as text, or `$LATEST`. */
+  function_version: string;
+  /** AliasRouting as JSON, or null. */
+  routing_json: string | null;
+  description: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** The last version number a function was given, so numbers are never reused (v6). */
+export interface VersionCountersTable {
+  function_name: string;
+  last_version: number;
 }
 
 type Migration = (db: Kysely<Database>) => Promise<void>;
@@ -307,7 +347,47 @@ const v5: Migration = async (db) => {
     .execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5];
+/**
+ * v6: versions and aliases, a per-function version counter, and the qualifier a call asked for on
+ * execution records, queued calls and dead letters.
+ */
+const v6: Migration = async (db) => {
+  await db.schema
+    .createTable('function_versions')
+    .ifNotExists()
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('version', 'integer', (c) => c.notNull())
+    .addColumn('config_json', 'text', (c) => c.notNull())
+    .addColumn('code_sha256', 'text', (c) => c.notNull())
+    .addColumn('code_size', 'integer', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('function_versions_pk', ['function_name', 'version'])
+    .execute();
+  await db.schema
+    .createTable('aliases')
+    .ifNotExists()
+    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('function_version', 'text', (c) => c.notNull())
+    .addColumn('routing_json', 'text')
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('aliases_pk', ['function_name', 'name'])
+    .execute();
+  await db.schema
+    .createTable('version_counters')
+    .ifNotExists()
+    .addColumn('function_name', 'text', (c) => c.primaryKey())
+    .addColumn('last_version', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema.alterTable('executions').addColumn('qualifier', 'text').execute();
+  await db.schema.alterTable('async_queue').addColumn('qualifier', 'text').execute();
+  await db.schema.alterTable('dead_letters').addColumn('qualifier', 'text').execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -39,6 +39,7 @@ const EXECUTION_COLUMNS: (keyof ExecutionsTable)[] = [
   'instance_id',
   'invocation_type',
   'attempts',
+  'qualifier',
 ];
 
 // An execution is written when it gets an instance and again when it ends; the later state wins.

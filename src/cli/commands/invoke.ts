@@ -14,6 +14,7 @@ interface InvokeOptions {
   file?: string;
   json?: boolean;
   async?: boolean;
+  qualifier?: string;
 }
 
 export function registerInvokeCommand(program: Command): void {
@@ -25,16 +26,20 @@ export function registerInvokeCommand(program: Command): void {
     .option('-f, --file <path>', 'read the event from a JSON file ("-" reads stdin)')
     .option('--json', 'print the result as the raw JSON the API returned (strings stay quoted)')
     .option('--async', 'queue the call and print its execution id instead of waiting for the result')
+    .option('-q, --qualifier <q>', 'run a version (1, 2, …), an alias (e.g. production) or $LATEST')
     .action(async (name: string, opts: InvokeOptions, command: Command) => {
       const event = await readEvent(opts);
       if (opts.async) {
-        const { executionId } = await clientFor(command).invokeAsync(name, event);
+        const { executionId } = await clientFor(command).invokeAsync(name, event, opts.qualifier);
         console.log(opts.json ? JSON.stringify({ executionId }) : executionId);
         console.error(`queued; follow it with \`nimbus executions get ${executionId}\``);
         return;
       }
-      const outcome = await clientFor(command).invoke(name, event);
-      if (outcome.executionId) console.error(`execution ${outcome.executionId}`);
+      const outcome = await clientFor(command).invoke(name, event, opts.qualifier);
+      if (outcome.executionId) {
+        const served = opts.qualifier !== undefined && outcome.version ? ` (version ${outcome.version})` : '';
+        console.error(`execution ${outcome.executionId}${served}`);
+      }
       if (!outcome.ok) {
         const { type, message, stack } = outcome.error;
         console.error(`${type}: ${message}`);
