@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { apiKeyError, newRequestId } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { registerAccessKeyRoutes } from './access-key-routes.js';
 import { registerDeadLetterRoutes } from './dead-letter-routes.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
@@ -15,6 +16,7 @@ import { registerTriggerRoutes } from './trigger-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
+import { registerLambdaRoutes } from './lambda/lambda-routes.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long shutdown waits for running invocations before cutting them off. */
@@ -85,5 +87,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerExecutionRoutes(app, deps);
   registerTriggerRoutes(app, deps);
   registerDeadLetterRoutes(app, deps);
+  registerAccessKeyRoutes(app, deps);
+  registerLambdaRoutes(app, deps);
   return app;
 }

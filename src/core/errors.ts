@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   EXECUTION_NOT_FOUND: 404,
   TRIGGER_NOT_FOUND: 404,
   DEAD_LETTER_NOT_FOUND: 404,
+  ACCESS_KEY_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   FUNCTION_EXISTS: 409,
@@ -80,5 +81,12 @@ export function deadLetterNotFound(id: string): NimbusError {
   return new NimbusError(
     'DEAD_LETTER_NOT_FOUND',
     `no dead letter with id '${id}'; list them with \`nimbus dead-letters list\``,
+  );
+}
+
+export function accessKeyNotFound(id: string): NimbusError {
+  return new NimbusError(
+    'ACCESS_KEY_NOT_FOUND',
+    `no access key with id '${id}'; list them with \`nimbus access-keys list\``,
   );
 }

@@ -104,6 +104,16 @@ export interface TriggersTable {
   updated_at: string;
 }
 
+/** Access keys of the Lambda-compatible API; the secret is stored because SigV4 needs it to verify. */
+export interface AccessKeysTable {
+  id: string;
+  secret: string;
+  /** JSON array of grants; null means full access. */
+  allow_json: string | null;
+  description: string;
+  created_at: string;
+}
+
 export interface SchemaVersionTable {
   version: number;
   applied_at: string;
@@ -117,6 +127,7 @@ export interface Database {
   schema_version: SchemaVersionTable;
   async_queue: AsyncQueueTable;
   dead_letters: DeadLettersTable;
+  access_keys: AccessKeysTable;
 }
 
 type Migration = (db: Kysely<Database>) => Promise<void>;
@@ -307,7 +318,21 @@ const v5: Migration = async (db) => {
     .execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5];
+/** Access keys of the Lambda-compatible API. */
+const v7: Migration = async (db) => {
+  await db.schema
+    .createTable('access_keys')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('secret', 'text', (c) => c.notNull())
+    .addColumn('allow_json', 'text')
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+};
+
+// v6 (versions and aliases) is built on another branch; v7 takes its place in order on merge.
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v7];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
