@@ -6,7 +6,7 @@
  * here is only what the signer does not do: parsing the Authorization header, the clock-skew check
  * and the constant-time comparison. It must never log or return the secret.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -97,6 +97,14 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
     const value = headers.get(name);
     if (value === undefined) throw signatureError(`signed header '${name}' is missing from the request`);
     signedHeaders[name] = value;
+  }
+  // A signed payload hash must be the body's, or the signature would not cover the body at all.
+  const payloadHash = headers.get('x-amz-content-sha256');
+  if (payloadHash !== undefined && payloadHash !== 'UNSIGNED-PAYLOAD') {
+    const actual = createHash('sha256').update(request.body).digest('hex');
+    if (payloadHash.toLowerCase() !== actual) {
+      throw signatureError('The provided x-amz-content-sha256 header does not match the SHA-256 of the body');
+    }
   }
   const queryStart = request.url.indexOf('?');
   const path = queryStart === -1 ? request.url : request.url.slice(0, queryStart);
