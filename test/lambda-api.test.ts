@@ -27,7 +27,7 @@ import {
   waitUntilFunctionUpdatedV2,
 } from '@aws-sdk/client-lambda';
 import { packDirectory } from '../src/packaging/pack-directory.js';
-import { FIXTURES, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { FIXTURES, REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
 interface AccessKey {
   accessKeyId: string;
@@ -152,6 +152,38 @@ describe('access keys', () => {
     });
     const again = await server.request('DELETE', `/v1/access-keys/${key.accessKeyId}`);
     assert.equal(again.status, 404);
+  });
+
+  it('are made, listed and deleted by `nimbus access-keys`', async () => {
+    const cli = (...args: string[]) =>
+      run(process.execPath, [join(REPO_ROOT, 'dist/src/cli/main.js'), 'access-keys', ...args], {
+        PATH: process.env.PATH,
+        HOME: join(work, 'home'),
+        NIMBUS_URL: server.url,
+        NIMBUS_KEY: server.key,
+      });
+    const created = await cli(
+      'create',
+      '--allow',
+      'invoke:lam-x',
+      'manage:lam-x',
+      '--description',
+      'cli',
+      '--json',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const key = JSON.parse(created.stdout);
+    assert.deepEqual(key.allow, ['invoke:lam-x', 'manage:lam-x']);
+    assert.equal(key.secretAccessKey.length, 40);
+    const listed = await cli('list');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${key.accessKeyId}\\s+invoke:lam-x manage:lam-x`));
+    assert.ok(!listed.stdout.includes(key.secretAccessKey));
+    const deleted = await cli('delete', key.accessKeyId);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const again = await cli('delete', key.accessKeyId);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /ACCESS_KEY_NOT_FOUND/);
   });
 
   it('refuse bad grants and need the admin key', async () => {
