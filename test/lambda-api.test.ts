@@ -186,6 +186,13 @@ describe('access keys', () => {
     assert.match(again.stderr, /ACCESS_KEY_NOT_FOUND/);
   });
 
+  it('are in the OpenAPI document', async () => {
+    const res = await server.request('GET', '/v1/openapi.json', { auth: null });
+    assert.ok(res.body.paths['/v1/access-keys'].post);
+    assert.ok(res.body.paths['/v1/access-keys'].get);
+    assert.ok(res.body.paths['/v1/access-keys/{id}'].delete);
+  });
+
   it('refuse bad grants and need the admin key', async () => {
     const bad = await server.request('POST', '/v1/access-keys', { json: { allow: ['delete:everything'] } });
     assert.equal(bad.status, 400);

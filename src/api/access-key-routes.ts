@@ -8,7 +8,7 @@ import { accessKeyView } from '../engine/access-key-service.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody } from './parse.js';
 
-const createAccessKeyBody = z
+export const createAccessKeyBody = z
   .object({
     allow: z.array(z.string()).optional(),
     description: z.string().optional(),
