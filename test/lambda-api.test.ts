@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -40,6 +40,8 @@ let fullKey: AccessKey;
 let zipV1: Buffer;
 let zipV2: Buffer;
 const RIE_FUNCTION = 'lam-rie';
+/** Debian's Python, where CI installs python3-boto3 (.ci/run); another python3 on PATH may lack it. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /** The fixture's code with its revision marker changed, so an update is visible in results. */
 async function fixtureZip(revision: string): Promise<Buffer> {
@@ -539,7 +541,7 @@ describe('boto3', () => {
     const zipFile = join(work, 'boto3.zip');
     writeFileSync(zipFile, zipV1);
     const name = 'lam-boto3';
-    const result = await run('python3', [join(FIXTURES, 'lambda-clients/boto3_check.py')], {
+    const result = await run(PYTHON, [join(FIXTURES, 'lambda-clients/boto3_check.py')], {
       ...awsEnv(fullKey),
       NIMBUS_ENDPOINT: server.url,
       FUNCTION: name,
