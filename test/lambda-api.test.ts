@@ -420,6 +420,12 @@ describe('the AWS SDK for JavaScript v3', () => {
 
     const got = await client.send(new GetFunctionCommand({ FunctionName: name }));
     assert.equal(got.Configuration?.Description, 'made by the SDK');
+    // Code.Location downloads the current zip without credentials, like a pre-signed S3 URL.
+    const download = await fetch(got.Code!.Location!);
+    assert.equal(download.status, 200);
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), zipV2);
+    const forged = await fetch(got.Code!.Location!.replace(/signature=[0-9a-f]/, 'signature=x'));
+    assert.equal(forged.status, 403);
     const config = await client.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
     assert.equal(config.Version, '$LATEST');
     assert.equal(config.PackageType, 'Zip');

@@ -20,11 +20,13 @@ import {
   parseFunctionRef,
   type FunctionRef,
 } from './function-configuration.js';
+import { codeLocationQuery, verifyCodeLocation } from './code-location.js';
 import { invokeFunction, RIE_PATH } from './lambda-invoke.js';
 import {
   LambdaApiError,
   accessDenied,
   invalidParameter,
+  resourceNotFound,
   sendLambdaError,
   toLambdaError,
 } from './lambda-errors.js';
@@ -216,9 +218,30 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
     scope.get(`${LAMBDA_PREFIX}/:name`, async (request: FnRequest) => {
       const ref = target(request, 'manage');
       const fn = await deps.functions.get(ref.name);
-      // Nimbus serves no download of the code: the location is the function's native API resource.
-      return { Configuration: configurationOf(request, fn), Code: { RepositoryType: 'Nimbus' } };
+      const origin = `${request.protocol}://${request.headers.host ?? request.host}`;
+      const query = codeLocationQuery(deps.adminKey, fn.name, fn.codeSha256);
+      return {
+        Configuration: configurationOf(request, fn),
+        Code: {
+          RepositoryType: 'S3',
+          Location: `${origin}${LAMBDA_PREFIX}/${encodeURIComponent(fn.name)}/code?${query}`,
+        },
+      };
     });
+
+    // Code.Location of GetFunction: a link that needs no signature for 10 minutes (like S3's).
+    scope.get(
+      `${LAMBDA_PREFIX}/:name/code`,
+      { config: { unsigned: true } },
+      async (request: FnRequest, reply) => {
+        const sha256 = verifyCodeLocation(deps.adminKey, request.params.name, request.query);
+        const code = await deps.functions.code(request.params.name);
+        if (code.sha256 !== sha256) {
+          throw resourceNotFound('the function has other code now; call GetFunction for a new link');
+        }
+        return reply.type('application/zip').send(code.zip);
+      },
+    );
 
     // GetFunctionConfiguration
     scope.get(`${LAMBDA_PREFIX}/:name/configuration`, async (request: FnRequest) => {
