@@ -4,8 +4,8 @@
  * (State, LastUpdateStatus). Pure mapping: no engine calls.
  */
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import type { FunctionRecord, Runtime } from '../../core/function.js';
+import { runtimeVersionName } from '../../engine/runtime-commands.js';
 import { invalidParameter, resourceNotFound } from './lambda-errors.js';
 
 /** The account id in every ARN Nimbus shows: there are no AWS accounts here. */
@@ -35,26 +35,9 @@ export function nimbusRuntime(lambdaRuntime: string): Runtime {
   return runtime;
 }
 
-let pythonName: string | undefined;
-
-/**
- * The Lambda runtime name of what actually runs a function: the server's Node.js major version, or
- * its python3's minor version (asked once). Nimbus keeps no per-function Lambda runtime name.
- */
+/** The Lambda runtime name of what actually runs a function (Nimbus keeps no per-function Lambda name). */
 export function lambdaRuntime(runtime: Runtime): string {
-  if (runtime === 'nodejs') return `nodejs${process.versions.node.split('.')[0]}.x`;
-  if (pythonName === undefined) {
-    try {
-      const version = execFileSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
-        encoding: 'utf8',
-        timeout: 5000,
-      }).trim();
-      pythonName = /^\d+\.\d+$/.test(version) ? `python${version}` : 'python3';
-    } catch {
-      pythonName = 'python3';
-    }
-  }
-  return pythonName;
+  return runtimeVersionName(runtime);
 }
 
 /** A function as Lambda calls it: a name and an optional qualifier (version or alias). */
