@@ -19,6 +19,7 @@ import {
   InvokeCommand,
   LambdaClient,
   ListFunctionsCommand,
+  ListVersionsByFunctionCommand,
   ResourceNotFoundException,
   UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
@@ -497,6 +498,10 @@ describe('the AWS SDK for JavaScript v3', () => {
       client.send(new InvokeCommand({ FunctionName: RIE_FUNCTION, Qualifier: '7' })),
       (err: unknown) => err instanceof ResourceNotFoundException,
     );
+    // Actions Nimbus does not serve yet (versions, aliases…) say so in Lambda's error shape.
+    await assert.rejects(client.send(new ListVersionsByFunctionCommand({ FunctionName: RIE_FUNCTION })), {
+      name: 'UnknownOperationException',
+    });
     const wrong = sdk({ ...fullKey, secretAccessKey: 'y'.repeat(40) });
     await assert.rejects(wrong.send(new ListFunctionsCommand({})), { name: 'InvalidSignatureException' });
     const unknown = sdk({ accessKeyId: 'NKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'z'.repeat(40) });

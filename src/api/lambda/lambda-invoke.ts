@@ -11,8 +11,6 @@ import type { ApiDeps } from '../deps.js';
 import { LATEST } from './function-configuration.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
 
-/** The path the Runtime Interface Emulator serves its one function at (it calls it `function`). */
-export const RIE_PATH = '/2015-03-31/functions/function/invocations';
 /** Lambda returns at most the last 4 KB of the log. */
 const TAIL_BYTES = 4096;
 const EMPTY_EVENT = Buffer.from('{}');

@@ -21,7 +21,10 @@ import {
   type FunctionRef,
 } from './function-configuration.js';
 import { codeLocationQuery, verifyCodeLocation } from './code-location.js';
-import { invokeFunction, RIE_PATH } from './lambda-invoke.js';
+import { invokeFunction } from './lambda-invoke.js';
+
+/** The Runtime Interface Emulator's route, below `/functions` (its one function is called `function`). */
+const RIE_PATH = '/function/invocations';
 import {
   LambdaApiError,
   accessDenied,
@@ -33,7 +36,11 @@ import {
 import { createFunctionBody, updateCodeBody, updateConfigurationBody } from './lambda-schemas.js';
 import { verifySignature } from './sigv4.js';
 
-export const LAMBDA_PREFIX = '/2015-03-31/functions';
+/** Lambda's API version: the plugin's prefix, so routes below are relative to it. */
+const API_VERSION = '/2015-03-31';
+/** Requests under this path belong to the Lambda API (SigV4, Lambda's error shape). */
+export const LAMBDA_API_PREFIX = `${API_VERSION}/`;
+const FUNCTIONS = '/functions';
 const MB = 1024 * 1024;
 
 /** Who signed a request, and the region it was signed for (used in ARNs). */
@@ -125,188 +132,202 @@ function configInput(body: {
 }
 
 export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  void app.register(async (scope) => {
-    // Lambda routes sign with SigV4 instead of the admin bearer key (checked in preHandler, once
-    // the body, which the signature covers, has been read).
-    scope.addHook('onRoute', (route) => {
-      route.config = { ...route.config, public: true };
-    });
-    scope.addHook('onRequest', async (request, reply) => {
-      reply.header('x-amzn-requestid', request.id);
-    });
-    scope.addHook('preHandler', async (request) => {
-      if (request.routeOptions.config?.unsigned) return;
-      await authenticate(request, deps);
-    });
-    scope.setErrorHandler((error, request, reply) => {
-      const lambda = toLambdaError(error) ?? fromFastifyError(error);
-      if (lambda) return sendLambdaError(reply, lambda);
-      request.log.error({ err: error }, 'unhandled error in the Lambda API');
-      return sendLambdaError(
-        reply,
-        new LambdaApiError(
-          'ServiceException',
-          500,
-          `internal error (request ${request.id}); the server log has the details`,
-        ),
-      );
-    });
-
-    const configurationOf = (request: FastifyRequest, fn: FunctionRecord) =>
-      functionConfiguration(fn, callerOf(request).region);
-
-    // CreateFunction
-    const create = async (request: FastifyRequest, reply: FastifyReply) => {
-      const body = parseBody(request.body, createFunctionBody);
-      const ref = parseFunctionRef(body.FunctionName);
-      authorize(callerOf(request), 'manage', ref.name);
-      if (ref.qualifier !== undefined) throw invalidParameter('FunctionName must not carry a qualifier');
-      if (body.PackageType !== undefined && body.PackageType !== 'Zip') {
-        throw invalidParameter(`PackageType ${body.PackageType} is not supported; Nimbus runs Zip packages`);
-      }
-      if (body.Architectures?.some((a) => a !== 'x86_64')) {
-        throw invalidParameter('Architectures: Nimbus runs functions on x86_64 only');
-      }
-      if (body.Runtime === undefined) throw invalidParameter('Runtime is required for a Zip package');
-      if (body.Handler === undefined) throw invalidParameter('Handler is required for a Zip package');
-      const runtime = nimbusRuntime(body.Runtime);
-      const zip = zipOf(body.Code.ZipFile, body.Code.S3Bucket ?? body.Code.ImageUri);
-      // Publish is accepted but publishes nothing until versions land: the answer is $LATEST.
-      const fn = await deps.functions.create({
-        timeoutSec: 3, // Lambda's default, not Nimbus's
-        ...configInput(body),
-        name: ref.name,
-        runtime,
-        handler: body.Handler,
-        zip,
+  void app.register(
+    async (scope) => {
+      // Lambda routes sign with SigV4 instead of the admin bearer key (app.ts skips this prefix),
+      // checked in preHandler once the body, which the signature covers, has been read.
+      scope.addHook('onRequest', async (request, reply) => {
+        reply.header('x-amzn-requestid', request.id);
       });
-      return reply.code(201).send(configurationOf(request, fn));
-    };
-    const createOptions = {
-      bodyLimit: Math.ceil((LIMITS.zippedBytes * 4) / 3) + MB,
-      config: { bodyLimitText: '50 MB of zipped code' },
-    };
-    scope.post(LAMBDA_PREFIX, createOptions, create);
-    scope.post(`${LAMBDA_PREFIX}/`, createOptions, create);
+      scope.addHook('preHandler', async (request) => {
+        if (request.routeOptions.config?.unsigned) return;
+        await authenticate(request, deps);
+      });
+      scope.setErrorHandler((error, request, reply) => {
+        const lambda = toLambdaError(error) ?? fromFastifyError(error);
+        if (lambda) return sendLambdaError(reply, lambda);
+        request.log.error({ err: error }, 'unhandled error in the Lambda API');
+        return sendLambdaError(
+          reply,
+          new LambdaApiError(
+            'ServiceException',
+            500,
+            `internal error (request ${request.id}); the server log has the details`,
+          ),
+        );
+      });
 
-    // ListFunctions: by name, paged with an opaque marker (the last name of the previous page).
-    const list = async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
-      const caller = callerOf(request);
-      const maxItems = request.query.MaxItems === undefined ? 50 : Number(request.query.MaxItems);
-      if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10_000) {
-        throw invalidParameter('MaxItems must be a whole number from 1 to 10000');
-      }
-      const after =
-        request.query.Marker === undefined
-          ? undefined
-          : Buffer.from(request.query.Marker, 'base64url').toString('utf8');
-      // A key sees the functions it may manage.
-      const visible = (await deps.functions.list()).filter(
-        (fn) => keyAllows(caller.key, 'manage', fn.name) && (after === undefined || fn.name > after),
-      );
-      const page = visible.slice(0, maxItems);
-      const more = visible.length > maxItems;
-      return {
-        Functions: page.map((fn) => configurationOf(request, fn)),
-        ...(more ? { NextMarker: Buffer.from(page[page.length - 1]!.name).toString('base64url') } : {}),
-      };
-    };
-    scope.get(LAMBDA_PREFIX, list);
-    scope.get(`${LAMBDA_PREFIX}/`, list);
+      const configurationOf = (request: FastifyRequest, fn: FunctionRecord) =>
+        functionConfiguration(fn, callerOf(request).region);
 
-    // GetFunction
-    scope.get(`${LAMBDA_PREFIX}/:name`, async (request: FnRequest) => {
-      const ref = target(request, 'manage');
-      const fn = await deps.functions.get(ref.name);
-      const origin = `${request.protocol}://${request.headers.host ?? request.host}`;
-      const query = codeLocationQuery(deps.adminKey, fn.name, fn.codeSha256);
-      return {
-        Configuration: configurationOf(request, fn),
-        Code: {
-          RepositoryType: 'S3',
-          Location: `${origin}${LAMBDA_PREFIX}/${encodeURIComponent(fn.name)}/code?${query}`,
-        },
-      };
-    });
-
-    // Code.Location of GetFunction: a link that needs no signature for 10 minutes (like S3's).
-    scope.get(
-      `${LAMBDA_PREFIX}/:name/code`,
-      { config: { unsigned: true } },
-      async (request: FnRequest, reply) => {
-        const sha256 = verifyCodeLocation(deps.adminKey, request.params.name, request.query);
-        const code = await deps.functions.code(request.params.name);
-        if (code.sha256 !== sha256) {
-          throw resourceNotFound('the function has other code now; call GetFunction for a new link');
-        }
-        return reply.type('application/zip').send(code.zip);
-      },
-    );
-
-    // GetFunctionConfiguration
-    scope.get(`${LAMBDA_PREFIX}/:name/configuration`, async (request: FnRequest) => {
-      const ref = target(request, 'manage');
-      return configurationOf(request, await deps.functions.get(ref.name));
-    });
-
-    // UpdateFunctionConfiguration
-    scope.put(`${LAMBDA_PREFIX}/:name/configuration`, async (request: FnRequest) => {
-      const ref = target(request, 'manage');
-      const body = parseBody(request.body, updateConfigurationBody);
-      const patch = configInput(body);
-      if (body.Runtime !== undefined) patch.runtime = nimbusRuntime(body.Runtime);
-      return configurationOf(request, await deps.functions.updateConfig(ref.name, patch));
-    });
-
-    // UpdateFunctionCode
-    scope.put(`${LAMBDA_PREFIX}/:name/code`, createOptions, async (request: FnRequest) => {
-      const ref = target(request, 'manage');
-      const body = parseBody(request.body, updateCodeBody);
-      if (body.Architectures?.some((a) => a !== 'x86_64')) {
-        throw invalidParameter('Architectures: Nimbus runs functions on x86_64 only');
-      }
-      const zip = zipOf(body.ZipFile, body.S3Bucket ?? body.ImageUri);
-      if (body.DryRun) return configurationOf(request, await deps.functions.get(ref.name));
-      return configurationOf(request, await deps.functions.updateCode(ref.name, zip));
-    });
-
-    // DeleteFunction
-    scope.delete(`${LAMBDA_PREFIX}/:name`, async (request: FnRequest, reply) => {
-      const ref = target(request, 'manage');
-      await deps.functions.delete(ref.name);
-      await deps.triggers.deleteAllOf(ref.name);
-      return reply.code(204).send();
-    });
-
-    // Invoke. The body limit is checked by invokeFunction, which knows the invocation type.
-    const invokeOptions = { bodyLimit: LIMITS.syncPayloadBytes + MB, config: { bodyLimitText: '6 MB' } };
-    scope.post(`${LAMBDA_PREFIX}/:name/invocations`, invokeOptions, async (request: FnRequest, reply) => {
-      const ref = target(request, 'invoke');
-      return invokeFunction(deps, request, reply, ref.name);
-    });
-
-    // The Runtime Interface Emulator's route: unsigned, for the function chosen with --rie-function.
-    // A signed request to the same path is an ordinary Invoke of a function named "function".
-    scope.post(
-      RIE_PATH,
-      { ...invokeOptions, config: { ...invokeOptions.config, unsigned: true } },
-      async (request: FnRequest, reply) => {
-        if (request.headers.authorization !== undefined) {
-          await authenticate(request, deps);
-          const ref = target(request, 'invoke');
-          return invokeFunction(deps, request, reply, ref.name);
-        }
-        if (deps.rieFunction === undefined) {
-          throw new LambdaApiError(
-            'ResourceNotFoundException',
-            404,
-            'the Runtime Interface Emulator route is off: start the server with --rie-function NAME (or NIMBUS_RIE_FUNCTION=NAME) to serve NAME here without a signature',
+      // CreateFunction
+      const create = async (request: FastifyRequest, reply: FastifyReply) => {
+        const body = parseBody(request.body, createFunctionBody);
+        const ref = parseFunctionRef(body.FunctionName);
+        authorize(callerOf(request), 'manage', ref.name);
+        if (ref.qualifier !== undefined) throw invalidParameter('FunctionName must not carry a qualifier');
+        if (body.PackageType !== undefined && body.PackageType !== 'Zip') {
+          throw invalidParameter(
+            `PackageType ${body.PackageType} is not supported; Nimbus runs Zip packages`,
           );
         }
-        return invokeFunction(deps, request, reply, deps.rieFunction);
-      },
-    );
-  });
+        if (body.Architectures?.some((a) => a !== 'x86_64')) {
+          throw invalidParameter('Architectures: Nimbus runs functions on x86_64 only');
+        }
+        if (body.Runtime === undefined) throw invalidParameter('Runtime is required for a Zip package');
+        if (body.Handler === undefined) throw invalidParameter('Handler is required for a Zip package');
+        const runtime = nimbusRuntime(body.Runtime);
+        const zip = zipOf(body.Code.ZipFile, body.Code.S3Bucket ?? body.Code.ImageUri);
+        // Publish is accepted but publishes nothing until versions land: the answer is $LATEST.
+        const fn = await deps.functions.create({
+          timeoutSec: 3, // Lambda's default, not Nimbus's
+          ...configInput(body),
+          name: ref.name,
+          runtime,
+          handler: body.Handler,
+          zip,
+        });
+        return reply.code(201).send(configurationOf(request, fn));
+      };
+      const createOptions = {
+        bodyLimit: Math.ceil((LIMITS.zippedBytes * 4) / 3) + MB,
+        config: { bodyLimitText: '50 MB of zipped code' },
+      };
+      scope.post(FUNCTIONS, createOptions, create);
+      scope.post(`${FUNCTIONS}/`, createOptions, create);
+
+      // ListFunctions: by name, paged with an opaque marker (the last name of the previous page).
+      const list = async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
+        const caller = callerOf(request);
+        const maxItems = request.query.MaxItems === undefined ? 50 : Number(request.query.MaxItems);
+        if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10_000) {
+          throw invalidParameter('MaxItems must be a whole number from 1 to 10000');
+        }
+        const after =
+          request.query.Marker === undefined
+            ? undefined
+            : Buffer.from(request.query.Marker, 'base64url').toString('utf8');
+        // A key sees the functions it may manage.
+        const visible = (await deps.functions.list()).filter(
+          (fn) => keyAllows(caller.key, 'manage', fn.name) && (after === undefined || fn.name > after),
+        );
+        const page = visible.slice(0, maxItems);
+        const more = visible.length > maxItems;
+        return {
+          Functions: page.map((fn) => configurationOf(request, fn)),
+          ...(more ? { NextMarker: Buffer.from(page[page.length - 1]!.name).toString('base64url') } : {}),
+        };
+      };
+      scope.get(FUNCTIONS, list);
+      scope.get(`${FUNCTIONS}/`, list);
+
+      // GetFunction
+      scope.get(`${FUNCTIONS}/:name`, async (request: FnRequest) => {
+        const ref = target(request, 'manage');
+        const fn = await deps.functions.get(ref.name);
+        const origin = `${request.protocol}://${request.headers.host ?? request.host}`;
+        const query = codeLocationQuery(deps.adminKey, fn.name, fn.codeSha256);
+        return {
+          Configuration: configurationOf(request, fn),
+          Code: {
+            RepositoryType: 'S3',
+            Location: `${origin}${API_VERSION}${FUNCTIONS}/${encodeURIComponent(fn.name)}/code?${query}`,
+          },
+        };
+      });
+
+      // Code.Location of GetFunction: a link that needs no signature for 10 minutes (like S3's).
+      scope.get(
+        `${FUNCTIONS}/:name/code`,
+        { config: { unsigned: true } },
+        async (request: FnRequest, reply) => {
+          const sha256 = verifyCodeLocation(deps.adminKey, request.params.name, request.query);
+          const code = await deps.functions.code(request.params.name);
+          if (code.sha256 !== sha256) {
+            throw resourceNotFound('the function has other code now; call GetFunction for a new link');
+          }
+          return reply.type('application/zip').send(code.zip);
+        },
+      );
+
+      // GetFunctionConfiguration
+      scope.get(`${FUNCTIONS}/:name/configuration`, async (request: FnRequest) => {
+        const ref = target(request, 'manage');
+        return configurationOf(request, await deps.functions.get(ref.name));
+      });
+
+      // UpdateFunctionConfiguration
+      scope.put(`${FUNCTIONS}/:name/configuration`, async (request: FnRequest) => {
+        const ref = target(request, 'manage');
+        const body = parseBody(request.body, updateConfigurationBody);
+        const patch = configInput(body);
+        if (body.Runtime !== undefined) patch.runtime = nimbusRuntime(body.Runtime);
+        return configurationOf(request, await deps.functions.updateConfig(ref.name, patch));
+      });
+
+      // UpdateFunctionCode
+      scope.put(`${FUNCTIONS}/:name/code`, createOptions, async (request: FnRequest) => {
+        const ref = target(request, 'manage');
+        const body = parseBody(request.body, updateCodeBody);
+        if (body.Architectures?.some((a) => a !== 'x86_64')) {
+          throw invalidParameter('Architectures: Nimbus runs functions on x86_64 only');
+        }
+        const zip = zipOf(body.ZipFile, body.S3Bucket ?? body.ImageUri);
+        if (body.DryRun) return configurationOf(request, await deps.functions.get(ref.name));
+        return configurationOf(request, await deps.functions.updateCode(ref.name, zip));
+      });
+
+      // DeleteFunction
+      scope.delete(`${FUNCTIONS}/:name`, async (request: FnRequest, reply) => {
+        const ref = target(request, 'manage');
+        await deps.functions.delete(ref.name);
+        await deps.triggers.deleteAllOf(ref.name);
+        return reply.code(204).send();
+      });
+
+      // Invoke. The body limit is checked by invokeFunction, which knows the invocation type.
+      const invokeOptions = { bodyLimit: LIMITS.syncPayloadBytes + MB, config: { bodyLimitText: '6 MB' } };
+      scope.post(`${FUNCTIONS}/:name/invocations`, invokeOptions, async (request: FnRequest, reply) => {
+        const ref = target(request, 'invoke');
+        return invokeFunction(deps, request, reply, ref.name);
+      });
+
+      // The Runtime Interface Emulator's route: unsigned, for the function chosen with --rie-function.
+      // A signed request to the same path is an ordinary Invoke of a function named "function".
+      scope.post(
+        `${FUNCTIONS}${RIE_PATH}`,
+        { ...invokeOptions, config: { ...invokeOptions.config, unsigned: true } },
+        async (request: FnRequest, reply) => {
+          if (request.headers.authorization !== undefined) {
+            await authenticate(request, deps);
+            const ref = target(request, 'invoke');
+            return invokeFunction(deps, request, reply, ref.name);
+          }
+          if (deps.rieFunction === undefined) {
+            throw new LambdaApiError(
+              'ResourceNotFoundException',
+              404,
+              'the Runtime Interface Emulator route is off: start the server with --rie-function NAME (or NIMBUS_RIE_FUNCTION=NAME) to serve NAME here without a signature',
+            );
+          }
+          return invokeFunction(deps, request, reply, deps.rieFunction);
+        },
+      );
+
+      // Lambda actions Nimbus does not serve (yet): versions, aliases, permissions, event sources...
+      scope.setNotFoundHandler((request, reply) =>
+        sendLambdaError(
+          reply,
+          new LambdaApiError(
+            'UnknownOperationException',
+            404,
+            `Nimbus does not serve ${request.method} ${request.url.split('?')[0]}: it implements CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction and Invoke`,
+          ),
+        ),
+      );
+    },
+    { prefix: API_VERSION },
+  );
 }
 
 function fromFastifyError(error: unknown): LambdaApiError | undefined {
