@@ -498,6 +498,16 @@ describe('the AWS SDK for JavaScript v3', () => {
       client.send(new InvokeCommand({ FunctionName: RIE_FUNCTION, Qualifier: '7' })),
       (err: unknown) => err instanceof ResourceNotFoundException,
     );
+    await assert.rejects(
+      client.send(
+        new InvokeCommand({
+          FunctionName: RIE_FUNCTION,
+          InvocationType: 'Event',
+          Payload: JSON.stringify({ big: 'x'.repeat(1024 * 1024 + 1) }),
+        }),
+      ),
+      { name: 'RequestTooLargeException' },
+    );
     // Actions Nimbus does not serve yet (versions, aliases…) say so in Lambda's error shape.
     await assert.rejects(client.send(new ListVersionsByFunctionCommand({ FunctionName: RIE_FUNCTION })), {
       name: 'UnknownOperationException',

@@ -4,6 +4,8 @@
  * but the Runtime Interface Emulator's needs a SigV4 signature by a Nimbus access key, and the key
  * must allow the action. Thin: parse, check, call the engine (FunctionService, Invoker,
  * AsyncDispatcher), shape the answer; Lambda exceptions come from lambda-errors.ts only.
+ * Versions and aliases (PublishVersion, ListVersionsByFunction, the alias actions) are to be added
+ * as routes here, and qualifiers resolved where `target` now calls `assertLatest`.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { keyAllows, type AccessAction, type AccessKeyRecord } from '../../core/access-key.js';
