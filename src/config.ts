@@ -133,6 +133,11 @@ export const SETTINGS = {
     schema: int(2, 3600).default(30),
     doc: 'Lease on a running async call, renewed while it runs; a call whose server died runs again once its lease ends (or at the next start).',
   },
+  rieFunction: {
+    env: 'NIMBUS_RIE_FUNCTION',
+    schema: z.string().min(1).optional(),
+    doc: 'Function served without a signature at POST /2015-03-31/functions/function/invocations, as the Lambda Runtime Interface Emulator serves its one function; unset, that route answers 404.',
+  },
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -12,6 +12,7 @@ import { buildApi } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
 import { LIMITS } from './core/function.js';
+import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
@@ -151,6 +152,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       isolation,
       poolStats: () => pool.stats(),
       version: VERSION,
+      accessKeys: new AccessKeyService(store.accessKeys()),
+      rieFunction: config.rieFunction,
     },
     { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
   );

@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { apiKeyError, newRequestId } from './auth.js';
 import type { ApiDeps } from './deps.js';
+import { registerAccessKeyRoutes } from './access-key-routes.js';
 import { registerDeadLetterRoutes } from './dead-letter-routes.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
@@ -16,6 +17,7 @@ import { registerVersionRoutes } from './version-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
+import { LAMBDA_API_PREFIX, registerLambdaRoutes } from './lambda/lambda-routes.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long shutdown waits for running invocations before cutting them off. */
@@ -47,7 +49,8 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
 
   const expected = Buffer.from(deps.adminKey);
   app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config?.public) return;
+    // The Lambda API (its routes and its 404s) signs with SigV4 instead; see lambda/lambda-routes.ts.
+    if (request.routeOptions.config?.public || request.url.startsWith(LAMBDA_API_PREFIX)) return;
     const denied = apiKeyError(request.headers.authorization, expected);
     if (denied) return sendError(reply, denied);
   });
@@ -87,5 +90,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerTriggerRoutes(app, deps);
   registerDeadLetterRoutes(app, deps);
   registerVersionRoutes(app, deps);
+  registerAccessKeyRoutes(app, deps);
+  registerLambdaRoutes(app, deps);
   return app;
 }

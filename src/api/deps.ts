@@ -1,5 +1,6 @@
 /** What the API layer is handed by the composition root: engine services and read access to records. */
 import type { AsyncQueue, IsolationReport, Store } from '../core/ports.js';
+import type { AccessKeyService } from '../engine/access-key-service.js';
 import type { AsyncDispatcher } from '../engine/async-dispatcher.js';
 import type { ExecutionRecorder } from '../engine/execution-recorder.js';
 import type { PoolStats } from '../engine/instance-pool.js';
@@ -25,4 +26,8 @@ export interface ApiDeps {
   /** Instance, pool and queue counters, served at /v1/stats (and the counts in /v1/doctor). */
   poolStats: () => PoolStats;
   version: string;
+  /** Access keys of the Lambda-compatible API (SigV4). */
+  accessKeys: AccessKeyService;
+  /** The function served unsigned at the Runtime Interface Emulator's route, when one is set. */
+  rieFunction?: string | undefined;
 }

@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document of the native API, built from the same zod schemas that validate requests. */
 import { z } from 'zod';
+import { createAccessKeyBody } from './access-key-routes.js';
 import {
   createAliasBody,
   createFunctionBody,
@@ -352,6 +353,37 @@ export function openApiDocument(version: string): object {
           summary: 'A signed URL for a key-auth HTTP trigger, good until it expires',
           requestBody: { required: true, ...json(z.toJSONSchema(signTriggerBody, { io: 'input' })) },
           responses: { '200': { description: '{"url", "expiresAt"}' }, ...errors },
+        },
+      },
+      '/v1/access-keys': {
+        post: {
+          summary:
+            'Make an access key for the AWS Lambda-compatible API (SigV4); the answer is the only one with its secret',
+          requestBody: {
+            required: false,
+            ...json({
+              ...z.toJSONSchema(createAccessKeyBody, { io: 'input' }),
+              description:
+                'allow: grants invoke:<function>, invoke:*, manage:<function>, manage:* (left out: full access)',
+            }),
+          },
+          responses: {
+            '201': {
+              description: '{"accessKeyId", "secretAccessKey", "id", "allow", "description", "createdAt"}',
+            },
+            ...errors,
+          },
+        },
+        get: {
+          summary: 'Access keys, oldest first, without their secrets',
+          responses: { '200': { description: '{"accessKeys": [...]}' }, ...errors },
+        },
+      },
+      '/v1/access-keys/{id}': {
+        parameters: [idParam],
+        delete: {
+          summary: 'Revoke an access key: requests signed with it fail at once',
+          responses: { '204': { description: 'Deleted' }, ...errors },
         },
       },
       '/v1/stats': {

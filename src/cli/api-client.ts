@@ -36,6 +36,16 @@ export type VersionView = Omit<FunctionView, 'name'> & { functionName: string; f
 export type AliasView = AliasRecord;
 
 /** A dead letter as the API shows it: the event is parsed JSON. */
+/** An access key as listed: never with its secret. */
+export interface AccessKeyView {
+  id: string;
+  allow: string[] | null;
+  description: string;
+  createdAt: string;
+}
+
+export type AccessKeyCreated = AccessKeyView & { accessKeyId: string; secretAccessKey: string };
+
 export type DeadLetterView = Omit<DeadLetter, 'payload'> & { payload: unknown };
 
 export type FunctionSpec = Pick<FunctionRecord, 'name' | 'runtime' | 'handler'> & FunctionPatch;
@@ -293,6 +303,20 @@ export class ApiClient {
 
   async deleteDeadLetter(id: string): Promise<void> {
     await this.drain(await this.call('DELETE', deadLetterPath(id)));
+  }
+
+  /** Makes an access key for the Lambda API; the answer is the only one that shows its secret. */
+  async createAccessKey(spec: { allow?: string[]; description?: string }): Promise<AccessKeyCreated> {
+    return this.json(await this.call('POST', '/v1/access-keys', { json: spec }));
+  }
+
+  async listAccessKeys(): Promise<{ accessKeys: AccessKeyView[] }> {
+    const body = await this.json<{ accessKeys?: unknown }>(await this.call('GET', '/v1/access-keys'));
+    return { accessKeys: this.array(body.accessKeys, 'accessKeys') };
+  }
+
+  async deleteAccessKey(id: string): Promise<void> {
+    await this.drain(await this.call('DELETE', `/v1/access-keys/${encodeURIComponent(id)}`));
   }
 
   async signTriggerUrl(

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { ApiError } from './api-client.js';
 import { CliError, USAGE_EXIT_CODE } from './cli-error.js';
 import { addConnectionOptions, addJsonOption } from './client-options.js';
+import { registerAccessKeysCommand } from './commands/access-keys.js';
 import { registerDeadLettersCommand } from './commands/dead-letters.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerDoctorCommand } from './commands/doctor.js';
@@ -44,6 +45,7 @@ function buildProgram(): Command {
   registerVersionsCommand(program);
   registerAliasesCommand(program);
   registerDeadLettersCommand(program);
+  registerAccessKeysCommand(program);
   registerLogsCommand(program);
   registerDoctorCommand(program);
   registerSettingsCommand(program);

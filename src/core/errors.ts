@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   DEAD_LETTER_NOT_FOUND: 404,
   VERSION_NOT_FOUND: 404,
   ALIAS_NOT_FOUND: 404,
+  ACCESS_KEY_NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   FUNCTION_EXISTS: 409,
@@ -101,5 +102,12 @@ export function aliasNotFound(functionName: string, alias: string): NimbusError 
   return new NimbusError(
     'ALIAS_NOT_FOUND',
     `function '${functionName}' has no alias '${alias}'; list them with \`nimbus aliases list ${functionName}\``,
+  );
+}
+
+export function accessKeyNotFound(id: string): NimbusError {
+  return new NimbusError(
+    'ACCESS_KEY_NOT_FOUND',
+    `no access key with id '${id}'; list them with \`nimbus access-keys list\``,
   );
 }

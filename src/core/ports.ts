@@ -2,6 +2,7 @@
  * The ports: the small interfaces that adapters implement and the engine uses. The core defines
  * them and imports nothing below; only the composition root (server.ts) picks the adapters.
  */
+import type { AccessKeyRecord } from './access-key.js';
 import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
 import type { FunctionRecord } from './function.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
@@ -273,4 +274,17 @@ export interface SandboxDriver {
   isolation(): IsolationReport;
   /** Releases what the driver holds (helper processes); sandboxes already started are not affected. */
   close(): Promise<void>;
+}
+
+/**
+ * Stored access keys of the Lambda-compatible API. Implemented beside the Store (same database);
+ * the engine's AccessKeyService is its only caller.
+ */
+export interface AccessKeyStore {
+  create(key: AccessKeyRecord): Promise<void>;
+  get(id: string): Promise<AccessKeyRecord | undefined>;
+  /** Oldest first; records carry their secrets, which callers must not show. */
+  list(): Promise<AccessKeyRecord[]>;
+  /** Whether the key existed. */
+  delete(id: string): Promise<boolean>;
 }

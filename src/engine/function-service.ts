@@ -100,6 +100,15 @@ export class FunctionService {
     });
   }
 
+  /** The zip a function runs, by the SHA-256 its record names (for code downloads). */
+  async code(name: string): Promise<{ sha256: string; zip: Buffer }> {
+    const fn = await this.get(name);
+    const zip = await this.codeStore.get(fn.codeSha256);
+    if (!zip)
+      throw new NimbusError('INTERNAL', `the code package of '${name}' is missing from the code store`);
+    return { sha256: fn.codeSha256, zip };
+  }
+
   async delete(name: string): Promise<void> {
     const existed = await this.store.deleteFunction(name);
     this.cache.delete(name);

@@ -33,6 +33,21 @@ function findPython(): string {
 
 let python: string | undefined;
 
+/**
+ * The Lambda-style name of the interpreter functions of `runtime` run on: `python3.11` (from the
+ * resolved binary's name, `python3` when it names no minor version) or `nodejs20.x`.
+ */
+export function runtimeVersionName(runtime: Runtime): string {
+  if (runtime === 'nodejs') return `nodejs${process.versions.node.split('.')[0]}.x`;
+  try {
+    python ??= findPython();
+  } catch {
+    return 'python3';
+  }
+  const minor = /python(3\.\d+)$/.exec(python)?.[1];
+  return minor ? `python${minor}` : 'python3';
+}
+
 const BASE_ENV = {
   PATH: '/usr/local/bin:/usr/bin:/bin',
   HOME: '/tmp',

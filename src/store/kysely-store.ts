@@ -7,7 +7,7 @@ import type { Kysely } from 'kysely';
 import { NimbusError, functionNotFound, versionNotFound } from '../core/errors.js';
 import type { Execution, LogLine } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
-import type { AsyncQueue, ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
+import type { AccessKeyStore, AsyncQueue, ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
 import type { TriggerRecord, TriggerType } from '../core/trigger.js';
 import { LATEST, type AliasRecord, type VersionRecord } from '../core/version.js';
 import {
@@ -24,6 +24,7 @@ import {
   rowToTrigger,
   triggerToRow,
 } from './rows.js';
+import { KyselyAccessKeyStore } from './kysely-access-keys.js';
 import { KyselyAsyncQueue } from './kysely-async-queue.js';
 import { type Database, migrate } from './schema.js';
 
@@ -67,6 +68,11 @@ export class KyselyStore implements Store {
   /** The durable queue of asynchronous calls, in the same database (after `migrate`). */
   asyncQueue(): AsyncQueue {
     return new KyselyAsyncQueue(this.db);
+  }
+
+  /** The access keys of the Lambda-compatible API, in the same database (after `migrate`). */
+  accessKeys(): AccessKeyStore {
+    return new KyselyAccessKeyStore(this.db);
   }
 
   async createFunction(fn: FunctionRecord): Promise<void> {

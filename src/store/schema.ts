@@ -110,6 +110,16 @@ export interface TriggersTable {
   updated_at: string;
 }
 
+/** Access keys of the Lambda-compatible API; the secret is stored because SigV4 needs it to verify. */
+export interface AccessKeysTable {
+  id: string;
+  secret: string;
+  /** JSON array of grants; null means full access. */
+  allow_json: string | null;
+  description: string;
+  created_at: string;
+}
+
 export interface SchemaVersionTable {
   version: number;
   applied_at: string;
@@ -126,6 +136,7 @@ export interface Database {
   function_versions: FunctionVersionsTable;
   aliases: AliasesTable;
   version_counters: VersionCountersTable;
+  access_keys: AccessKeysTable;
 }
 
 /** A published version: frozen code and configuration (v6). */
@@ -387,7 +398,20 @@ const v6: Migration = async (db) => {
   await db.schema.alterTable('dead_letters').addColumn('qualifier', 'text').execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6];
+/** Access keys of the Lambda-compatible API. */
+const v7: Migration = async (db) => {
+  await db.schema
+    .createTable('access_keys')
+    .ifNotExists()
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('secret', 'text', (c) => c.notNull())
+    .addColumn('allow_json', 'text')
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -1,0 +1,126 @@
+/**
+ * The Lambda API's view of Nimbus functions: runtime names, function references (names, ARNs,
+ * qualifiers) and FunctionConfiguration in Lambda's shape, with the fields SDK waiters read
+ * (State, LastUpdateStatus). Pure mapping: no engine calls.
+ */
+import { createHash } from 'node:crypto';
+import type { FunctionRecord, Runtime } from '../../core/function.js';
+import { runtimeVersionName } from '../../engine/runtime-commands.js';
+import { invalidParameter, resourceNotFound } from './lambda-errors.js';
+
+/** The account id in every ARN Nimbus shows: there are no AWS accounts here. */
+export const ACCOUNT_ID = '000000000000';
+export const LATEST = '$LATEST';
+
+const LAMBDA_RUNTIMES: Record<string, Runtime> = {
+  'python3.8': 'python3',
+  'python3.9': 'python3',
+  'python3.10': 'python3',
+  'python3.11': 'python3',
+  'python3.12': 'python3',
+  'python3.13': 'python3',
+  'nodejs18.x': 'nodejs',
+  'nodejs20.x': 'nodejs',
+  'nodejs22.x': 'nodejs',
+};
+
+/** Nimbus's runtime for a Lambda runtime name; InvalidParameterValueException names the supported ones. */
+export function nimbusRuntime(lambdaRuntime: string): Runtime {
+  const runtime = LAMBDA_RUNTIMES[lambdaRuntime];
+  if (!runtime) {
+    throw invalidParameter(
+      `Value ${lambdaRuntime} at 'runtime' failed to satisfy constraint: Nimbus runs ${Object.keys(LAMBDA_RUNTIMES).join(', ')} (each on the server's own Python 3 or Node.js)`,
+    );
+  }
+  return runtime;
+}
+
+/** The Lambda runtime name of what actually runs a function (Nimbus keeps no per-function Lambda name). */
+export function lambdaRuntime(runtime: Runtime): string {
+  return runtimeVersionName(runtime);
+}
+
+/** A function as Lambda calls it: a name and an optional qualifier (version or alias). */
+export interface FunctionRef {
+  name: string;
+  qualifier: string | undefined;
+}
+
+const ARN = /^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([^:]+)(?::([^:]+))?$/;
+const PARTIAL_ARN = /^\d{12}:function:([^:]+)(?::([^:]+))?$/;
+const NAME_WITH_QUALIFIER = /^([^:]+)(?::([^:]+))?$/;
+
+/**
+ * Parses a FunctionName path parameter: a name, `name:qualifier`, a full ARN or a partial one
+ * (`123456789012:function:name`). A `Qualifier` query parameter must agree with one in the name.
+ */
+export function parseFunctionRef(given: string, queryQualifier?: string): FunctionRef {
+  const match = ARN.exec(given) ?? PARTIAL_ARN.exec(given) ?? NAME_WITH_QUALIFIER.exec(given);
+  if (!match) {
+    throw invalidParameter(
+      `function name '${given}' is not a name, name:qualifier or arn:aws:lambda:region:account:function:name`,
+    );
+  }
+  const name = match[1]!;
+  const qualifier = match[2] ?? (queryQualifier === '' ? undefined : queryQualifier);
+  if (match[2] !== undefined && queryQualifier !== undefined && queryQualifier !== match[2]) {
+    throw invalidParameter(
+      `the qualifier in the function name (${match[2]}) differs from the Qualifier parameter (${queryQualifier})`,
+    );
+  }
+  return { name, qualifier };
+}
+
+/**
+ * Checks a qualifier: only `$LATEST` exists until versions and aliases land, when this is where a
+ * qualifier is resolved to a version.
+ */
+export function assertLatest(ref: FunctionRef): void {
+  if (ref.qualifier === undefined || ref.qualifier === LATEST) return;
+  throw resourceNotFound(
+    `Function not found: ${ref.name}:${ref.qualifier} (Nimbus serves only $LATEST: versions and aliases are not supported yet)`,
+  );
+}
+
+export function functionArn(name: string, region: string): string {
+  return `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${name}`;
+}
+
+/** Lambda's LastModified format: `2026-11-23T16:31:33.123+0000`. */
+function lastModified(iso: string): string {
+  return iso.replace(/Z$/, '+0000');
+}
+
+/** A stable id of one state of a function's code and configuration. */
+function revisionId(fn: FunctionRecord): string {
+  const hex = createHash('sha256').update(`${fn.name}\n${fn.codeSha256}\n${fn.updatedAt}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** FunctionConfiguration as Lambda returns it from GetFunctionConfiguration and friends. */
+export function functionConfiguration(fn: FunctionRecord, region: string): Record<string, unknown> {
+  return {
+    FunctionName: fn.name,
+    FunctionArn: functionArn(fn.name, region),
+    Runtime: lambdaRuntime(fn.runtime),
+    Role: `arn:aws:iam::${ACCOUNT_ID}:role/nimbus`,
+    Handler: fn.handler,
+    CodeSize: fn.codeSize,
+    Description: fn.description,
+    Timeout: fn.timeoutSec,
+    MemorySize: fn.memoryMb,
+    LastModified: lastModified(fn.updatedAt),
+    CodeSha256: Buffer.from(fn.codeSha256, 'hex').toString('base64'),
+    Version: LATEST,
+    ...(Object.keys(fn.env).length > 0 ? { Environment: { Variables: fn.env } } : {}),
+    TracingConfig: { Mode: 'PassThrough' },
+    RevisionId: revisionId(fn),
+    State: 'Active',
+    LastUpdateStatus: 'Successful',
+    PackageType: 'Zip',
+    Architectures: ['x86_64'],
+    EphemeralStorage: { Size: 512 },
+    SnapStart: { ApplyOn: 'None', OptimizationStatus: 'Off' },
+    LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${fn.name}` },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * Lambda's Invoke on Nimbus's engine: RequestResponse through the Invoker, Event through the
+ * durable async queue (202), DryRun (204 after the checks); `X-Amz-Log-Type: Tail` returns the end
+ * of the execution's log, and function failures answer 200 with `X-Amz-Function-Error: Unhandled`
+ * and Lambda's error document, as Lambda does. Platform failures are ServiceException.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Execution } from '../../core/execution.js';
+import { LIMITS } from '../../core/function.js';
+import type { ApiDeps } from '../deps.js';
+import { LATEST } from './function-configuration.js';
+import { LambdaApiError, invalidParameter } from './lambda-errors.js';
+
+/** Lambda returns at most the last 4 KB of the log. */
+const TAIL_BYTES = 4096;
+const EMPTY_EVENT = Buffer.from('{}');
+
+export async function invokeFunction(
+  deps: ApiDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  name: string,
+): Promise<FastifyReply> {
+  const type = headerValue(request, 'x-amz-invocation-type') ?? 'RequestResponse';
+  if (type !== 'RequestResponse' && type !== 'Event' && type !== 'DryRun') {
+    throw invalidParameter(`X-Amz-Invocation-Type must be RequestResponse, Event or DryRun (got ${type})`);
+  }
+  const logType = headerValue(request, 'x-amz-log-type') ?? 'None';
+  if (logType !== 'None' && logType !== 'Tail') {
+    throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
+  }
+  const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
+  const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
+  if (body.length > limit) {
+    throw new LambdaApiError(
+      'RequestTooLargeException',
+      413,
+      `Request must be smaller than ${limit} bytes for the ${type === 'Event' ? 'Event' : 'RequestResponse'} invocation type`,
+    );
+  }
+  const text = body.toString('utf8');
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new LambdaApiError(
+      'InvalidRequestContentException',
+      400,
+      `Could not parse request body into json: ${(err as Error).message}`,
+    );
+  }
+  const fn = deps.functions.cached(name) ?? (await deps.functions.get(name));
+  reply.header('x-amz-executed-version', LATEST);
+  if (type === 'DryRun') return reply.code(204).send();
+  if (type === 'Event') {
+    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api');
+    return reply.code(202).header('x-amzn-requestid', queued.id).send();
+  }
+
+  const { execution, payload } = await deps.invoker.invoke(fn.name, body, {
+    trigger: 'api',
+    maxResultBytes: LIMITS.syncPayloadBytes,
+  });
+  reply.header('x-amzn-requestid', execution.id);
+  if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution, fn.memoryMb));
+  if (payload) return reply.code(200).type('application/json').send(payload);
+  if (execution.outcome === 'platform_error') {
+    throw new LambdaApiError(
+      'ServiceException',
+      500,
+      `Nimbus failed to run the function (execution ${execution.id}): ${execution.error?.message ?? 'unknown failure'}`,
+    );
+  }
+  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
+  const document = {
+    errorMessage:
+      execution.status === 'timeout'
+        ? `${execution.startedAt} ${execution.id} Task timed out after ${fn.timeoutSec.toFixed(2)} seconds`
+        : error.message,
+    errorType: error.type,
+    requestId: execution.id,
+    stackTrace: error.stack ? error.stack.split('\n').filter((line) => line.length > 0) : [],
+  };
+  return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
+}
+
+/** Lambda's START / log / END / REPORT lines of one execution, the last 4 KB, base64. */
+async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): Promise<string> {
+  await deps.recorder.flush();
+  const lines = await deps.store.getLogs(execution.id);
+  const id = execution.id;
+  const duration = execution.durationMs ?? 0;
+  const text =
+    `START RequestId: ${id} Version: ${LATEST}\n` +
+    lines.map((line) => (line.message.endsWith('\n') ? line.message : `${line.message}\n`)).join('') +
+    `END RequestId: ${id}\n` +
+    `REPORT RequestId: ${id}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${memoryMb} MB\n`;
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,644 @@
+/**
+ * The Lambda-compatible API driven by real AWS clients nobody here wrote: the AWS CLI, the AWS SDK
+ * for JavaScript v3 and boto3, signing with Nimbus access keys against a real server with real
+ * sandboxes. Also the access-key routes, permissions, and the Runtime Interface Emulator's route.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  CreateFunctionCommand,
+  DeleteFunctionCommand,
+  GetFunctionCommand,
+  GetFunctionConfigurationCommand,
+  InvalidParameterValueException,
+  InvokeCommand,
+  LambdaClient,
+  ListFunctionsCommand,
+  ListVersionsByFunctionCommand,
+  ResourceNotFoundException,
+  UpdateFunctionCodeCommand,
+  UpdateFunctionConfigurationCommand,
+  paginateListFunctions,
+  waitUntilFunctionActiveV2,
+  waitUntilFunctionUpdatedV2,
+} from '@aws-sdk/client-lambda';
+import { packDirectory } from '../src/packaging/pack-directory.js';
+import { FIXTURES, REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+
+interface AccessKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+let server: TestServer;
+let work: string;
+let fullKey: AccessKey;
+let zipV1: Buffer;
+let zipV2: Buffer;
+const RIE_FUNCTION = 'lam-rie';
+/** Debian's Python, where CI installs python3-boto3 (.ci/run); another python3 on PATH may lack it. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+/** The fixture's code with its revision marker changed, so an update is visible in results. */
+async function fixtureZip(revision: string): Promise<Buffer> {
+  const dir = join(work, `src-${revision}`);
+  mkdirSync(dir, { recursive: true });
+  const source = readFileSync(join(FIXTURES, 'python-lambda-api/main.py'), 'utf8');
+  writeFileSync(join(dir, 'main.py'), source.replace('"revision": "v1"', `"revision": "${revision}"`));
+  return packDirectory(dir);
+}
+
+async function createKey(body: Record<string, unknown> = {}): Promise<AccessKey> {
+  const res = await server.request<AccessKey>('POST', '/v1/access-keys', { json: body });
+  assert.equal(res.status, 201, res.text);
+  return res.body;
+}
+
+function sdk(key: AccessKey, region = 'eu-west-1'): LambdaClient {
+  return new LambdaClient({
+    endpoint: server.url,
+    region,
+    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+    maxAttempts: 1,
+  });
+}
+
+/** The environment of an AWS client process: this key, and no config of the machine's user. */
+function awsEnv(key: AccessKey): NodeJS.ProcessEnv {
+  const home = join(work, 'home');
+  mkdirSync(home, { recursive: true });
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    AWS_ACCESS_KEY_ID: key.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+    AWS_DEFAULT_REGION: 'us-west-2',
+    AWS_REGION: 'us-west-2',
+    AWS_PAGER: '',
+    AWS_CONFIG_FILE: join(home, 'none'),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// Asynchronous on purpose: the server runs in this process, so a synchronous spawn would deadlock it.
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(command, args, { env, timeout: 90_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function aws(key: AccessKey, ...args: string[]): Promise<Run> {
+  return run('aws', ['lambda', ...args, '--endpoint-url', server.url, '--output', 'json'], awsEnv(key));
+}
+
+async function awsJson(key: AccessKey, ...args: string[]): Promise<any> {
+  const result = await aws(key, ...args);
+  assert.equal(result.code, 0, `aws lambda ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+}
+
+async function executionsOf(name: string): Promise<any[]> {
+  const res = await server.request<{ executions: any[] }>('GET', `/v1/executions?function=${name}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body.executions;
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), 'nimbus-lambda-'));
+  server = await startTestServer({ rieFunction: RIE_FUNCTION });
+  fullKey = await createKey({ description: 'full access for the tests' });
+  zipV1 = await fixtureZip('v1');
+  zipV2 = await fixtureZip('v2');
+});
+
+after(async () => {
+  await server?.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('access keys', () => {
+  it('are AWS-shaped, listed without secrets, and stop working at once when deleted', async () => {
+    const key = await createKey({ allow: ['invoke:*'], description: 'ci' });
+    assert.match(key.accessKeyId, /^NKIA[A-Z2-7]{16}$/);
+    assert.equal(key.secretAccessKey.length, 40);
+    const list = await server.request('GET', '/v1/access-keys');
+    assert.equal(list.status, 200);
+    assert.ok(!list.text.includes(key.secretAccessKey), 'a listing must not show secrets');
+    const shown = list.body.accessKeys.find((k: any) => k.id === key.accessKeyId);
+    assert.deepEqual(shown.allow, ['invoke:*']);
+    assert.equal(shown.description, 'ci');
+    assert.equal(shown.secret, undefined);
+
+    // Used once (so it is cached), then revoked.
+    await assert.rejects(sdk(key).send(new GetFunctionCommand({ FunctionName: 'lam-any' })), {
+      name: 'AccessDeniedException',
+    });
+    const deleted = await server.request('DELETE', `/v1/access-keys/${key.accessKeyId}`);
+    assert.equal(deleted.status, 204);
+    await assert.rejects(sdk(key).send(new GetFunctionCommand({ FunctionName: 'lam-any' })), {
+      name: 'UnrecognizedClientException',
+    });
+    const again = await server.request('DELETE', `/v1/access-keys/${key.accessKeyId}`);
+    assert.equal(again.status, 404);
+  });
+
+  it('are made, listed and deleted by `nimbus access-keys`', async () => {
+    const cli = (...args: string[]) =>
+      run(process.execPath, [join(REPO_ROOT, 'dist/src/cli/main.js'), 'access-keys', ...args], {
+        PATH: process.env.PATH,
+        HOME: join(work, 'home'),
+        NIMBUS_URL: server.url,
+        NIMBUS_KEY: server.key,
+      });
+    const created = await cli(
+      'create',
+      '--allow',
+      'invoke:lam-x',
+      'manage:lam-x',
+      '--description',
+      'cli',
+      '--json',
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const key = JSON.parse(created.stdout);
+    assert.deepEqual(key.allow, ['invoke:lam-x', 'manage:lam-x']);
+    assert.equal(key.secretAccessKey.length, 40);
+    const listed = await cli('list');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${key.accessKeyId}\\s+invoke:lam-x manage:lam-x`));
+    assert.ok(!listed.stdout.includes(key.secretAccessKey));
+    const deleted = await cli('delete', key.accessKeyId);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const again = await cli('delete', key.accessKeyId);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /ACCESS_KEY_NOT_FOUND/);
+  });
+
+  it('are in the OpenAPI document', async () => {
+    const res = await server.request('GET', '/v1/openapi.json', { auth: null });
+    assert.ok(res.body.paths['/v1/access-keys'].post);
+    assert.ok(res.body.paths['/v1/access-keys'].get);
+    assert.ok(res.body.paths['/v1/access-keys/{id}'].delete);
+  });
+
+  it('refuse bad grants and need the admin key', async () => {
+    const bad = await server.request('POST', '/v1/access-keys', { json: { allow: ['delete:everything'] } });
+    assert.equal(bad.status, 400);
+    assert.match(bad.text, /invoke:<function>/);
+    const anonymous = await server.request('POST', '/v1/access-keys', { auth: null, json: {} });
+    assert.equal(anonymous.status, 401);
+  });
+});
+
+describe('the AWS CLI', () => {
+  it('creates, invokes (sync, Event, Tail), updates, lists, gets and deletes a function', async () => {
+    const name = 'lam-cli';
+    const zipFile = join(work, 'cli-v1.zip');
+    writeFileSync(zipFile, zipV1);
+    const created = await awsJson(
+      fullKey,
+      'create-function',
+      '--function-name',
+      name,
+      '--runtime',
+      'python3.12',
+      '--handler',
+      'main.handler',
+      '--role',
+      'arn:aws:iam::123456789012:role/ignored',
+      '--zip-file',
+      `fileb://${zipFile}`,
+    );
+    assert.equal(created.FunctionName, name);
+    assert.equal(created.FunctionArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}`);
+    assert.equal(created.State, 'Active');
+    assert.equal(created.Timeout, 3);
+    assert.equal(created.CodeSha256, createdSha(zipV1));
+    await awsJson(fullKey, 'wait', 'function-active-v2', '--function-name', name);
+
+    // fileb:// payloads work the same in AWS CLI v1 and v2.
+    const event = join(work, 'cli-event.json');
+    writeFileSync(event, JSON.stringify({ from: 'cli' }));
+    const out = join(work, 'cli-out.json');
+    const invoked = await awsJson(
+      fullKey,
+      'invoke',
+      '--function-name',
+      name,
+      '--payload',
+      `fileb://${event}`,
+      '--log-type',
+      'Tail',
+      out,
+    );
+    assert.equal(invoked.StatusCode, 200);
+    assert.equal(invoked.ExecutedVersion, '$LATEST');
+    assert.equal(invoked.FunctionError, undefined);
+    const log = Buffer.from(invoked.LogResult, 'base64').toString('utf8');
+    assert.match(log, /^START RequestId: \S+ Version: \$LATEST/);
+    assert.match(log, /called with \['from'\]/);
+    assert.match(log, /REPORT RequestId: .*Duration: /);
+    const result = JSON.parse(readFileSync(out, 'utf8'));
+    assert.deepEqual(result.echo, { from: 'cli' });
+    assert.equal(result.functionName, name);
+
+    const queued = await awsJson(
+      fullKey,
+      'invoke',
+      '--function-name',
+      `arn:aws:lambda:us-west-2:000000000000:function:${name}`,
+      '--invocation-type',
+      'Event',
+      '--payload',
+      `fileb://${event}`,
+      out,
+    );
+    assert.equal(queued.StatusCode, 202);
+    await waitFor(
+      async () =>
+        (await executionsOf(name)).some((e) => e.invocationType === 'async' && e.status === 'succeeded'),
+      'the Event invocation to run',
+    );
+
+    const dry = await awsJson(fullKey, 'invoke', '--function-name', name, '--invocation-type', 'DryRun', out);
+    assert.equal(dry.StatusCode, 204);
+
+    const zipFile2 = join(work, 'cli-v2.zip');
+    writeFileSync(zipFile2, zipV2);
+    const updated = await awsJson(
+      fullKey,
+      'update-function-code',
+      '--function-name',
+      name,
+      '--zip-file',
+      `fileb://${zipFile2}`,
+    );
+    assert.equal(updated.CodeSha256, createdSha(zipV2));
+    await awsJson(fullKey, 'wait', 'function-updated-v2', '--function-name', name);
+    const configured = await awsJson(
+      fullKey,
+      'update-function-configuration',
+      '--function-name',
+      name,
+      '--timeout',
+      '11',
+      '--memory-size',
+      '256',
+      '--environment',
+      'Variables={GREETING=from-cli}',
+      '--description',
+      'changed by the CLI',
+    );
+    assert.equal(configured.Timeout, 11);
+    assert.equal(configured.MemorySize, 256);
+    assert.deepEqual(configured.Environment, { Variables: { GREETING: 'from-cli' } });
+    await awsJson(fullKey, 'invoke', '--function-name', name, '--payload', `fileb://${event}`, out);
+    const after = JSON.parse(readFileSync(out, 'utf8'));
+    assert.equal(after.revision, 'v2');
+    assert.equal(after.greeting, 'from-cli');
+
+    const got = await awsJson(fullKey, 'get-function', '--function-name', name);
+    assert.equal(got.Configuration.Description, 'changed by the CLI');
+    assert.ok(got.Code.RepositoryType);
+    const listed = await awsJson(fullKey, 'list-functions');
+    assert.ok(listed.Functions.some((f: any) => f.FunctionName === name));
+
+    await awsJson(fullKey, 'delete-function', '--function-name', name);
+    const missing = await aws(fullKey, 'get-function', '--function-name', name);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /ResourceNotFoundException/);
+  });
+
+  it('gets InvalidParameterValueException for an unsupported runtime and a signature error for a wrong secret', async () => {
+    const zipFile = join(work, 'cli-bad.zip');
+    writeFileSync(zipFile, zipV1);
+    const badRuntime = await aws(
+      fullKey,
+      'create-function',
+      '--function-name',
+      'lam-cli-bad',
+      '--runtime',
+      'java21',
+      '--handler',
+      'main.handler',
+      '--role',
+      'r',
+      '--zip-file',
+      `fileb://${zipFile}`,
+    );
+    assert.notEqual(badRuntime.code, 0);
+    assert.match(badRuntime.stderr, /InvalidParameterValueException/);
+    assert.match(badRuntime.stderr, /python3\.12/);
+
+    const wrong = await aws({ ...fullKey, secretAccessKey: 'x'.repeat(40) }, 'list-functions');
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /InvalidSignatureException/);
+  });
+});
+
+describe('the AWS SDK for JavaScript v3', () => {
+  it('runs a function through its whole life, with waiters, paging and Tail logs', async () => {
+    const client = sdk(fullKey);
+    const name = 'lam-sdk';
+    const created = await client.send(
+      new CreateFunctionCommand({
+        FunctionName: name,
+        Runtime: 'python3.11',
+        Handler: 'main.handler',
+        Role: 'arn:aws:iam::123456789012:role/ignored',
+        Code: { ZipFile: zipV1 },
+        Environment: { Variables: { GREETING: 'from-sdk' } },
+        MemorySize: 192,
+        Timeout: 9,
+        Description: 'made by the SDK',
+        Publish: true,
+      }),
+    );
+    assert.equal(created.FunctionArn, `arn:aws:lambda:eu-west-1:000000000000:function:${name}`);
+    assert.equal(created.MemorySize, 192);
+    await waitUntilFunctionActiveV2({ client, maxWaitTime: 30 }, { FunctionName: name });
+
+    const res = await client.send(
+      new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ n: 1 }), LogType: 'Tail' }),
+    );
+    assert.equal(res.StatusCode, 200);
+    assert.equal(res.FunctionError, undefined);
+    const payload = JSON.parse(Buffer.from(res.Payload!).toString('utf8'));
+    assert.deepEqual(payload.echo, { n: 1 });
+    assert.equal(payload.greeting, 'from-sdk');
+    assert.match(Buffer.from(res.LogResult!, 'base64').toString(), /called with \['n'\]/);
+
+    const failed = await client.send(
+      new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ fail: 'please' }) }),
+    );
+    assert.equal(failed.StatusCode, 200);
+    assert.equal(failed.FunctionError, 'Unhandled');
+    const error = JSON.parse(Buffer.from(failed.Payload!).toString('utf8'));
+    assert.equal(error.errorType, 'ValueError');
+    assert.equal(error.errorMessage, 'asked to fail: please');
+    assert.ok(Array.isArray(error.stackTrace) && error.stackTrace.length > 0);
+
+    const queued = await client.send(
+      new InvokeCommand({ FunctionName: name, InvocationType: 'Event', Payload: '{"async":1}' }),
+    );
+    assert.equal(queued.StatusCode, 202);
+    const id = queued.$metadata.requestId!;
+    await waitFor(async () => {
+      const record = await server.request('GET', `/v1/executions/${id}`);
+      return record.status === 200 && record.body.status === 'succeeded';
+    }, 'the Event invocation to succeed');
+
+    await client.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipV2 }));
+    await waitUntilFunctionUpdatedV2({ client, maxWaitTime: 30 }, { FunctionName: name });
+    const conf = await client.send(
+      new UpdateFunctionConfigurationCommand({
+        FunctionName: name,
+        Timeout: 20,
+        Environment: { Variables: {} },
+      }),
+    );
+    assert.equal(conf.Timeout, 20);
+    assert.equal(conf.Environment, undefined);
+    const second = await client.send(new InvokeCommand({ FunctionName: name }));
+    const secondPayload = JSON.parse(Buffer.from(second.Payload!).toString('utf8'));
+    assert.equal(secondPayload.revision, 'v2');
+    assert.equal(secondPayload.greeting, 'hello');
+
+    const got = await client.send(new GetFunctionCommand({ FunctionName: name }));
+    assert.equal(got.Configuration?.Description, 'made by the SDK');
+    // Code.Location downloads the current zip without credentials, like a pre-signed S3 URL.
+    const download = await fetch(got.Code!.Location!);
+    assert.equal(download.status, 200);
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), zipV2);
+    const forged = await fetch(got.Code!.Location!.replace(/signature=[0-9a-f]/, 'signature=x'));
+    assert.equal(forged.status, 403);
+    const config = await client.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
+    assert.equal(config.Version, '$LATEST');
+    assert.equal(config.PackageType, 'Zip');
+
+    // A second function, to page through two.
+    await client.send(
+      new CreateFunctionCommand({
+        FunctionName: 'lam-sdk-node',
+        Runtime: 'nodejs20.x',
+        Handler: 'index.handler',
+        Role: 'r',
+        Code: { ZipFile: await packDirectory(join(FIXTURES, 'node-esm')) },
+      }),
+    );
+    const nodeRes = await client.send(
+      new InvokeCommand({ FunctionName: 'lam-sdk-node', Payload: JSON.stringify({ a: 2, b: 3 }) }),
+    );
+    assert.equal(JSON.parse(Buffer.from(nodeRes.Payload!).toString('utf8')).sum, 5);
+    const names: string[] = [];
+    let pages = 0;
+    for await (const page of paginateListFunctions({ client, pageSize: 1 }, {})) {
+      pages++;
+      for (const fn of page.Functions ?? []) names.push(fn.FunctionName!);
+    }
+    assert.ok(names.includes(name) && names.includes('lam-sdk-node'), names.join(','));
+    assert.ok(pages >= 2);
+    assert.deepEqual(names, [...names].sort());
+
+    await client.send(new DeleteFunctionCommand({ FunctionName: 'lam-sdk-node' }));
+    await client.send(new DeleteFunctionCommand({ FunctionName: name }));
+    await assert.rejects(client.send(new GetFunctionCommand({ FunctionName: name })), (err: unknown) => {
+      assert.ok(err instanceof ResourceNotFoundException);
+      return true;
+    });
+  });
+
+  it('raises the usual exceptions', async () => {
+    const client = sdk(fullKey);
+    await assert.rejects(
+      client.send(new InvokeCommand({ FunctionName: 'lam-no-such-function' })),
+      (err: unknown) => err instanceof ResourceNotFoundException,
+    );
+    await assert.rejects(
+      client.send(
+        new CreateFunctionCommand({
+          FunctionName: 'lam-sdk-bad',
+          Runtime: 'go1.x',
+          Handler: 'main',
+          Role: 'r',
+          Code: { ZipFile: zipV1 },
+        }),
+      ),
+      (err: unknown) => err instanceof InvalidParameterValueException && /nodejs20\.x/.test(err.message),
+    );
+    await assert.rejects(
+      client.send(
+        new CreateFunctionCommand({
+          FunctionName: 'lam-sdk-bad',
+          Runtime: 'python3.12',
+          Handler: 'main.handler',
+          Role: 'r',
+          MemorySize: 1,
+          Code: { ZipFile: zipV1 },
+        }),
+      ),
+      (err: unknown) => err instanceof InvalidParameterValueException && /memoryMb/.test(err.message),
+    );
+    await assert.rejects(
+      client.send(new InvokeCommand({ FunctionName: RIE_FUNCTION, Qualifier: '7' })),
+      (err: unknown) => err instanceof ResourceNotFoundException,
+    );
+    await assert.rejects(
+      client.send(
+        new InvokeCommand({
+          FunctionName: RIE_FUNCTION,
+          InvocationType: 'Event',
+          Payload: JSON.stringify({ big: 'x'.repeat(1024 * 1024 + 1) }),
+        }),
+      ),
+      { name: 'RequestTooLargeException' },
+    );
+    // Actions Nimbus does not serve yet (versions, aliases…) say so in Lambda's error shape.
+    await assert.rejects(client.send(new ListVersionsByFunctionCommand({ FunctionName: RIE_FUNCTION })), {
+      name: 'UnknownOperationException',
+    });
+    const wrong = sdk({ ...fullKey, secretAccessKey: 'y'.repeat(40) });
+    await assert.rejects(wrong.send(new ListFunctionsCommand({})), { name: 'InvalidSignatureException' });
+    const unknown = sdk({ accessKeyId: 'NKIAAAAAAAAAAAAAAAAA', secretAccessKey: 'z'.repeat(40) });
+    await assert.rejects(unknown.send(new ListFunctionsCommand({})), { name: 'UnrecognizedClientException' });
+  });
+
+  it('lets a key limited to invoke:fn invoke fn and nothing else', async () => {
+    const admin = sdk(fullKey);
+    for (const name of ['lam-perm-a', 'lam-perm-b']) {
+      await admin.send(
+        new CreateFunctionCommand({
+          FunctionName: name,
+          Runtime: 'python3.12',
+          Handler: 'main.handler',
+          Role: 'r',
+          Code: { ZipFile: zipV1 },
+        }),
+      );
+    }
+    const limited = sdk(await createKey({ allow: ['invoke:lam-perm-a'] }));
+    const ok = await limited.send(new InvokeCommand({ FunctionName: 'lam-perm-a', Payload: '{"k":1}' }));
+    assert.equal(ok.StatusCode, 200);
+    assert.deepEqual(JSON.parse(Buffer.from(ok.Payload!).toString('utf8')).echo, { k: 1 });
+    await assert.rejects(limited.send(new InvokeCommand({ FunctionName: 'lam-perm-b' })), {
+      name: 'AccessDeniedException',
+    });
+    await assert.rejects(
+      limited.send(
+        new CreateFunctionCommand({
+          FunctionName: 'lam-perm-c',
+          Runtime: 'python3.12',
+          Handler: 'main.handler',
+          Role: 'r',
+          Code: { ZipFile: zipV1 },
+        }),
+      ),
+      { name: 'AccessDeniedException' },
+    );
+    await assert.rejects(limited.send(new DeleteFunctionCommand({ FunctionName: 'lam-perm-a' })), {
+      name: 'AccessDeniedException',
+    });
+    assert.deepEqual((await limited.send(new ListFunctionsCommand({}))).Functions, []);
+  });
+});
+
+describe('boto3', () => {
+  it('creates, invokes, tails, sees errors and deletes', async () => {
+    const zipFile = join(work, 'boto3.zip');
+    writeFileSync(zipFile, zipV1);
+    const name = 'lam-boto3';
+    const result = await run(PYTHON, [join(FIXTURES, 'lambda-clients/boto3_check.py')], {
+      ...awsEnv(fullKey),
+      NIMBUS_ENDPOINT: server.url,
+      FUNCTION: name,
+      ZIP: zipFile,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    assert.deepEqual(report.created, {
+      FunctionName: name,
+      FunctionArn: `arn:aws:lambda:eu-central-1:000000000000:function:${name}`,
+      Timeout: 7,
+      State: 'Active',
+    });
+    assert.equal(report.invoke.status, 200);
+    assert.deepEqual(report.invoke.payload.echo, { from: 'boto3' });
+    assert.equal(report.invoke.payload.greeting, 'boto3');
+    assert.equal(report.invoke.version, '$LATEST');
+    assert.match(report.invoke.log, /called with \['from'\]/);
+    assert.equal(report.failed.status, 200);
+    assert.equal(report.failed.functionError, 'Unhandled');
+    assert.equal(report.failed.payload.errorType, 'ValueError');
+    assert.equal(report.event.status, 202);
+    assert.deepEqual(report.configuration.Environment, { Variables: { GREETING: 'boto3' } });
+    assert.match(report.configuration.Runtime, /^python3/);
+    assert.deepEqual(report.errors, {
+      missing: 'ResourceNotFoundException',
+      badRuntime: 'InvalidParameterValueException',
+      duplicate: 'ResourceConflictException',
+      badJson: 'InvalidRequestContentException',
+    });
+    assert.equal(report.afterDelete, 'ResourceNotFoundException');
+  });
+});
+
+describe("the Runtime Interface Emulator's route", () => {
+  it('invokes the configured function without a signature', async () => {
+    await server.deploy(RIE_FUNCTION, 'python-lambda-api', 'python3', 'main.handler');
+    const res = await fetch(`${server.url}/2015-03-31/functions/function/invocations`, {
+      method: 'POST',
+      body: JSON.stringify({ via: 'rie' }),
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as any;
+    assert.deepEqual(body.echo, { via: 'rie' });
+    assert.equal(body.functionName, RIE_FUNCTION);
+  });
+
+  it('answers 404 with how to turn it on when no function is set', async () => {
+    const plain = await startTestServer();
+    try {
+      const res = await fetch(`${plain.url}/2015-03-31/functions/function/invocations`, {
+        method: 'POST',
+        body: '{}',
+      });
+      assert.equal(res.status, 404);
+      assert.equal(res.headers.get('x-amzn-errortype'), 'ResourceNotFoundException');
+      assert.match(await res.text(), /--rie-function/);
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('leaves every other Lambda route signed', async () => {
+    const res = await fetch(`${server.url}/2015-03-31/functions/${RIE_FUNCTION}/invocations`, {
+      method: 'POST',
+      body: '{}',
+    });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException');
+    const bearer = await server.request('POST', `/2015-03-31/functions/${RIE_FUNCTION}/invocations`, {
+      json: {},
+    });
+    assert.equal(bearer.status, 400);
+  });
+});
+
+function createdSha(zip: Buffer): string {
+  return createHash('sha256').update(zip).digest('base64');
+}
