@@ -5,7 +5,7 @@
  * server is killed with SIGKILL mid-queue.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packDirectory } from '../src/packaging/pack-directory.js';
-import { FIXTURES, REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { FIXTURES, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { BIN, runCli } from './helpers/cli.js';
 
-const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
 const ASYNC = { 'x-nimbus-invocation-type': 'async' };
 const RETRY_BASE_MS = 200;
 
@@ -275,16 +275,7 @@ describe('asynchronous invocation', () => {
       NIMBUS_KEY: nimbus.key,
       XDG_CONFIG_HOME: nimbus.dataDir,
     };
-    const run = (...args: string[]) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          [BIN, ...args],
-          { env, cwd: REPO_ROOT, timeout: 30_000 },
-          (err, stdout, stderr) =>
-            resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-        );
-      });
+    const run = (...args: string[]) => runCli(env, args);
     const deploy = await run(
       'deploy',
       join(FIXTURES, 'node-async'),

@@ -1,15 +1,14 @@
 /** The `nimbus` command, run as a real process against a real server, as a user would. */
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { settingsTable } from '../src/config.js';
 import { REPO_ROOT, startTestServer, type TestServer } from './helpers/harness.js';
+import { BIN, runCli } from './helpers/cli.js';
 import { childrenOf, cmdline, isRunning } from './helpers/procs.js';
-
-const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
 
 describe('nimbus CLI', () => {
   let nimbus: TestServer;
@@ -20,19 +19,7 @@ describe('nimbus CLI', () => {
   });
   after(() => nimbus.close());
 
-  // Asynchronous on purpose: the server runs in this process, so a synchronous spawn would deadlock it.
-  const run = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [BIN, ...args],
-        { env, cwd: REPO_ROOT, timeout: 30_000 },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  const run = (...args: string[]) => runCli(env, args);
 
   it('deploys a directory, invokes it, lists executions and shows their logs', async () => {
     const deploy = await run(

@@ -4,16 +4,14 @@
  * across restarts firing once (or being skipped), never twice.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { NimbusError } from '../src/core/errors.js';
 import { timerExecutionId } from '../src/engine/execution-id.js';
 import { nextFirings, parseSchedule } from '../src/engine/schedule.js';
-import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
-
-const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
+import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { runCli } from './helpers/cli.js';
 
 function next(expression: string, after: string, count = 3, timezone = 'UTC'): string[] {
   return nextFirings(parseSchedule(expression, timezone), count, new Date(after)).map((d) => d.toISOString());
@@ -370,13 +368,7 @@ describe('nimbus triggers (CLI)', () => {
   });
   after(() => nimbus.close());
 
-  // Asynchronous: the server runs in this process.
-  const run = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [BIN, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-      });
-    });
+  const run = (...args: string[]) => runCli(env, args);
 
   it('creates a timer, shows its next firings, lists, disables and deletes it', async () => {
     const created = await run(

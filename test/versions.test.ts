@@ -5,7 +5,6 @@
  * calls of an alias, bad inputs, and deleting a function with its versions and aliases.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { NimbusError } from '../src/core/errors.js';
 import { assertAliasName, parseQualifier, pickVersion } from '../src/core/version.js';
 import { packDirectory } from '../src/packaging/pack-directory.js';
-import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
-
-const BIN = join(REPO_ROOT, 'dist/src/cli/main.js');
+import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { runCli } from './helpers/cli.js';
 
 /** A Node function that answers with its code's mark, its GREETING and the version serving it. */
 function source(mark: string): string {
@@ -144,18 +142,7 @@ describe('versions and aliases', () => {
     return res.body;
   }
 
-  const run = (...args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [BIN, ...args],
-        { env, cwd: REPO_ROOT, timeout: 30_000 },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
+  const run = (...args: string[]) => runCli(env, args);
 
   it('publishing freezes code and configuration: version 1 answers the old way, $LATEST the new', async () => {
     const fn = await create('frozen', 'A', { env: { GREETING: 'hello' }, memoryMb: 128 });

@@ -101,27 +101,18 @@ export class AsyncDispatcher {
       },
       this.settings.queueMax,
     );
-    const input = this.recorder.capText(event);
-    const execution: Execution = {
+    const execution = this.recorder.newExecution({
       id,
       functionName: fn.name,
       version: fn.version,
       trigger,
       invocationType: 'async',
       status: 'queued',
-      outcome: null,
       startedAt: at,
-      durationMs: null,
-      coldStart: false,
-      input: input.text,
-      inputTruncated: input.truncated,
-      output: null,
-      outputTruncated: false,
-      error: null,
-      instanceId: null,
+      event,
       attempts: 0,
-    };
-    if (qualifier !== undefined) execution.qualifier = qualifier;
+      qualifier,
+    });
     this.recorder.save(execution);
     this.wake();
     return execution;
@@ -398,27 +389,19 @@ export class AsyncDispatcher {
     await this.recorder.flush();
     const stored = await this.store.getExecution(call.id);
     if (stored) return stored;
-    const input = this.recorder.capText(call.payload);
-    return {
+    return this.recorder.newExecution({
       id: call.id,
       functionName: call.functionName,
       version: fn?.version ?? '$LATEST',
       trigger: call.trigger,
       invocationType: 'async',
       status: 'queued',
-      outcome: null,
       startedAt: call.enqueuedAt,
-      durationMs: null,
-      coldStart: false,
-      input: input.text,
-      inputTruncated: input.truncated,
-      output: null,
-      outputTruncated: false,
+      event: call.payload,
       error: call.lastError,
-      instanceId: null,
       attempts: call.attempts,
-      ...(call.qualifier === undefined ? {} : { qualifier: call.qualifier }),
-    };
+      qualifier: call.qualifier,
+    });
   }
 
   private async deadLetter(

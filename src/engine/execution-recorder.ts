@@ -9,10 +9,22 @@ import {
   LOG_TRUNCATED_MARKER,
   TEXT_TRUNCATED_MARKER,
   type Execution,
+  type ExecutionError,
   type LogLine,
   type LogStream,
 } from '../core/execution.js';
 import type { Store } from '../core/ports.js';
+
+/** What a new execution record is made from (see ExecutionRecorder.newExecution). */
+export interface NewExecution extends Pick<
+  Execution,
+  'id' | 'functionName' | 'version' | 'trigger' | 'invocationType' | 'status' | 'startedAt' | 'attempts'
+> {
+  /** The event as JSON text. */
+  event: string;
+  error?: ExecutionError | null;
+  qualifier?: string | undefined;
+}
 
 export interface RecorderSettings {
   flushIntervalMs: number;
@@ -110,6 +122,35 @@ export class ExecutionRecorder {
     this.pendingLines.push(line);
     this.live.emit('line', line);
     this.schedule();
+  }
+
+  /**
+   * A new execution record: nothing has run yet (no outcome, duration, output or instance), the
+   * event's text cut to the record limit. Not saved: callers save it when it should exist.
+   */
+  newExecution(fields: NewExecution): Execution {
+    const input = this.capText(fields.event);
+    const execution: Execution = {
+      id: fields.id,
+      functionName: fields.functionName,
+      version: fields.version,
+      trigger: fields.trigger,
+      invocationType: fields.invocationType,
+      status: fields.status,
+      outcome: null,
+      startedAt: fields.startedAt,
+      durationMs: null,
+      coldStart: false,
+      input: input.text,
+      inputTruncated: input.truncated,
+      output: null,
+      outputTruncated: false,
+      error: fields.error ?? null,
+      instanceId: null,
+      attempts: fields.attempts,
+    };
+    if (fields.qualifier !== undefined) execution.qualifier = fields.qualifier;
+    return execution;
   }
 
   /** Cuts input or output text to the record limit, saying so. */

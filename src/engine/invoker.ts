@@ -100,28 +100,19 @@ export class Invoker {
 
   private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     const started = Date.now();
-    const input = this.recorder.capText(event.toString('utf8'));
     const queued = options.queued;
-    const execution: Execution = {
+    const execution = this.recorder.newExecution({
       id: queued ? queued.executionId : newExecutionId(started),
       functionName: fn.name,
       version: fn.version,
       trigger: options.trigger,
       invocationType: queued ? 'async' : 'sync',
       status: 'running',
-      outcome: null,
       startedAt: new Date(started).toISOString(),
-      durationMs: null,
-      coldStart: false,
-      input: input.text,
-      inputTruncated: input.truncated,
-      output: null,
-      outputTruncated: false,
-      error: null,
-      instanceId: null,
+      event: event.toString('utf8'),
       attempts: queued ? queued.attempt : 1,
-    };
-    if (options.qualifier !== undefined) execution.qualifier = options.qualifier;
+      qualifier: options.qualifier,
+    });
     // Most calls print nothing: the collector is made when the first output arrives.
     let log: ExecutionLog | undefined;
     const sink: LogSink = (stream, text, time) =>
