@@ -874,33 +874,24 @@ describe('versions, aliases and qualifiers', () => {
   });
 
   it('publish-version, create-alias, update-alias with weights and invoke --qualifier with the AWS CLI', async () => {
+    // Each AWS CLI call starts a Python process: the CLI does what the SDK test does not cover.
+    const client = sdk(fullKey, 'us-west-2');
     const name = 'lam-ver-cli';
-    const zip1 = join(work, 'ver-cli-1.zip');
-    const zip2 = join(work, 'ver-cli-2.zip');
-    writeFileSync(zip1, zipV1);
-    writeFileSync(zip2, zipV2);
     const out = join(work, 'ver-cli-out.json');
-    await awsJson(
-      fullKey,
-      'create-function',
-      '--function-name',
-      name,
-      '--runtime',
-      'python3.12',
-      '--handler',
-      'main.handler',
-      '--role',
-      'r',
-      '--zip-file',
-      `fileb://${zip1}`,
+    await client.send(
+      new CreateFunctionCommand({
+        FunctionName: name,
+        Runtime: 'python3.12',
+        Handler: 'main.handler',
+        Role: 'r',
+        Code: { ZipFile: zipV1 },
+      }),
     );
     const v1 = await awsJson(fullKey, 'publish-version', '--function-name', name, '--description', 'one');
     assert.equal(v1.Version, '1');
     assert.equal(v1.Description, 'one');
-    await awsJson(fullKey, 'update-function-code', '--function-name', name, '--zip-file', `fileb://${zip2}`);
-    await awsJson(fullKey, 'wait', 'function-updated-v2', '--function-name', name);
-    const v2 = await awsJson(fullKey, 'publish-version', '--function-name', name);
-    assert.equal(v2.Version, '2');
+    assert.equal(v1.FunctionArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}:1`);
+    await client.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipV2, Publish: true }));
     const alias = await awsJson(
       fullKey,
       'create-alias',
@@ -912,6 +903,7 @@ describe('versions, aliases and qualifiers', () => {
       '1',
     );
     assert.equal(alias.AliasArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}:production`);
+    assert.equal(alias.FunctionVersion, '1');
     const updated = await awsJson(
       fullKey,
       'update-alias',
@@ -924,39 +916,21 @@ describe('versions, aliases and qualifiers', () => {
       'AdditionalVersionWeights={2=0.5}',
     );
     assert.deepEqual(updated.RoutingConfig, { AdditionalVersionWeights: { '2': 0.5 } });
-    const served = new Set<string>();
-    for (let i = 0; i < 12 && served.size < 2; i++) {
-      const invoked = await awsJson(
-        fullKey,
-        'invoke',
-        '--function-name',
-        name,
-        '--qualifier',
-        'production',
-        out,
-      );
-      const result = JSON.parse(readFileSync(out, 'utf8'));
-      assert.equal(result.revision, invoked.ExecutedVersion === '1' ? 'v1' : 'v2');
-      served.add(invoked.ExecutedVersion);
-    }
-    assert.deepEqual([...served].sort(), ['1', '2']);
-    const two = await awsJson(fullKey, 'invoke', '--function-name', `${name}:2`, out);
-    assert.equal(two.ExecutedVersion, '2');
-    const listed = await awsJson(fullKey, 'list-versions-by-function', '--function-name', name);
-    assert.deepEqual(
-      listed.Versions.map((v: any) => v.Version),
-      ['$LATEST', '1', '2'],
+    const invoked = await awsJson(
+      fullKey,
+      'invoke',
+      '--function-name',
+      name,
+      '--qualifier',
+      'production',
+      out,
     );
-    const aliases = await awsJson(fullKey, 'list-aliases', '--function-name', name);
-    assert.deepEqual(
-      aliases.Aliases.map((a: any) => a.Name),
-      ['production'],
-    );
-    const missing = await aws(fullKey, 'get-alias', '--function-name', name, '--name', 'nope');
+    assert.ok(['1', '2'].includes(invoked.ExecutedVersion), invoked.ExecutedVersion);
+    assert.equal(JSON.parse(readFileSync(out, 'utf8')).revision, `v${invoked.ExecutedVersion}`);
+    const missing = await aws(fullKey, 'invoke', '--function-name', name, '--qualifier', 'nope', out);
     assert.notEqual(missing.code, 0);
     assert.match(missing.stderr, /ResourceNotFoundException/);
-    await awsJson(fullKey, 'delete-alias', '--function-name', name, '--name', 'production');
-    await awsJson(fullKey, 'delete-function', '--function-name', name);
+    await client.send(new DeleteFunctionCommand({ FunctionName: name }));
   });
 
   it('publish_version and invoke(Qualifier=...) with boto3', async () => {
