@@ -14,8 +14,16 @@ import {
   CreateFunctionCommand,
   DeleteFunctionCommand,
   GetFunctionCommand,
+  CreateAliasCommand,
+  DeleteAliasCommand,
+  GetAliasCommand,
   GetFunctionConfigurationCommand,
+  GetPolicyCommand,
   InvalidParameterValueException,
+  ListAliasesCommand,
+  PublishVersionCommand,
+  ResourceConflictException,
+  UpdateAliasCommand,
   InvokeCommand,
   LambdaClient,
   ListFunctionsCommand,
@@ -369,7 +377,9 @@ describe('the AWS SDK for JavaScript v3', () => {
         Publish: true,
       }),
     );
-    assert.equal(created.FunctionArn, `arn:aws:lambda:eu-west-1:000000000000:function:${name}`);
+    // Publish: true answers with the version it published.
+    assert.equal(created.FunctionArn, `arn:aws:lambda:eu-west-1:000000000000:function:${name}:1`);
+    assert.equal(created.Version, '1');
     assert.equal(created.MemorySize, 192);
     await waitUntilFunctionActiveV2({ client, maxWaitTime: 30 }, { FunctionName: name });
 
@@ -508,9 +518,11 @@ describe('the AWS SDK for JavaScript v3', () => {
       ),
       { name: 'RequestTooLargeException' },
     );
-    // Actions Nimbus does not serve yet (versions, aliases…) say so in Lambda's error shape.
-    await assert.rejects(client.send(new ListVersionsByFunctionCommand({ FunctionName: RIE_FUNCTION })), {
-      name: 'UnknownOperationException',
+    // Actions Nimbus does not serve yet (permissions, concurrency…) say so in Lambda's error shape.
+    await assert.rejects(client.send(new GetPolicyCommand({ FunctionName: RIE_FUNCTION })), (err: any) => {
+      assert.equal(err.name, 'UnknownOperationException');
+      assert.match(err.message, /PublishVersion, ListVersionsByFunction, CreateAlias/);
+      return true;
     });
     const wrong = sdk({ ...fullKey, secretAccessKey: 'y'.repeat(40) });
     await assert.rejects(wrong.send(new ListFunctionsCommand({})), { name: 'InvalidSignatureException' });
@@ -572,7 +584,7 @@ describe('boto3', () => {
     const report = JSON.parse(result.stdout);
     assert.deepEqual(report.created, {
       FunctionName: name,
-      FunctionArn: `arn:aws:lambda:eu-central-1:000000000000:function:${name}`,
+      FunctionArn: `arn:aws:lambda:eu-central-1:000000000000:function:${name}:1`,
       Timeout: 7,
       State: 'Active',
     });
@@ -594,6 +606,369 @@ describe('boto3', () => {
       badJson: 'InvalidRequestContentException',
     });
     assert.equal(report.afterDelete, 'ResourceNotFoundException');
+  });
+});
+
+describe('versions, aliases and qualifiers', () => {
+  const payloadOf = (res: { Payload?: Uint8Array | undefined }) =>
+    JSON.parse(Buffer.from(res.Payload!).toString('utf8'));
+
+  it('publish, list, route by alias weights and delete with the AWS SDK for JavaScript v3', async () => {
+    const client = sdk(fullKey);
+    const name = 'lam-ver';
+    const arn = `arn:aws:lambda:eu-west-1:000000000000:function:${name}`;
+    const created = await client.send(
+      new CreateFunctionCommand({
+        FunctionName: name,
+        Runtime: 'python3.12',
+        Handler: 'main.handler',
+        Role: 'r',
+        Code: { ZipFile: zipV1 },
+        Description: 'the function',
+        Publish: true,
+      }),
+    );
+    assert.equal(created.Version, '1');
+    assert.equal(created.FunctionArn, `${arn}:1`);
+    // Nothing changed since 1: publishing again answers with 1, as Lambda does.
+    const again = await client.send(new PublishVersionCommand({ FunctionName: name }));
+    assert.equal(again.Version, '1');
+
+    await client.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipV2 }));
+    const v2 = await client.send(
+      new PublishVersionCommand({
+        FunctionName: name,
+        Description: 'second',
+        CodeSha256: createdSha(zipV2),
+      }),
+    );
+    assert.equal(v2.Version, '2');
+    assert.equal(v2.Description, 'second');
+    assert.equal(v2.FunctionArn, `${arn}:2`);
+    assert.equal(v2.CodeSha256, createdSha(zipV2));
+    await assert.rejects(
+      client.send(new PublishVersionCommand({ FunctionName: name, CodeSha256: createdSha(zipV1) })),
+      { name: 'PreconditionFailedException' },
+    );
+
+    const versions = await client.send(new ListVersionsByFunctionCommand({ FunctionName: name }));
+    assert.deepEqual(
+      versions.Versions?.map((v) => [v.Version, v.FunctionArn, v.Description]),
+      [
+        ['$LATEST', `${arn}:$LATEST`, 'the function'],
+        ['1', `${arn}:1`, 'the function'],
+        ['2', `${arn}:2`, 'second'],
+      ],
+    );
+    assert.equal(versions.NextMarker, undefined);
+    const first = await client.send(new ListVersionsByFunctionCommand({ FunctionName: name, MaxItems: 2 }));
+    assert.deepEqual(
+      first.Versions?.map((v) => v.Version),
+      ['$LATEST', '1'],
+    );
+    const rest = await client.send(
+      new ListVersionsByFunctionCommand({ FunctionName: name, MaxItems: 2, Marker: first.NextMarker }),
+    );
+    assert.deepEqual(
+      rest.Versions?.map((v) => v.Version),
+      ['2'],
+    );
+    assert.equal(rest.NextMarker, undefined);
+
+    // A version's configuration and code, by Qualifier and by name:qualifier.
+    const conf1 = await client.send(
+      new GetFunctionConfigurationCommand({ FunctionName: name, Qualifier: '1' }),
+    );
+    assert.equal(conf1.Version, '1');
+    assert.equal(conf1.FunctionArn, `${arn}:1`);
+    assert.equal(conf1.CodeSha256, createdSha(zipV1));
+    const got1 = await client.send(new GetFunctionCommand({ FunctionName: `${name}:1` }));
+    assert.equal(got1.Configuration?.Version, '1');
+    const download = await fetch(got1.Code!.Location!);
+    assert.equal(download.status, 200);
+    assert.deepEqual(Buffer.from(await download.arrayBuffer()), zipV1);
+    const unqualified = await client.send(new GetFunctionConfigurationCommand({ FunctionName: name }));
+    assert.equal(unqualified.Version, '$LATEST');
+    assert.equal(unqualified.FunctionArn, arn);
+
+    // Aliases: staging → 1; production → 1 with half the calls to 2.
+    const staging = await client.send(
+      new CreateAliasCommand({
+        FunctionName: name,
+        Name: 'staging',
+        FunctionVersion: '1',
+        Description: 'qa',
+      }),
+    );
+    assert.equal(staging.AliasArn, `${arn}:staging`);
+    assert.equal(staging.Name, 'staging');
+    assert.equal(staging.FunctionVersion, '1');
+    assert.equal(staging.Description, 'qa');
+    assert.ok(staging.RevisionId);
+    assert.equal(staging.RoutingConfig, undefined);
+    const production = await client.send(
+      new CreateAliasCommand({
+        FunctionName: name,
+        Name: 'production',
+        FunctionVersion: '1',
+        RoutingConfig: { AdditionalVersionWeights: { '2': 0.5 } },
+      }),
+    );
+    assert.deepEqual(production.RoutingConfig, { AdditionalVersionWeights: { '2': 0.5 } });
+    await assert.rejects(
+      client.send(new CreateAliasCommand({ FunctionName: name, Name: 'staging', FunctionVersion: '2' })),
+      (err: unknown) => err instanceof ResourceConflictException,
+    );
+    await assert.rejects(
+      client.send(
+        new CreateAliasCommand({
+          FunctionName: name,
+          Name: 'two-extra',
+          FunctionVersion: '1',
+          RoutingConfig: { AdditionalVersionWeights: { '2': 0.1, '3': 0.1 } },
+        }),
+      ),
+      (err: unknown) => err instanceof InvalidParameterValueException,
+    );
+    await assert.rejects(
+      client.send(new CreateAliasCommand({ FunctionName: name, Name: 'ghost', FunctionVersion: '9' })),
+      (err: unknown) => err instanceof ResourceNotFoundException,
+    );
+
+    // Invocations: ExecutedVersion and the code that ran follow the qualifier.
+    const invoke = async (qualifier?: string, functionName = name) => {
+      const res = await client.send(
+        new InvokeCommand({ FunctionName: functionName, Qualifier: qualifier, Payload: '{"q":1}' }),
+      );
+      assert.equal(res.FunctionError, undefined);
+      return { version: res.ExecutedVersion, revision: payloadOf(res).revision };
+    };
+    assert.deepEqual(await invoke('staging'), { version: '1', revision: 'v1' });
+    assert.deepEqual(await invoke('1'), { version: '1', revision: 'v1' });
+    assert.deepEqual(await invoke('2'), { version: '2', revision: 'v2' });
+    assert.deepEqual(await invoke(undefined, `${name}:2`), { version: '2', revision: 'v2' });
+    assert.deepEqual(await invoke(undefined, `${arn}:staging`), { version: '1', revision: 'v1' });
+    assert.deepEqual(await invoke(), { version: '$LATEST', revision: 'v2' });
+    assert.deepEqual(await invoke('$LATEST'), { version: '$LATEST', revision: 'v2' });
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 100; i++) {
+      const served = await invoke('production');
+      assert.equal(served.revision, served.version === '1' ? 'v1' : 'v2');
+      counts[served.version!] = (counts[served.version!] ?? 0) + 1;
+    }
+    assert.ok((counts['1'] ?? 0) >= 20 && (counts['2'] ?? 0) >= 20, JSON.stringify(counts));
+    assert.deepEqual(Object.keys(counts).sort(), ['1', '2']);
+
+    // Moving every call to 2, then removing the routing.
+    const all2 = await client.send(
+      new UpdateAliasCommand({
+        FunctionName: name,
+        Name: 'production',
+        RoutingConfig: { AdditionalVersionWeights: { '2': 1 } },
+      }),
+    );
+    assert.deepEqual(all2.RoutingConfig, { AdditionalVersionWeights: { '2': 1 } });
+    assert.equal(all2.FunctionVersion, '1');
+    for (let i = 0; i < 5; i++) assert.equal((await invoke('production')).version, '2');
+    const plain = await client.send(
+      new UpdateAliasCommand({
+        FunctionName: name,
+        Name: 'production',
+        FunctionVersion: '2',
+        Description: 'now 2',
+        RoutingConfig: { AdditionalVersionWeights: {} },
+      }),
+    );
+    assert.equal(plain.RoutingConfig, undefined);
+    assert.equal(plain.FunctionVersion, '2');
+    assert.notEqual(plain.RevisionId, production.RevisionId);
+    assert.deepEqual(await invoke('production'), { version: '2', revision: 'v2' });
+    const prodConf = await client.send(
+      new GetFunctionConfigurationCommand({ FunctionName: name, Qualifier: 'production' }),
+    );
+    assert.equal(prodConf.Version, '2');
+    assert.equal(prodConf.FunctionArn, `${arn}:production`);
+
+    const gotAlias = await client.send(new GetAliasCommand({ FunctionName: name, Name: 'production' }));
+    assert.equal(gotAlias.Description, 'now 2');
+    const aliases = await client.send(new ListAliasesCommand({ FunctionName: name }));
+    assert.deepEqual(aliases.Aliases?.map((a) => a.Name).sort(), ['production', 'staging']);
+    const of1 = await client.send(new ListAliasesCommand({ FunctionName: name, FunctionVersion: '1' }));
+    assert.deepEqual(
+      of1.Aliases?.map((a) => a.Name),
+      ['staging'],
+    );
+    const paged = await client.send(new ListAliasesCommand({ FunctionName: name, MaxItems: 1 }));
+    assert.equal(paged.Aliases?.length, 1);
+    assert.ok(paged.NextMarker);
+
+    // Event on an alias: queued, run by the version the alias points at.
+    const queued = await client.send(
+      new InvokeCommand({ FunctionName: name, Qualifier: 'staging', InvocationType: 'Event', Payload: '{}' }),
+    );
+    assert.equal(queued.StatusCode, 202);
+    const id = queued.$metadata.requestId!;
+    await waitFor(async () => {
+      const record = await server.request('GET', `/v1/executions/${id}`);
+      return record.status === 200 && record.body.status === 'succeeded' && record.body.version === '1';
+    }, 'the Event invocation of the alias to run version 1');
+    const dry = await client.send(
+      new InvokeCommand({ FunctionName: name, Qualifier: '2', InvocationType: 'DryRun' }),
+    );
+    assert.equal(dry.StatusCode, 204);
+    assert.equal(dry.ExecutedVersion, '2');
+
+    // Missing versions and aliases, and what only $LATEST may do.
+    for (const call of [
+      () => client.send(new InvokeCommand({ FunctionName: name, Qualifier: '9' })),
+      () => client.send(new InvokeCommand({ FunctionName: name, Qualifier: 'nope' })),
+      () => client.send(new GetFunctionConfigurationCommand({ FunctionName: name, Qualifier: '9' })),
+      () => client.send(new GetAliasCommand({ FunctionName: name, Name: 'nope' })),
+      () => client.send(new DeleteAliasCommand({ FunctionName: name, Name: 'nope' })),
+      () =>
+        client.send(new InvokeCommand({ FunctionName: name, Qualifier: 'absent', InvocationType: 'Event' })),
+    ]) {
+      await assert.rejects(call(), (err: unknown) => err instanceof ResourceNotFoundException);
+    }
+    await assert.rejects(
+      client.send(new UpdateFunctionConfigurationCommand({ FunctionName: `${name}:1`, Timeout: 5 })),
+      (err: unknown) => err instanceof InvalidParameterValueException,
+    );
+    await assert.rejects(
+      client.send(new UpdateFunctionCodeCommand({ FunctionName: `${name}:staging`, ZipFile: zipV1 })),
+      (err: unknown) => err instanceof InvalidParameterValueException,
+    );
+
+    // UpdateFunctionCode with Publish answers with the new version.
+    const v3 = await client.send(
+      new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipV1, Publish: true }),
+    );
+    assert.equal(v3.Version, '3');
+    assert.equal(v3.FunctionArn, `${arn}:3`);
+
+    // Deleting: aliases, a version an alias uses (conflict), a free version.
+    await client.send(new DeleteAliasCommand({ FunctionName: name, Name: 'staging' }));
+    await assert.rejects(
+      client.send(new GetAliasCommand({ FunctionName: name, Name: 'staging' })),
+      (err: unknown) => err instanceof ResourceNotFoundException,
+    );
+    await assert.rejects(
+      client.send(new DeleteFunctionCommand({ FunctionName: name, Qualifier: '2' })),
+      (err: unknown) => err instanceof ResourceConflictException,
+    );
+    await client.send(new DeleteFunctionCommand({ FunctionName: name, Qualifier: '1' }));
+    const left = await client.send(new ListVersionsByFunctionCommand({ FunctionName: name }));
+    assert.deepEqual(
+      left.Versions?.map((v) => v.Version),
+      ['$LATEST', '2', '3'],
+    );
+    await assert.rejects(
+      client.send(new DeleteFunctionCommand({ FunctionName: name, Qualifier: '$LATEST' })),
+      (err: unknown) => err instanceof InvalidParameterValueException,
+    );
+    await client.send(new DeleteFunctionCommand({ FunctionName: name }));
+    await assert.rejects(
+      client.send(new ListVersionsByFunctionCommand({ FunctionName: name })),
+      (err: unknown) => err instanceof ResourceNotFoundException,
+    );
+  });
+
+  it('publish-version, create-alias, update-alias with weights and invoke --qualifier with the AWS CLI', async () => {
+    // Each AWS CLI call starts a Python process: the CLI does what the SDK test does not cover.
+    const client = sdk(fullKey, 'us-west-2');
+    const name = 'lam-ver-cli';
+    const out = join(work, 'ver-cli-out.json');
+    await client.send(
+      new CreateFunctionCommand({
+        FunctionName: name,
+        Runtime: 'python3.12',
+        Handler: 'main.handler',
+        Role: 'r',
+        Code: { ZipFile: zipV1 },
+      }),
+    );
+    const v1 = await awsJson(fullKey, 'publish-version', '--function-name', name, '--description', 'one');
+    assert.equal(v1.Version, '1');
+    assert.equal(v1.Description, 'one');
+    assert.equal(v1.FunctionArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}:1`);
+    await client.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipV2, Publish: true }));
+    const alias = await awsJson(
+      fullKey,
+      'create-alias',
+      '--function-name',
+      name,
+      '--name',
+      'production',
+      '--function-version',
+      '1',
+    );
+    assert.equal(alias.AliasArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}:production`);
+    assert.equal(alias.FunctionVersion, '1');
+    const updated = await awsJson(
+      fullKey,
+      'update-alias',
+      '--function-name',
+      name,
+      '--name',
+      'production',
+      '--routing-config',
+      // What a shell passes for the documented `AdditionalVersionWeights={"2"=0.5}` (quotes removed).
+      'AdditionalVersionWeights={2=0.5}',
+    );
+    assert.deepEqual(updated.RoutingConfig, { AdditionalVersionWeights: { '2': 0.5 } });
+    const invoked = await awsJson(
+      fullKey,
+      'invoke',
+      '--function-name',
+      name,
+      '--qualifier',
+      'production',
+      out,
+    );
+    assert.ok(['1', '2'].includes(invoked.ExecutedVersion), invoked.ExecutedVersion);
+    assert.equal(JSON.parse(readFileSync(out, 'utf8')).revision, `v${invoked.ExecutedVersion}`);
+    const missing = await aws(fullKey, 'invoke', '--function-name', name, '--qualifier', 'nope', out);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /ResourceNotFoundException/);
+    await client.send(new DeleteFunctionCommand({ FunctionName: name }));
+  });
+
+  it('publish_version and invoke(Qualifier=...) with boto3', async () => {
+    const zip1 = join(work, 'ver-boto3-1.zip');
+    const zip2 = join(work, 'ver-boto3-2.zip');
+    writeFileSync(zip1, zipV1);
+    writeFileSync(zip2, zipV2);
+    const name = 'lam-ver-boto3';
+    const result = await run(PYTHON, [join(FIXTURES, 'lambda-clients/boto3_versions.py')], {
+      ...awsEnv(fullKey),
+      NIMBUS_ENDPOINT: server.url,
+      FUNCTION: name,
+      ZIP: zip1,
+      ZIP2: zip2,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout);
+    const arn = `arn:aws:lambda:eu-central-1:000000000000:function:${name}`;
+    assert.deepEqual(report.published, [
+      { Version: '1', Description: 'first', FunctionArn: `${arn}:1` },
+      { Version: '2', Description: 'second', FunctionArn: `${arn}:2` },
+    ]);
+    assert.equal(report.stale, 'PreconditionFailedException');
+    assert.deepEqual(report.alias, { Name: 'live', FunctionVersion: '1', AliasArn: `${arn}:live` });
+    assert.equal(report.invoke.latest.version, '$LATEST');
+    assert.equal(report.invoke.latest.payload.revision, 'v2');
+    assert.equal(report.invoke.one.version, '1');
+    assert.equal(report.invoke.one.payload.revision, 'v1');
+    assert.equal(report.invoke.two.version, '2');
+    assert.equal(report.invoke.two.payload.revision, 'v2');
+    assert.equal(report.invoke.live.version, '1');
+    assert.equal(report.invoke.live.payload.revision, 'v1');
+    assert.deepEqual(report.versions, ['$LATEST', '1', '2']);
+    assert.equal(report.configuration, '1');
+    assert.deepEqual(report.errors, {
+      missingVersion: 'ResourceNotFoundException',
+      missingAlias: 'ResourceNotFoundException',
+    });
   });
 });
 

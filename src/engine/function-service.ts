@@ -100,13 +100,17 @@ export class FunctionService {
     });
   }
 
-  /** The zip a function runs, by the SHA-256 its record names (for code downloads). */
-  async code(name: string): Promise<{ sha256: string; zip: Buffer }> {
+  /**
+   * The zip a function runs, by the SHA-256 its record names (for code downloads), or the package
+   * with SHA-256 `sha256` (a published version's; the caller checks that it is one of the function's).
+   */
+  async code(name: string, sha256?: string): Promise<{ sha256: string; zip: Buffer }> {
     const fn = await this.get(name);
-    const zip = await this.codeStore.get(fn.codeSha256);
+    const sha = sha256 ?? fn.codeSha256;
+    const zip = await this.codeStore.get(sha);
     if (!zip)
       throw new NimbusError('INTERNAL', `the code package of '${name}' is missing from the code store`);
-    return { sha256: fn.codeSha256, zip };
+    return { sha256: sha, zip };
   }
 
   async delete(name: string): Promise<void> {

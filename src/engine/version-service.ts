@@ -274,8 +274,8 @@ function configOf(fn: FunctionRecord): FunctionConfig {
   };
 }
 
-/** A published version as the pool and invoker see a function. */
-function servedRecord(v: VersionRecord): FunctionRecord {
+/** A published version as the pool and invoker see a function (and the Lambda API shows it). */
+export function servedRecord(v: VersionRecord): FunctionRecord {
   return {
     name: v.functionName,
     ...v.config,

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { FunctionRecord, Runtime } from '../../core/function.js';
 import { runtimeVersionName } from '../../engine/runtime-commands.js';
-import { invalidParameter, resourceNotFound } from './lambda-errors.js';
+import type { AliasRecord } from '../../core/version.js';
+import { invalidParameter } from './lambda-errors.js';
 
 /** The account id in every ARN Nimbus shows: there are no AWS accounts here. */
 export const ACCOUNT_ID = '000000000000';
@@ -72,18 +73,20 @@ export function parseFunctionRef(given: string, queryQualifier?: string): Functi
 }
 
 /**
- * Checks a qualifier: only `$LATEST` exists until versions and aliases land, when this is where a
- * qualifier is resolved to a version.
+ * Refuses a qualifier where Lambda takes none (UpdateFunctionCode, UpdateFunctionConfiguration):
+ * only `$LATEST` can change, so only it (or no qualifier) is accepted.
  */
-export function assertLatest(ref: FunctionRef): void {
+export function assertUnqualified(ref: FunctionRef, action: string): void {
   if (ref.qualifier === undefined || ref.qualifier === LATEST) return;
-  throw resourceNotFound(
-    `Function not found: ${ref.name}:${ref.qualifier} (Nimbus serves only $LATEST: versions and aliases are not supported yet)`,
+  throw invalidParameter(
+    `${action} changes only $LATEST: '${ref.name}:${ref.qualifier}' names a published version or an alias, which cannot change (publish a new version instead)`,
   );
 }
 
-export function functionArn(name: string, region: string): string {
-  return `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${name}`;
+/** A function's ARN, with `:qualifier` (a version, `$LATEST` or an alias) when one is given. */
+export function functionArn(name: string, region: string, qualifier?: string): string {
+  const arn = `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${name}`;
+  return qualifier === undefined ? arn : `${arn}:${qualifier}`;
 }
 
 /** Lambda's LastModified format: `2026-11-23T16:31:33.123+0000`. */
@@ -91,30 +94,45 @@ function lastModified(iso: string): string {
   return iso.replace(/Z$/, '+0000');
 }
 
-/** A stable id of one state of a function's code and configuration. */
-function revisionId(fn: FunctionRecord): string {
-  const hex = createHash('sha256').update(`${fn.name}\n${fn.codeSha256}\n${fn.updatedAt}`).digest('hex');
+/** A stable id of one state of a function's code and configuration (or of an alias). */
+function revisionId(...parts: string[]): string {
+  const hex = createHash('sha256').update(parts.join('\n')).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** FunctionConfiguration as Lambda returns it from GetFunctionConfiguration and friends. */
-export function functionConfiguration(fn: FunctionRecord, region: string): Record<string, unknown> {
+/** How a configuration is shown: the qualifier of its ARN, and a published version's description. */
+export interface ConfigurationView {
+  /** Appended to FunctionArn (`$LATEST`, the version, or the alias it was asked for by). */
+  qualifier?: string | undefined;
+  /** A published version's own description (Lambda shows it instead of the function's). */
+  description?: string | undefined;
+}
+
+/**
+ * FunctionConfiguration as Lambda returns it from GetFunctionConfiguration and friends, of `$LATEST`
+ * or of a published version (`fn.version` is its number).
+ */
+export function functionConfiguration(
+  fn: FunctionRecord,
+  region: string,
+  view: ConfigurationView = {},
+): Record<string, unknown> {
   return {
     FunctionName: fn.name,
-    FunctionArn: functionArn(fn.name, region),
+    FunctionArn: functionArn(fn.name, region, view.qualifier),
     Runtime: lambdaRuntime(fn.runtime),
     Role: `arn:aws:iam::${ACCOUNT_ID}:role/nimbus`,
     Handler: fn.handler,
     CodeSize: fn.codeSize,
-    Description: fn.description,
+    Description: view.description ?? fn.description,
     Timeout: fn.timeoutSec,
     MemorySize: fn.memoryMb,
     LastModified: lastModified(fn.updatedAt),
     CodeSha256: Buffer.from(fn.codeSha256, 'hex').toString('base64'),
-    Version: LATEST,
+    Version: fn.version,
     ...(Object.keys(fn.env).length > 0 ? { Environment: { Variables: fn.env } } : {}),
     TracingConfig: { Mode: 'PassThrough' },
-    RevisionId: revisionId(fn),
+    RevisionId: revisionId(fn.name, fn.version, fn.codeSha256, fn.updatedAt),
     State: 'Active',
     LastUpdateStatus: 'Successful',
     PackageType: 'Zip',
@@ -122,5 +140,19 @@ export function functionConfiguration(fn: FunctionRecord, region: string): Recor
     EphemeralStorage: { Size: 512 },
     SnapStart: { ApplyOn: 'None', OptimizationStatus: 'Off' },
     LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${fn.name}` },
+  };
+}
+
+/** AliasConfiguration as Lambda returns it from CreateAlias, GetAlias, UpdateAlias and ListAliases. */
+export function aliasConfiguration(alias: AliasRecord, region: string): Record<string, unknown> {
+  return {
+    AliasArn: functionArn(alias.functionName, region, alias.name),
+    Name: alias.name,
+    FunctionVersion: alias.functionVersion,
+    Description: alias.description,
+    ...(alias.routing
+      ? { RoutingConfig: { AdditionalVersionWeights: { [alias.routing.version]: alias.routing.weight } } }
+      : {}),
+    RevisionId: revisionId(alias.functionName, alias.name, alias.updatedAt),
   };
 }

@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Execution } from '../../core/execution.js';
 import { LIMITS } from '../../core/function.js';
 import type { ApiDeps } from '../deps.js';
+import { isVersionNumber } from '../../core/version.js';
 import { LATEST } from './function-configuration.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
 
@@ -20,6 +21,7 @@ export async function invokeFunction(
   request: FastifyRequest,
   reply: FastifyReply,
   name: string,
+  qualifier?: string,
 ): Promise<FastifyReply> {
   const type = headerValue(request, 'x-amz-invocation-type') ?? 'RequestResponse';
   if (type !== 'RequestResponse' && type !== 'Event' && type !== 'DryRun') {
@@ -48,19 +50,27 @@ export async function invokeFunction(
       `Could not parse request body into json: ${(err as Error).message}`,
     );
   }
-  const fn = deps.functions.cached(name) ?? (await deps.functions.get(name));
-  reply.header('x-amz-executed-version', LATEST);
-  if (type === 'DryRun') return reply.code(204).send();
+  // The record that serves: $LATEST, a version, or the version a (weighted) alias picks for this call.
+  const q = qualifier === LATEST ? undefined : qualifier;
+  const fn =
+    q === undefined
+      ? (deps.functions.cached(name) ?? (await deps.functions.get(name)))
+      : await deps.versions.resolve(name, q);
+  if (type === 'DryRun') return reply.header('x-amz-executed-version', fn.version).code(204).send();
   if (type === 'Event') {
-    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api');
+    // A queued call resolves its qualifier again when it runs, so an alias's pick is made then.
+    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api', undefined, q);
+    if (q === undefined || isVersionNumber(q)) reply.header('x-amz-executed-version', fn.version);
     return reply.code(202).header('x-amzn-requestid', queued.id).send();
   }
 
-  const { execution, payload } = await deps.invoker.invoke(fn.name, body, {
+  const { execution, payload } = await deps.invoker.invokeResolved(fn, body, {
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
+    qualifier: q,
   });
   reply.header('x-amzn-requestid', execution.id);
+  reply.header('x-amz-executed-version', execution.version);
   if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution, fn.memoryMb));
   if (payload) return reply.code(200).type('application/json').send(payload);
   if (execution.outcome === 'platform_error') {
@@ -90,7 +100,7 @@ async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): P
   const id = execution.id;
   const duration = execution.durationMs ?? 0;
   const text =
-    `START RequestId: ${id} Version: ${LATEST}\n` +
+    `START RequestId: ${id} Version: ${execution.version}\n` +
     lines.map((line) => (line.message.endsWith('\n') ? line.message : `${line.message}\n`)).join('') +
     `END RequestId: ${id}\n` +
     `REPORT RequestId: ${id}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${memoryMb} MB\n`;

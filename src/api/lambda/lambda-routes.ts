@@ -4,18 +4,24 @@
  * but the Runtime Interface Emulator's needs a SigV4 signature by a Nimbus access key, and the key
  * must allow the action. Thin: parse, check, call the engine (FunctionService, Invoker,
  * AsyncDispatcher), shape the answer; Lambda exceptions come from lambda-errors.ts only.
- * Versions and aliases (PublishVersion, ListVersionsByFunction, the alias actions) are to be added
- * as routes here, and qualifiers resolved where `target` now calls `assertLatest`.
+ * Versions and aliases (PublishVersion, ListVersionsByFunction, the alias actions) are served
+ * through the VersionService; a qualifier (the `Qualifier` parameter, `name:qualifier` or an ARN's
+ * suffix) selects `$LATEST`, a version or an alias on GetFunction, GetFunctionConfiguration,
+ * Invoke and DeleteFunction.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { keyAllows, type AccessAction, type AccessKeyRecord } from '../../core/access-key.js';
 import { NimbusError } from '../../core/errors.js';
 import { LIMITS, type FunctionRecord } from '../../core/function.js';
+import { isVersionNumber, parseQualifier, type AliasRecord, type AliasRouting } from '../../core/version.js';
+import { servedRecord } from '../../engine/version-service.js';
 import type { FunctionConfigInput } from '../../engine/function-service.js';
 import type { ApiDeps } from '../deps.js';
 import { parseBody } from '../parse.js';
 import {
-  assertLatest,
+  LATEST,
+  aliasConfiguration,
+  assertUnqualified,
   functionArn,
   functionConfiguration,
   nimbusRuntime,
@@ -35,7 +41,14 @@ import {
   sendLambdaError,
   toLambdaError,
 } from './lambda-errors.js';
-import { createFunctionBody, updateCodeBody, updateConfigurationBody } from './lambda-schemas.js';
+import {
+  createAliasBody,
+  createFunctionBody,
+  publishVersionBody,
+  updateAliasBody,
+  updateCodeBody,
+  updateConfigurationBody,
+} from './lambda-schemas.js';
 import { verifySignature } from './sigv4.js';
 
 /** Lambda's API version: the plugin's prefix, so routes below are relative to it. */
@@ -92,16 +105,70 @@ export function authorize(caller: LambdaCaller, action: AccessAction, name?: str
 }
 
 type FnRequest = FastifyRequest<{
-  Params: { name: string };
+  Params: { name: string; alias?: string };
   Querystring: Record<string, string | undefined>;
 }>;
 
-/** The function a request names, checked against the caller's key; only $LATEST exists for now. */
+/** The function (and qualifier) a request names, checked against the caller's key. */
 function target(request: FnRequest, action: AccessAction): FunctionRef {
   const ref = parseFunctionRef(request.params.name, request.query.Qualifier);
   authorize(callerOf(request), action, ref.name);
-  assertLatest(ref);
   return ref;
+}
+
+/** A function named without a qualifier, as the version and alias actions take it. */
+function unqualifiedTarget(request: FnRequest, action: string): FunctionRef {
+  const ref = target(request, 'manage');
+  if (ref.qualifier !== undefined) {
+    throw invalidParameter(
+      `${action} takes an unqualified function name, not '${ref.name}:${ref.qualifier}'`,
+    );
+  }
+  return ref;
+}
+
+/** Lambda's MaxItems: 1 to 10000, `fallback` when absent. */
+function maxItemsOf(value: string | undefined, fallback: number): number {
+  const maxItems = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10_000) {
+    throw invalidParameter('MaxItems must be a whole number from 1 to 10000');
+  }
+  return maxItems;
+}
+
+/** One page of `items` after the opaque `marker` (the key of the previous page's last item). */
+function page<T>(
+  items: T[],
+  keyOf: (item: T) => string,
+  marker: string | undefined,
+  maxItems: number,
+): { items: T[]; next?: string } {
+  let start = 0;
+  if (marker !== undefined) {
+    const after = Buffer.from(marker, 'base64url').toString('utf8');
+    start = items.findIndex((item) => keyOf(item) === after) + 1;
+    if (start === 0) throw invalidParameter('Marker is not one this listing gave (or its item was deleted)');
+  }
+  const slice = items.slice(start, start + maxItems);
+  const more = start + maxItems < items.length;
+  return more
+    ? { items: slice, next: Buffer.from(keyOf(slice[slice.length - 1]!)).toString('base64url') }
+    : { items: slice };
+}
+
+/** Lambda's RoutingConfig as Nimbus's routing: one additional version at most, as Lambda allows. */
+function routingOf(config: {
+  AdditionalVersionWeights?: Record<string, number> | undefined;
+}): AliasRouting | null {
+  const weights = Object.entries(config.AdditionalVersionWeights ?? {});
+  if (weights.length === 0) return null;
+  if (weights.length > 1) {
+    throw invalidParameter(
+      `RoutingConfig.AdditionalVersionWeights names ${weights.length} versions; Lambda (and Nimbus) allow one additional version`,
+    );
+  }
+  const [version, weight] = weights[0]!;
+  return { version, weight };
 }
 
 function zipOf(zipFile: string | undefined, other: unknown): Buffer {
@@ -162,6 +229,66 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       const configurationOf = (request: FastifyRequest, fn: FunctionRecord) =>
         functionConfiguration(fn, callerOf(request).region);
 
+      /** A published version's configuration, its FunctionArn qualified by `qualifier` (the number by default). */
+      const versionConfigurationOf = async (
+        request: FastifyRequest,
+        name: string,
+        version: string,
+        qualifier: string = version,
+      ) => {
+        const record = await deps.versions.get(name, version);
+        return {
+          fn: servedRecord(record),
+          configuration: functionConfiguration(servedRecord(record), callerOf(request).region, {
+            qualifier,
+            description: record.description,
+          }),
+        };
+      };
+
+      /**
+       * What a qualified name shows: `$LATEST`, a version, or the version an alias points at (its
+       * main version: routing weights choose only between invocations).
+       */
+      const qualifiedConfiguration = async (
+        request: FastifyRequest,
+        ref: FunctionRef,
+      ): Promise<{ fn: FunctionRecord; configuration: Record<string, unknown> }> => {
+        const q = ref.qualifier === undefined ? undefined : parseQualifier(ref.qualifier);
+        if (q === undefined || q.kind === 'latest') {
+          const fn = await deps.functions.get(ref.name);
+          return {
+            fn,
+            configuration: functionConfiguration(fn, callerOf(request).region, { qualifier: ref.qualifier }),
+          };
+        }
+        if (q.kind === 'version') return versionConfigurationOf(request, ref.name, q.version);
+        const alias = await deps.versions.getAlias(ref.name, q.alias);
+        if (alias.functionVersion === LATEST) {
+          const fn = await deps.functions.get(ref.name);
+          return {
+            fn,
+            configuration: functionConfiguration(fn, callerOf(request).region, { qualifier: alias.name }),
+          };
+        }
+        return versionConfigurationOf(request, ref.name, alias.functionVersion, alias.name);
+      };
+
+      /** The published version `Publish: true` asks for, as its configuration. */
+      const publishNow = async (request: FastifyRequest, name: string) => {
+        const { version } = await deps.versions.publish(name);
+        return (await versionConfigurationOf(request, name, version.version)).configuration;
+      };
+
+      /** NOT_FOUND for versions an alias would point or route to but that were never published. */
+      const assertVersionsExist = async (name: string, ...versions: (string | undefined)[]) => {
+        for (const version of versions) {
+          if (version !== undefined && version !== LATEST && isVersionNumber(version)) {
+            await deps.versions.get(name, version);
+          }
+        }
+      };
+
       // CreateFunction
       const create = async (request: FastifyRequest, reply: FastifyReply) => {
         const body = parseBody(request.body, createFunctionBody);
@@ -180,7 +307,6 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         if (body.Handler === undefined) throw invalidParameter('Handler is required for a Zip package');
         const runtime = nimbusRuntime(body.Runtime);
         const zip = zipOf(body.Code.ZipFile, body.Code.S3Bucket ?? body.Code.ImageUri);
-        // Publish is accepted but publishes nothing until versions land: the answer is $LATEST.
         const fn = await deps.functions.create({
           timeoutSec: 3, // Lambda's default, not Nimbus's
           ...configInput(body),
@@ -189,6 +315,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
           handler: body.Handler,
           zip,
         });
+        if (body.Publish) return reply.code(201).send(await publishNow(request, fn.name));
         return reply.code(201).send(configurationOf(request, fn));
       };
       const createOptions = {
@@ -201,10 +328,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       // ListFunctions: by name, paged with an opaque marker (the last name of the previous page).
       const list = async (request: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
         const caller = callerOf(request);
-        const maxItems = request.query.MaxItems === undefined ? 50 : Number(request.query.MaxItems);
-        if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10_000) {
-          throw invalidParameter('MaxItems must be a whole number from 1 to 10000');
-        }
+        const maxItems = maxItemsOf(request.query.MaxItems, 50);
         const after =
           request.query.Marker === undefined
             ? undefined
@@ -226,11 +350,11 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       // GetFunction
       scope.get(`${FUNCTIONS}/:name`, async (request: FnRequest) => {
         const ref = target(request, 'manage');
-        const fn = await deps.functions.get(ref.name);
+        const { fn, configuration } = await qualifiedConfiguration(request, ref);
         const origin = `${request.protocol}://${request.headers.host ?? request.host}`;
         const query = codeLocationQuery(deps.adminKey, fn.name, fn.codeSha256);
         return {
-          Configuration: configurationOf(request, fn),
+          Configuration: configuration,
           Code: {
             RepositoryType: 'S3',
             Location: `${origin}${API_VERSION}${FUNCTIONS}/${encodeURIComponent(fn.name)}/code?${query}`,
@@ -243,11 +367,17 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         `${FUNCTIONS}/:name/code`,
         { config: { unsigned: true } },
         async (request: FnRequest, reply) => {
-          const sha256 = verifyCodeLocation(deps.adminKey, request.params.name, request.query);
-          const code = await deps.functions.code(request.params.name);
-          if (code.sha256 !== sha256) {
+          const name = request.params.name;
+          const sha256 = verifyCodeLocation(deps.adminKey, name, request.query);
+          // $LATEST's code, or a published version's (which never changes while the version exists).
+          const latest = await deps.functions.get(name);
+          if (
+            latest.codeSha256 !== sha256 &&
+            !(await deps.versions.list(name)).some((v) => v.codeSha256 === sha256)
+          ) {
             throw resourceNotFound('the function has other code now; call GetFunction for a new link');
           }
+          const code = await deps.functions.code(name, sha256);
           return reply.type('application/zip').send(code.zip);
         },
       );
@@ -255,12 +385,13 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       // GetFunctionConfiguration
       scope.get(`${FUNCTIONS}/:name/configuration`, async (request: FnRequest) => {
         const ref = target(request, 'manage');
-        return configurationOf(request, await deps.functions.get(ref.name));
+        return (await qualifiedConfiguration(request, ref)).configuration;
       });
 
       // UpdateFunctionConfiguration
       scope.put(`${FUNCTIONS}/:name/configuration`, async (request: FnRequest) => {
         const ref = target(request, 'manage');
+        assertUnqualified(ref, 'UpdateFunctionConfiguration');
         const body = parseBody(request.body, updateConfigurationBody);
         const patch = configInput(body);
         if (body.Runtime !== undefined) patch.runtime = nimbusRuntime(body.Runtime);
@@ -270,20 +401,134 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       // UpdateFunctionCode
       scope.put(`${FUNCTIONS}/:name/code`, createOptions, async (request: FnRequest) => {
         const ref = target(request, 'manage');
+        assertUnqualified(ref, 'UpdateFunctionCode');
         const body = parseBody(request.body, updateCodeBody);
         if (body.Architectures?.some((a) => a !== 'x86_64')) {
           throw invalidParameter('Architectures: Nimbus runs functions on x86_64 only');
         }
         const zip = zipOf(body.ZipFile, body.S3Bucket ?? body.ImageUri);
         if (body.DryRun) return configurationOf(request, await deps.functions.get(ref.name));
-        return configurationOf(request, await deps.functions.updateCode(ref.name, zip));
+        const fn = await deps.functions.updateCode(ref.name, zip);
+        if (body.Publish) return publishNow(request, fn.name);
+        return configurationOf(request, fn);
       });
 
       // DeleteFunction
       scope.delete(`${FUNCTIONS}/:name`, async (request: FnRequest, reply) => {
         const ref = target(request, 'manage');
+        if (ref.qualifier !== undefined) {
+          // A qualifier deletes that version only ($LATEST cannot go alone; an alias is DeleteAlias's).
+          if (ref.qualifier === LATEST) {
+            throw invalidParameter(
+              '$LATEST cannot be deleted on its own: call DeleteFunction without a qualifier',
+            );
+          }
+          if (!isVersionNumber(ref.qualifier)) {
+            throw invalidParameter(
+              `Qualifier ${ref.qualifier} is not a version number: delete an alias with DeleteAlias`,
+            );
+          }
+          await deps.versions.delete(ref.name, ref.qualifier);
+          return reply.code(204).send();
+        }
         await deps.functions.delete(ref.name);
         await deps.triggers.deleteAllOf(ref.name);
+        // The store removed its versions and aliases with it; drop what was cached of them.
+        deps.versions.forget(ref.name);
+        return reply.code(204).send();
+      });
+
+      // PublishVersion
+      scope.post(`${FUNCTIONS}/:name/versions`, async (request: FnRequest, reply) => {
+        const ref = unqualifiedTarget(request, 'PublishVersion');
+        const body = parseBody(
+          Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : {},
+          publishVersionBody,
+        );
+        const { version } = await deps.versions.publish(ref.name, {
+          codeSha256: body.CodeSha256,
+          description: body.Description,
+        });
+        return reply
+          .code(201)
+          .send((await versionConfigurationOf(request, ref.name, version.version)).configuration);
+      });
+
+      // ListVersionsByFunction: $LATEST, then the versions oldest first.
+      scope.get(`${FUNCTIONS}/:name/versions`, async (request: FnRequest) => {
+        const ref = unqualifiedTarget(request, 'ListVersionsByFunction');
+        const maxItems = maxItemsOf(request.query.MaxItems, 50);
+        const latest = await deps.functions.get(ref.name);
+        const region = callerOf(request).region;
+        const all = [
+          { key: LATEST, show: () => functionConfiguration(latest, region, { qualifier: LATEST }) },
+          ...(await deps.versions.list(ref.name)).map((v) => ({
+            key: v.version,
+            show: () =>
+              functionConfiguration(servedRecord(v), region, {
+                qualifier: v.version,
+                description: v.description,
+              }),
+          })),
+        ];
+        const { items, next } = page(all, (item) => item.key, request.query.Marker, maxItems);
+        return { Versions: items.map((item) => item.show()), ...(next ? { NextMarker: next } : {}) };
+      });
+
+      const aliasOf = (request: FastifyRequest, alias: AliasRecord) =>
+        aliasConfiguration(alias, callerOf(request).region);
+
+      // CreateAlias
+      scope.post(`${FUNCTIONS}/:name/aliases`, async (request: FnRequest, reply) => {
+        const ref = unqualifiedTarget(request, 'CreateAlias');
+        const body = parseBody(request.body, createAliasBody);
+        const routing = body.RoutingConfig === undefined ? null : routingOf(body.RoutingConfig);
+        await assertVersionsExist(ref.name, body.FunctionVersion, routing?.version);
+        const alias = await deps.versions.createAlias(ref.name, {
+          name: body.Name,
+          functionVersion: body.FunctionVersion,
+          description: body.Description,
+          routing,
+        });
+        return reply.code(201).send(aliasOf(request, alias));
+      });
+
+      // ListAliases (optionally of one FunctionVersion)
+      scope.get(`${FUNCTIONS}/:name/aliases`, async (request: FnRequest) => {
+        const ref = unqualifiedTarget(request, 'ListAliases');
+        const maxItems = maxItemsOf(request.query.MaxItems, 50);
+        const version = request.query.FunctionVersion;
+        const aliases = (await deps.versions.listAliases(ref.name)).filter(
+          (a) => version === undefined || a.functionVersion === version,
+        );
+        const { items, next } = page(aliases, (a) => a.name, request.query.Marker, maxItems);
+        return { Aliases: items.map((a) => aliasOf(request, a)), ...(next ? { NextMarker: next } : {}) };
+      });
+
+      // GetAlias
+      scope.get(`${FUNCTIONS}/:name/aliases/:alias`, async (request: FnRequest) => {
+        const ref = unqualifiedTarget(request, 'GetAlias');
+        return aliasOf(request, await deps.versions.getAlias(ref.name, request.params.alias!));
+      });
+
+      // UpdateAlias: fields left out keep their values; an empty AdditionalVersionWeights removes routing.
+      scope.put(`${FUNCTIONS}/:name/aliases/:alias`, async (request: FnRequest) => {
+        const ref = unqualifiedTarget(request, 'UpdateAlias');
+        const body = parseBody(request.body, updateAliasBody);
+        const routing = body.RoutingConfig === undefined ? undefined : routingOf(body.RoutingConfig);
+        await assertVersionsExist(ref.name, body.FunctionVersion, routing?.version);
+        const alias = await deps.versions.updateAlias(ref.name, request.params.alias!, {
+          functionVersion: body.FunctionVersion,
+          description: body.Description,
+          routing,
+        });
+        return aliasOf(request, alias);
+      });
+
+      // DeleteAlias
+      scope.delete(`${FUNCTIONS}/:name/aliases/:alias`, async (request: FnRequest, reply) => {
+        const ref = unqualifiedTarget(request, 'DeleteAlias');
+        await deps.versions.deleteAlias(ref.name, request.params.alias!);
         return reply.code(204).send();
       });
 
@@ -291,7 +536,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       const invokeOptions = { bodyLimit: LIMITS.syncPayloadBytes + MB, config: { bodyLimitText: '6 MB' } };
       scope.post(`${FUNCTIONS}/:name/invocations`, invokeOptions, async (request: FnRequest, reply) => {
         const ref = target(request, 'invoke');
-        return invokeFunction(deps, request, reply, ref.name);
+        return invokeFunction(deps, request, reply, ref.name, ref.qualifier);
       });
 
       // The Runtime Interface Emulator's route: unsigned, for the function chosen with --rie-function.
@@ -303,7 +548,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
           if (request.headers.authorization !== undefined) {
             await authenticate(request, deps);
             const ref = target(request, 'invoke');
-            return invokeFunction(deps, request, reply, ref.name);
+            return invokeFunction(deps, request, reply, ref.name, ref.qualifier);
           }
           if (deps.rieFunction === undefined) {
             throw new LambdaApiError(
@@ -316,14 +561,14 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         },
       );
 
-      // Lambda actions Nimbus does not serve (yet): versions, aliases, permissions, event sources...
+      // Lambda actions Nimbus does not serve (yet): permissions, event sources, concurrency, URLs...
       scope.setNotFoundHandler((request, reply) =>
         sendLambdaError(
           reply,
           new LambdaApiError(
             'UnknownOperationException',
             404,
-            `Nimbus does not serve ${request.method} ${request.url.split('?')[0]}: it implements CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction and Invoke`,
+            `Nimbus does not serve ${request.method} ${request.url.split('?')[0]}: it implements CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, Invoke, PublishVersion, ListVersionsByFunction, CreateAlias, GetAlias, UpdateAlias, ListAliases and DeleteAlias`,
           ),
         ),
       );

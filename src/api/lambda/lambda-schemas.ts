@@ -49,3 +49,33 @@ export const updateCodeBody = z
     Architectures: z.array(z.string()).optional(),
   })
   .loose();
+
+export const publishVersionBody = z
+  .object({
+    CodeSha256: z.string().optional(),
+    Description: z.string().optional(),
+    RevisionId: z.string().optional(),
+  })
+  .loose();
+
+const routingConfig = z
+  .object({ AdditionalVersionWeights: z.record(z.string(), z.number()).optional() })
+  .loose();
+
+export const createAliasBody = z
+  .object({
+    Name: z.string().min(1),
+    FunctionVersion: z.string().min(1),
+    Description: z.string().optional(),
+    RoutingConfig: routingConfig.optional(),
+  })
+  .loose();
+
+export const updateAliasBody = z
+  .object({
+    FunctionVersion: z.string().min(1).optional(),
+    Description: z.string().optional(),
+    RoutingConfig: routingConfig.optional(),
+    RevisionId: z.string().optional(),
+  })
+  .loose();
