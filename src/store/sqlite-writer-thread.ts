@@ -6,14 +6,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import type { Execution, LogLine } from '../core/execution.js';
-import { executionToRow, logToRow } from './rows.js';
-import type { ExecutionsTable } from './schema.js';
+import { EXECUTION_COLUMNS, LOG_COLUMNS } from './rows.js';
 
+/** Rows as values in EXECUTION_COLUMNS / LOG_COLUMNS order (see executionValues, logValues). */
 export interface WriterRequest {
   seq: number;
-  executions: Execution[];
-  logs: LogLine[];
+  executions: unknown[][];
+  logs: unknown[][];
 }
 
 export interface WriterReply {
@@ -21,36 +20,15 @@ export interface WriterReply {
   error?: string;
 }
 
-const EXECUTION_COLUMNS: (keyof ExecutionsTable)[] = [
-  'id',
-  'function_name',
-  'version',
-  'trigger',
-  'status',
-  'outcome',
-  'started_at',
-  'duration_ms',
-  'cold_start',
-  'input',
-  'input_truncated',
-  'output',
-  'output_truncated',
-  'error_json',
-  'instance_id',
-  'invocation_type',
-  'attempts',
-  'qualifier',
-];
-
 // An execution is written when it gets an instance and again when it ends; the later state wins.
 const UPSERT_EXECUTION = `INSERT INTO executions (${EXECUTION_COLUMNS.join(', ')})
-  VALUES (${EXECUTION_COLUMNS.map((c) => `@${c}`).join(', ')})
+  VALUES (${EXECUTION_COLUMNS.map(() => '?').join(', ')})
   ON CONFLICT (id) DO UPDATE SET ${EXECUTION_COLUMNS.filter((c) => c !== 'id')
     .map((c) => `${c} = excluded.${c}`)
     .join(', ')}`;
 // A batch retried after an ambiguous failure must not fail on lines it already stored.
-const INSERT_LOG = `INSERT INTO logs (execution_id, seq, function_name, time, stream, message)
-  VALUES (@execution_id, @seq, @function_name, @time, @stream, @message)
+const INSERT_LOG = `INSERT INTO logs (${LOG_COLUMNS.join(', ')})
+  VALUES (${LOG_COLUMNS.map(() => '?').join(', ')})
   ON CONFLICT (execution_id, seq) DO NOTHING`;
 
 const port = parentPort;
@@ -62,14 +40,14 @@ db.pragma('synchronous = NORMAL');
 db.pragma('busy_timeout = 5000');
 
 // Prepared on first use: the main thread migrates the schema before any batch is sent.
-let writeRows: ((executions: Execution[], logs: LogLine[]) => void) | undefined;
+let writeRows: ((executions: unknown[][], logs: unknown[][]) => void) | undefined;
 
-function prepare(): (executions: Execution[], logs: LogLine[]) => void {
+function prepare(): (executions: unknown[][], logs: unknown[][]) => void {
   const upsertExecution = db.prepare(UPSERT_EXECUTION);
   const insertLog = db.prepare(INSERT_LOG);
-  return db.transaction((executions: Execution[], logs: LogLine[]) => {
-    for (const e of executions) upsertExecution.run(executionToRow(e));
-    for (const line of logs) insertLog.run(logToRow(line));
+  return db.transaction((executions: unknown[][], logs: unknown[][]) => {
+    for (const values of executions) upsertExecution.run(values);
+    for (const values of logs) insertLog.run(values);
   });
 }
 

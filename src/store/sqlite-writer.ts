@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Execution, LogLine } from '../core/execution.js';
+import { executionValues, logValues } from './rows.js';
 import type { WriterReply, WriterRequest } from './sqlite-writer-thread.js';
 
 interface Pending {
@@ -26,7 +27,11 @@ export class SqliteBatchWriter {
     const seq = ++this.seq;
     const done = new Promise<void>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      const request: WriterRequest = { seq, executions, logs };
+      const request: WriterRequest = {
+        seq,
+        executions: executions.map(executionValues),
+        logs: logs.map(logValues),
+      };
       worker.postMessage(request);
     });
     this.inFlight.add(done);
