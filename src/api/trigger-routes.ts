@@ -4,6 +4,7 @@
  * TriggerService, shape the answer. A trigger's secret is shown only when it is made.
  */
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { NimbusError } from '../core/errors.js';
 import type { TriggerRecord } from '../core/trigger.js';
 import { nextFirings, parseSchedule } from '../engine/schedule.js';
@@ -65,17 +66,10 @@ export function registerTriggerRoutes(app: FastifyInstance, deps: ApiDeps): void
 
   app.patch<{ Params: { id: string } }>('/v1/triggers/:id', async (request) => {
     const current = await deps.triggers.get(request.params.id);
-    // `type` may be left out of a change: it is the trigger's own.
-    let body: unknown = request.body;
-    if (Buffer.isBuffer(body) && body.length > 0) {
-      try {
-        const parsed: unknown = JSON.parse(body.toString('utf8'));
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed) && !('type' in parsed)) {
-          body = { ...parsed, type: current.config.type };
-        }
-      } catch {
-        // parseBody reports the syntax error.
-      }
+    // `type` may be left out of a change: it is the trigger's own. The body is parsed once.
+    let body = parseBody(request.body, z.unknown());
+    if (body && typeof body === 'object' && !Array.isArray(body) && !('type' in body)) {
+      body = { ...body, type: current.config.type };
     }
     const patch = parseBody(body, updateTriggerBody);
     return triggerView(await deps.triggers.update(current.id, patch));

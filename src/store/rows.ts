@@ -128,8 +128,7 @@ export const EXECUTION_COLUMNS: readonly (keyof ExecutionsTable)[] = [
  * (an array of plain values costs less to pass between threads than an object) and binds as is.
  */
 export function executionValues(e: Execution): unknown[] {
-  const row = executionToRow(e);
-  return EXECUTION_COLUMNS.map((column) => row[column]);
+  return inColumnOrder(executionToRow(e), EXECUTION_COLUMNS);
 }
 
 export const LOG_COLUMNS: readonly (keyof LogsTable)[] = [
@@ -142,8 +141,11 @@ export const LOG_COLUMNS: readonly (keyof LogsTable)[] = [
 ];
 
 export function logValues(line: LogLine): unknown[] {
-  const row = logToRow(line);
-  return LOG_COLUMNS.map((column) => row[column]);
+  return inColumnOrder(logToRow(line), LOG_COLUMNS);
+}
+
+function inColumnOrder<Row>(row: Row, columns: readonly (keyof Row)[]): unknown[] {
+  return columns.map((column) => row[column]);
 }
 
 export function rowToExecution(row: ExecutionsTable): Execution {
