@@ -410,7 +410,7 @@ async function coldPhase(results: Results): Promise<void> {
       }
       for (const rt of RUNTIMES) {
         for (const variant of ['spaced', 'back-to-back'] as const) {
-          if (pool === 'sized') await waitForPool(server, rt, SIZED_POOL.perRuntime);
+          if (pool === 'sized') await waitForPools(server, SIZED_POOL.perRuntime);
           results.cold.push(await coldRun(server, rt, variant, pool));
         }
       }
@@ -421,15 +421,18 @@ async function coldPhase(results: Results): Promise<void> {
   }
 }
 
-/** Waits (up to a minute) until the server holds `size` ready sandboxes of the runtime. */
-async function waitForPool(server: NimbusServer, rt: Runtime, size: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
+/**
+ * Waits (up to two minutes) until the server holds `size` ready sandboxes of every runtime, so no
+ * pool is still being filled (sandboxes starting on the same CPUs) while cold starts are timed.
+ */
+async function waitForPools(server: NimbusServer, size: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const stats = (await server.getJson('/v1/stats')) as { prewarmed?: Record<string, number> } | undefined;
-    if ((stats?.prewarmed?.[`${rt}:128`] ?? 0) >= size) return;
+    if (RUNTIMES.every((rt) => (stats?.prewarmed?.[`${rt}:128`] ?? 0) >= size)) return;
     await sleep(250);
   }
-  log(`cold: the ${rt} pool did not reach ${size} ready sandboxes within a minute; measuring anyway`);
+  log(`cold: the pools did not reach ${size} ready sandboxes per runtime within two minutes; measuring anyway`);
 }
 
 async function scalePhase(results: Results): Promise<void> {
@@ -514,7 +517,7 @@ async function burstPhase(results: Results): Promise<void> {
     for (const rt of RUNTIMES) {
       const name = `burst-${short(rt)}`;
       // A server that has just started is still filling its pre-warmed pools: measure a settled one.
-      await waitForPool(server, rt, 2);
+      await waitForPools(server, 2);
       await server.deploy(name, rt);
       const agent = new http.Agent({ keepAlive: true, maxSockets: settings.burstCalls });
       const t0 = performance.now();

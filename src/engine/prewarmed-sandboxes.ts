@@ -190,6 +190,16 @@ export class PrewarmedSandboxes {
         this.settings.releaseMemory(started.memoryMb);
       }
     });
-    this.refill();
+    // Go on at once only while some pool is nearly empty or takes have paused; during a burst that
+    // the pools still serve, the next start waits for the calm (a start costs an interpreter's
+    // start-up in CPU, which the burst's cold starts would otherwise share).
+    if (this.refillTimer === undefined || this.refillUrgent || this.anyNearlyEmpty()) this.refill();
+  }
+
+  private anyNearlyEmpty(): boolean {
+    for (const shape of this.shapes.values()) {
+      if (shape.ready.length < LOW_WATER && this.target(shape) > shape.ready.length) return true;
+    }
+    return false;
   }
 }
