@@ -10,6 +10,7 @@ for (const sandbox of SANDBOXES) {
       nimbus = await startTestServer({ sandbox });
       await nimbus.deploy('node-cjs', 'node-cjs', 'nodejs', 'index.handler', { memoryMb: 256 });
       await nimbus.deploy('node-esm', 'node-esm', 'nodejs', 'index.handler');
+      await nimbus.deploy('node-esm-await', 'node-esm-await', 'nodejs', 'index.handler');
       await nimbus.deploy('node-callback', 'node-callback', 'nodejs', 'index.handler');
       await nimbus.deploy('node-ts', 'node-ts', 'nodejs', 'index.handler');
     });
@@ -31,6 +32,12 @@ for (const sandbox of SANDBOXES) {
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.style, 'esm');
       assert.equal(res.body.sum, 5);
+    });
+
+    it('runs an ES module with top-level await, evaluated once, with no platform globals', async () => {
+      const res = await nimbus.invoke('node-esm-await', {});
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, { greeting: 'awaited', evaluations: 1, gcExposed: false });
     });
 
     it("runs Lambda's callback style, for results and errors", async () => {

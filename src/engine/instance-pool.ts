@@ -152,6 +152,7 @@ export class InstancePool {
     const free = this.freeInstance(this.stateFor(fn, code));
     if (!free) return undefined;
     free.leases++;
+    if (free.initializing) return { instance: free, cold: true };
     this.counters.warmHits++;
     return { instance: free, cold: false };
   }
@@ -460,21 +461,6 @@ export class InstancePool {
     if (instance && !error) {
       try {
         await fillSlot(code.dir, instance.slotDir);
-        error = await instance.specialize(
-          state.revision,
-          {
-            functionName: fn.name,
-            functionVersion: fn.version,
-            handler: fn.handler,
-            entry: code.entry,
-            memoryMb: fn.memoryMb,
-            timeoutSec: fn.timeoutSec,
-            concurrency: fn.concurrency,
-            env: functionEnv(fn),
-          },
-          Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
-          log,
-        );
       } catch (err) {
         error = {
           type: 'PlatformError',
@@ -482,39 +468,79 @@ export class InstancePool {
         };
       }
     }
-    state.starting--;
-    this.counters.coldStarts++;
-    if (fromPool) this.counters.prewarmedStarts++;
-    this.prewarmed.noteDemand(fn.runtime, fn.memoryMb);
     if (error || !instance || state.retired || this.closed) {
+      state.starting--;
+      this.countStart(fn, fromPool);
       this.memoryUsedMb -= fn.memoryMb;
       if (instance) void instance.kill();
-      // Calls that were waiting for this start share its failure; later calls try afresh.
-      const failure = error ?? {
-        type: 'FunctionChanged',
-        message: `function '${fn.name}' changed while it started; retry`,
-      };
-      if (state.instances.length === 0 && state.starting === 0) {
-        for (const waiter of state.waiters.splice(0)) waiter.settle({ error: failure });
-      } else {
-        state.waiters.shift()?.settle({ error: failure });
+      this.failWaiters(state, error);
+      return;
+    }
+    const initialised = instance.specialize(
+      state.revision,
+      {
+        functionName: fn.name,
+        functionVersion: fn.version,
+        handler: fn.handler,
+        entry: code.entry,
+        memoryMb: fn.memoryMb,
+        timeoutSec: fn.timeoutSec,
+        concurrency: fn.concurrency,
+        env: functionEnv(fn),
+      },
+      Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
+      log,
+    );
+    // The init is on its way: the waiting calls go right behind it (the runtime runs them once
+    // the function is loaded), a round trip sooner than after `inited` comes back. Should the
+    // init fail, the instance fails them with its error.
+    state.starting--;
+    // A provisioned instance was started ahead of demand: its first call is warm.
+    instance.hasServed = provisioned;
+    state.instances.push(instance);
+    const live = instance;
+    void live.exited.then(() => {
+      const i = state.instances.indexOf(live);
+      if (i >= 0) {
+        state.instances.splice(i, 1);
+        this.memoryUsedMb -= live.memoryMb;
+        if (state.waiters.length > 0) this.scale(state);
       }
+    });
+    this.dispatch(state);
+    const failure = await initialised;
+    this.countStart(fn, fromPool);
+    if (failure) {
+      void this.discard(live);
+      // The calls it was started for went behind its init and have failed with it.
+      if (state.instances.length === 0 && state.starting === 0) this.failWaiters(state, failure);
       return;
     }
     const startKey = `${fn.runtime}:${fromPool ? 'prewarmed' : 'spawned'}`;
     this.startMs.set(startKey, ewma(this.startMs.get(startKey), performance.now() - began));
-    // A provisioned instance was started ahead of demand: its first call is warm.
-    instance.hasServed = provisioned;
-    state.instances.push(instance);
-    void instance.exited.then(() => {
-      const i = state.instances.indexOf(instance);
-      if (i >= 0) {
-        state.instances.splice(i, 1);
-        this.memoryUsedMb -= instance.memoryMb;
-        if (state.waiters.length > 0) this.scale(state);
-      }
-    });
     this.scale(state);
+  }
+
+  private countStart(fn: FunctionRecord, fromPool: boolean): void {
+    this.counters.coldStarts++;
+    if (fromPool) this.counters.prewarmedStarts++;
+    this.prewarmed.noteDemand(fn.runtime, fn.memoryMb);
+  }
+
+  /**
+   * After a failed start: calls still waiting share its failure when nothing else could serve
+   * them (no instance, none starting); otherwise the oldest does, and later calls try afresh.
+   */
+  private failWaiters(state: RevisionState, error: ExecutionError | undefined): void {
+    const failure = error ?? {
+      type: 'FunctionChanged',
+      message: `function '${state.fn.name}' changed while it started; retry`,
+    };
+    if (state.instances.length === 0 && state.starting === 0) {
+      for (const waiter of state.waiters.splice(0)) waiter.settle({ error: failure });
+    } else {
+      state.waiters.shift()?.settle({ error: failure });
+    }
   }
 
   /** How long starting an instance of this function is expected to take now. */

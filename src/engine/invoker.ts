@@ -147,7 +147,8 @@ export class Invoker {
 
     if (instance) {
       if (result.ok || result.kind === 'function')
-        this.pool.release(instance, performance.now() - callStarted);
+        // A first call sent behind its instance's init started when the init finished.
+        this.pool.release(instance, performance.now() - Math.max(callStarted, instance.initedAt));
       else if (result.kind === 'timeout') {
         sink(
           'system',

@@ -30,8 +30,13 @@ export type HostMessage =
    * Payload: the event as JSON. `deadline` is epoch milliseconds. `http` is set for calls of an
    * HTTP trigger in a streaming style: the payload is then an `HttpRequestEvent` and the runtime
    * answers with `http_head`, `http_chunk`s and an empty `result`.
+   *
+   * An invoke may follow an `init` before `inited` came back (a cold start's first calls travel
+   * with their init): the runtime runs it once init has finished, and not at all if init failed
+   * (the host fails it with the init error). Such an invoke carries `budgetMs` and its deadline
+   * starts when the call does (now + budgetMs), so init time is not taken from the call.
    */
-  | { t: 'invoke'; id: string; deadline: number; http?: StreamingHttpStyle }
+  | { t: 'invoke'; id: string; deadline: number; budgetMs?: number; http?: StreamingHttpStyle }
   /** The host wrote `n` more bytes of the call's response to its client: the runtime may send more. */
   | { t: 'http_ack'; id: string; n: number }
   /** The client went away (or the response grew past its limit): stop producing the body. */

@@ -380,6 +380,13 @@ def main():
                 sys.stderr.flush()
                 send({"t": "init_error", "error": wire_error(exc, "InitError" if isinstance(exc, SyntaxError) else None)})
         elif kind == "invoke":
+            # A call sent behind its init starts its clock now, when it can run.
+            budget = header.get("budgetMs")
+            if budget is not None:
+                header["deadline"] = time.time() * 1000 + budget
+            if fn is None:
+                # Its init failed: the host has failed the call already and stops this instance.
+                continue
             if pool is not None:
                 pool.submit(invoke, fn, header, payload)
             elif header.get("http"):
