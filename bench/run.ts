@@ -432,7 +432,9 @@ async function waitForPools(server: NimbusServer, size: number): Promise<void> {
     if (RUNTIMES.every((rt) => (stats?.prewarmed?.[`${rt}:128`] ?? 0) >= size)) return;
     await sleep(250);
   }
-  log(`cold: the pools did not reach ${size} ready sandboxes per runtime within two minutes; measuring anyway`);
+  log(
+    `cold: the pools did not reach ${size} ready sandboxes per runtime within two minutes; measuring anyway`,
+  );
 }
 
 async function scalePhase(results: Results): Promise<void> {

@@ -46,7 +46,10 @@ for (const { runtime, fixture, handler } of RUNTIMES) {
       // Init takes 1.5 s and the timeout is 1 s: the call still has (nearly) all of its second.
       const res = await nimbus.invoke(`${runtime}-slow`, {});
       assert.equal(res.status, 200, res.text);
-      assert.ok(res.body.remainingMs > 500, `remaining time counts from the call (${res.body.remainingMs} ms)`);
+      assert.ok(
+        res.body.remainingMs > 500,
+        `remaining time counts from the call (${res.body.remainingMs} ms)`,
+      );
       assert.equal((await nimbus.executionOf(res)).coldStart, true);
       const warm = await nimbus.invoke(`${runtime}-slow`, { waitMs: 1500 });
       assert.equal(warm.status, 504, 'the timeout itself still applies');
@@ -64,11 +67,18 @@ for (const { runtime, fixture, handler } of RUNTIMES) {
       }
       for (const [instance, seen] of byInstance) {
         const expected = Array.from({ length: seen.length }, (_, i) => i + 1);
-        assert.deepEqual(seen.sort((a, b) => a - b), expected, `instance ${instance} ran each call once`);
+        assert.deepEqual(
+          seen.sort((a, b) => a - b),
+          expected,
+          `instance ${instance} ran each call once`,
+        );
       }
       const records = await Promise.all(calls.map((res) => nimbus.executionOf(res)));
       assert.ok(records.every((rec) => rec.status === 'succeeded'));
-      assert.ok(records.some((rec) => rec.coldStart === true), 'the first calls were cold starts');
+      assert.ok(
+        records.some((rec) => rec.coldStart === true),
+        'the first calls were cold starts',
+      );
     });
   });
 }

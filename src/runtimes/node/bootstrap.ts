@@ -420,10 +420,14 @@ function collectGarbage(): void {
 }
 
 // Warm up while waiting in the pre-warmed pool, not on a cold start's clock. A failed rehearsal
-// only costs speed: the sandbox is still ready.
+// or collection only costs speed: the sandbox is still ready.
 void rehearse()
   .catch(() => undefined)
   .then(() => {
-    collectGarbage();
+    try {
+      collectGarbage();
+    } catch {
+      // a Node whose V8 flags cannot be changed at run time: skip it
+    }
     send({ t: 'ready' });
   });
