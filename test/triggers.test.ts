@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { NimbusError } from '../src/core/errors.js';
 import { timerExecutionId } from '../src/engine/execution-id.js';
-import { nextFirings, parseSchedule } from '../src/engine/schedule.js';
+import { newestFiring, nextFirings, parseSchedule } from '../src/engine/schedule.js';
 import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 import { runCli } from './helpers/cli.js';
 
@@ -101,6 +101,32 @@ describe('schedule dialects', () => {
       '2027-03-29T07:00:00.000Z',
     ]);
     assert.deepEqual(next('cron(0 10 * * ? *)', at, 1, 'America/New_York'), ['2026-11-23T15:00:00.000Z']);
+  });
+
+  it('finds the newest firing missed in a long stop without walking every firing', () => {
+    const newest = (expression: string, after: string, until: string) =>
+      newestFiring(parseSchedule(expression), new Date(after), new Date(until))?.toISOString();
+    // A 1 s timer stopped for a month: 2.6 million missed firings, and the newest is the one that
+    // counts (walking them one by one, capped, used to end weeks short of it).
+    assert.equal(
+      newest('@every 1s', '2026-10-23T00:00:00.000Z', '2026-11-23T12:34:56.789Z'),
+      '2026-11-23T12:34:56.000Z',
+    );
+    // Firings only in the morning, looked for in the afternoon: the newest is this morning's last.
+    assert.equal(
+      newest('*/10 9 * * *', '2026-11-20T00:00:00.000Z', '2026-11-23T15:00:00.000Z'),
+      '2026-11-23T09:50:00.000Z',
+    );
+    assert.equal(
+      newest('cron(05 00 * * ? *)', '2026-11-20T00:05:00.000Z', '2026-11-23T00:04:59.000Z'),
+      '2026-11-22T00:05:00.000Z',
+    );
+    // Nothing after the last claimed tick, or the last claimed tick itself: nothing missed.
+    assert.equal(newest('0 9 * * *', '2026-11-23T09:00:00.000Z', '2026-11-23T15:00:00.000Z'), undefined);
+    assert.equal(
+      newest('rate(5 minutes)', '2026-11-23T12:00:00.000Z', '2026-11-23T12:04:59.000Z'),
+      undefined,
+    );
   });
 
   it('rejects bad expressions with what is wrong', () => {

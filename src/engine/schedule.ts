@@ -66,6 +66,29 @@ export function nextFirings(schedule: Schedule, count: number, after: Date = new
   return out;
 }
 
+/**
+ * The newest firing in (`after`, `until`], if any: what a timer missed while no server ran.
+ * Looks back from `until` over windows that double in size, so it walks only the firings of the
+ * first window that holds one, not every firing since `after` (a 1 s timer stopped for a month
+ * has 2.6 million).
+ */
+export function newestFiring(schedule: Schedule, after: Date, until: Date): Date | undefined {
+  const earliest = after.getTime();
+  const end = until.getTime();
+  for (let span = 1000; ; span *= 2) {
+    const from = Math.max(earliest, end - span);
+    let newest: Date | undefined;
+    for (
+      let next = schedule.next(new Date(from));
+      next && next.getTime() <= end;
+      next = schedule.next(next)
+    ) {
+      newest = next;
+    }
+    if (newest || from === earliest) return newest;
+  }
+}
+
 function invalid(expression: string, reason: string): Error {
   return validationFailed(`invalid schedule '${expression}': ${reason}`, { field: 'schedule' });
 }

@@ -11,7 +11,7 @@
 import type { Store } from '../core/ports.js';
 import type { TimerTriggerConfig, TriggerRecord } from '../core/trigger.js';
 import type { EngineLogger } from './execution-recorder.js';
-import { parseSchedule, type Schedule } from './schedule.js';
+import { newestFiring, parseSchedule, type Schedule } from './schedule.js';
 import type { TriggerChange, TriggerService } from './trigger-service.js';
 
 /** Hands one firing over (queues the trigger's function with its payload); idempotent per tick. */
@@ -19,8 +19,6 @@ export type FireTimer = (trigger: TriggerRecord, config: TimerTriggerConfig, tic
 
 /** setTimeout takes at most 2^31 - 1 ms; longer waits are re-armed. */
 const MAX_DELAY_MS = 2_147_483_647;
-/** Missed ticks looked at when catching up after a long stop (the newest one is what counts). */
-const MAX_CATCH_UP_STEPS = 1_000_000;
 
 interface Armed {
   timer: NodeJS.Timeout;
@@ -76,15 +74,7 @@ export class TimerScheduler {
   private async catchUp(trigger: TriggerRecord, config: TimerTriggerConfig): Promise<void> {
     const schedule = this.scheduleOf(trigger, config);
     if (!schedule) return;
-    const now = Date.now();
-    let cursor = new Date(trigger.lastTick ?? trigger.createdAt);
-    let missed: Date | undefined;
-    for (let i = 0; i < MAX_CATCH_UP_STEPS; i++) {
-      const next = schedule.next(cursor);
-      if (!next || next.getTime() > now) break;
-      missed = next;
-      cursor = next;
-    }
+    const missed = newestFiring(schedule, new Date(trigger.lastTick ?? trigger.createdAt), new Date());
     if (!missed) return;
     const tick = missed.toISOString();
     if (config.missedTicks === 'skip') {
