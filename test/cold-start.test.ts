@@ -19,6 +19,8 @@ for (const { runtime, fixture, handler } of RUNTIMES) {
     before(async () => {
       nimbus = await startTestServer({});
       await nimbus.deploy(`${runtime}-broken`, fixture, runtime, handler, { env: { INIT_MODE: 'throw' } });
+      await nimbus.deploy(`${runtime}-exits`, fixture, runtime, handler, { env: { INIT_MODE: 'exit' } });
+      await nimbus.deploy(`${runtime}-ok`, fixture, runtime, handler);
       await nimbus.deploy(`${runtime}-slow`, fixture, runtime, handler, {
         env: { INIT_MODE: 'slow' },
         timeoutSec: 1,
@@ -40,6 +42,16 @@ for (const { runtime, fixture, handler } of RUNTIMES) {
       }
       const stats = (await nimbus.request('GET', '/v1/stats')).body;
       assert.equal(stats.functions?.[`${runtime}-broken`]?.instances ?? 0, 0, 'no broken instance is kept');
+    });
+
+    it('fails the first call with a crash when the process exits during init', async () => {
+      const res = await nimbus.invoke(`${runtime}-exits`, {});
+      assert.equal(res.status, 502, res.text);
+      assert.equal(res.body.error.code, 'FUNCTION_CRASHED');
+      assert.match(res.body.error.message, /exited with code 3/);
+      assert.equal((await nimbus.executionOf(res)).status, 'failed');
+      const healthy = await nimbus.invoke(`${runtime}-ok`, {});
+      assert.equal(healthy.status, 200, 'other functions are served throughout');
     });
 
     it('does not count init time against the first call’s timeout', async () => {
