@@ -497,6 +497,8 @@ export class InstancePool {
     state.starting--;
     // A provisioned instance was started ahead of demand: its first call is warm.
     instance.hasServed = provisioned;
+    // Its idle time counts from now, not from when it was started for the pre-warmed pool.
+    instance.lastUsedAt = Date.now();
     state.instances.push(instance);
     const live = instance;
     void live.exited.then(() => {
