@@ -108,7 +108,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     leaseMs: config.asyncLeaseSec * 1000,
     maxResultBytes: LIMITS.syncPayloadBytes,
   });
-  const triggers = new TriggerService(store, (name) => store.getFunction(name));
+  const triggers = new TriggerService(
+    store,
+    (name) => store.getFunction(name),
+    (name, qualifier) => versions.resolve(name, qualifier),
+  );
   const timers = new TimerScheduler(
     store,
     triggers,
@@ -117,7 +121,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
       // handing a tick over twice (after a crash, or from another server) finds it taken.
       const id = timerExecutionId(trigger.id, tick);
       if ((await asyncQueue.get(id)) || (await store.getExecution(id))) return;
-      await dispatcher.enqueue(trigger.functionName, JSON.stringify(config.payload), 'timer', id);
+      await dispatcher.enqueue(
+        trigger.functionName,
+        JSON.stringify(config.payload),
+        'timer',
+        id,
+        config.qualifier ?? undefined,
+      );
     },
     logger,
   );

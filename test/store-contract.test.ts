@@ -130,6 +130,7 @@ export function runStoreContract(
           methods: ['GET'],
           host: null,
           cors: null,
+          qualifier: null,
         });
         const timer = triggerRecord('trg-b', 'fa', {
           type: 'timer',
@@ -137,6 +138,7 @@ export function runStoreContract(
           timezone: 'UTC',
           payload: { n: 1, nested: ['x'] },
           missedTicks: 'skip',
+          qualifier: 'production',
         });
         const other = triggerRecord('trg-c', 'fb', {
           type: 'timer',
@@ -144,6 +146,7 @@ export function runStoreContract(
           timezone: 'UTC',
           payload: null,
           missedTicks: 'fire_once',
+          qualifier: null,
         });
         for (const t of [http, timer, other]) await store.createTrigger(t);
         assert.deepEqual(await store.getTrigger('trg-b'), timer);
@@ -175,6 +178,7 @@ export function runStoreContract(
             timezone: 'UTC',
             payload: {},
             missedTicks: 'fire_once',
+            qualifier: null,
           }),
         );
         const tick = '2030-01-01T00:01:00.000Z';

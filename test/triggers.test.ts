@@ -322,6 +322,58 @@ describe('timers', () => {
     assert.equal((await timerExecutions(nimbus, 'tick')).length, settled, 'a disabled timer does not fire');
   });
 
+  it('calls the version or alias it names, and refuses one that does not exist', async () => {
+    await nimbus.deploy('staged', 'python-lambda', 'python3', 'main.handler', { timeoutSec: 7 });
+    const published = await nimbus.request('POST', '/v1/functions/staged/versions', { json: {} });
+    assert.equal(published.status, 201, published.text);
+    const made = await nimbus.request('POST', '/v1/functions/staged/aliases', {
+      json: { name: 'production', functionVersion: published.body.version },
+    });
+    assert.equal(made.status, 201, made.text);
+    // $LATEST moves on; the alias still names the published version.
+    await nimbus.request('PATCH', '/v1/functions/staged', { json: { timeoutSec: 9 } });
+
+    const missing = await nimbus.request('POST', '/v1/functions/staged/triggers', {
+      json: { type: 'timer', schedule: '@every 1s', qualifier: 'nightly' },
+    });
+    assert.equal(missing.status, 404, missing.text);
+    assert.match(missing.body.error.message, /nightly/);
+    const noVersion = await nimbus.request('POST', '/v1/functions/staged/triggers', {
+      json: { type: 'http', qualifier: '42' },
+    });
+    assert.equal(noVersion.status, 404, noVersion.text);
+
+    const timer = await nimbus.request('POST', '/v1/functions/staged/triggers', {
+      json: { type: 'timer', schedule: '@every 1s', qualifier: 'production', payload: { name: 'prod' } },
+    });
+    assert.equal(timer.status, 201, timer.text);
+    assert.equal(timer.body.qualifier, 'production');
+    await waitFor(async () => (await timerExecutions(nimbus, 'staged')).length >= 1, 'a timer firing');
+    await nimbus.request('PATCH', `/v1/triggers/${timer.body.id}`, { json: { enabled: false } });
+    const [fired] = await timerExecutions(nimbus, 'staged');
+    assert.equal(fired.version, published.body.version);
+    assert.equal(fired.qualifier, 'production');
+
+    const http = await nimbus.request('POST', '/v1/functions/staged/triggers', {
+      json: { type: 'http', auth: 'anonymous', qualifier: 'production' },
+    });
+    assert.equal(http.status, 201, http.text);
+    const served = await fetch(`${nimbus.url}/fn/staged/?name=web`);
+    assert.equal(served.status, 200, await served.clone().text());
+    const record = await nimbus.executionOf(served);
+    assert.equal(record.trigger, 'http');
+    assert.equal(record.version, published.body.version);
+
+    // Back to $LATEST.
+    const reset = await nimbus.request('PATCH', `/v1/triggers/${http.body.id}`, {
+      json: { type: 'http', qualifier: null },
+    });
+    assert.equal(reset.status, 200, reset.text);
+    assert.equal(reset.body.qualifier, null);
+    const latest = await fetch(`${nimbus.url}/fn/staged/`);
+    assert.equal((await nimbus.executionOf(latest)).version, '$LATEST');
+  });
+
   it('fires a tick missed while stopped once on restart (or skips it), and never again', async () => {
     let server = await startTestServer({ sandbox: 'process' });
     try {
@@ -443,5 +495,18 @@ describe('nimbus triggers (CLI)', () => {
     assert.match(http.stdout, /key\s+nhk_/);
     assert.match(http.stdout, /methods\s+\["GET","POST"\]/);
     assert.match(http.stderr, /shown only now/);
+    const unknown = await run(
+      'triggers',
+      'create',
+      'cron-job',
+      '--type',
+      'timer',
+      '--schedule',
+      'rate(1 hour)',
+      '--qualifier',
+      'prod',
+    );
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /prod/);
   });
 });

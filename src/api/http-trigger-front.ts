@@ -235,6 +235,7 @@ async function serve(
     sourceIp: (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
     protocol: `HTTP/${req.httpVersion}`,
     functionName: route.trigger.functionName,
+    qualifier: config.qualifier ?? undefined,
     requestId,
   };
   const extraHeaders = cors ?? [];
@@ -347,6 +348,7 @@ async function invokeOrRefuse(
       trigger: 'http',
       maxResultBytes: LIMITS.syncPayloadBytes,
       http,
+      qualifier: request.qualifier,
     });
     return execution;
   } catch (err) {
@@ -369,6 +371,7 @@ async function serveLambda(
     const outcome = await deps.invoker.invoke(request.functionName, event, {
       trigger: 'http',
       maxResultBytes: LIMITS.syncPayloadBytes,
+      qualifier: request.qualifier,
     });
     execution = outcome.execution;
     payload = outcome.payload;

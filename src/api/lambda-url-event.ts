@@ -7,6 +7,8 @@
 
 /** An HTTP request to a trigger, as the front door read it. */
 export interface TriggerRequest {
+  /** The version or alias the trigger calls; undefined: `$LATEST`. */
+  qualifier?: string | undefined;
   method: string;
   /** What the function sees: after `/fn/<name>` for path routing, still percent-encoded. */
   path: string;

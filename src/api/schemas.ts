@@ -107,6 +107,14 @@ const cors = z
   })
   .strict();
 
+const triggerQualifier = z
+  .string()
+  .min(1)
+  .max(128)
+  .nullable()
+  .optional()
+  .describe('version number or alias the trigger calls; default (or null) $LATEST');
+
 const httpTriggerFields = {
   type: z.literal('http'),
   auth: z
@@ -123,6 +131,7 @@ const httpTriggerFields = {
   host: z.string().nullable().optional().describe('a host name the trigger also answers for'),
   cors: cors.nullable().optional(),
   enabled: z.boolean().optional(),
+  qualifier: triggerQualifier,
 };
 
 const timerTriggerFields = {
@@ -138,6 +147,7 @@ const timerTriggerFields = {
     .optional()
     .describe('a tick missed while the server was down: fire_once (default) or skip'),
   enabled: z.boolean().optional(),
+  qualifier: triggerQualifier,
 };
 
 export const createTriggerBody = z.discriminatedUnion('type', [

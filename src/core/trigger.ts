@@ -42,6 +42,8 @@ export interface HttpTriggerConfig {
   /** When set, the trigger also answers requests whose Host is this name, at any path. */
   host: string | null;
   cors: CorsSettings | null;
+  /** The version number or alias the trigger calls; null: `$LATEST`. */
+  qualifier: string | null;
 }
 
 /** What happens to ticks missed while the server was down: fire once on start-up, or skip them. */
@@ -57,6 +59,8 @@ export interface TimerTriggerConfig {
   /** Delivered as the event of every firing. */
   payload: unknown;
   missedTicks: MissedTickPolicy;
+  /** The version number or alias the trigger calls; null: `$LATEST`. */
+  qualifier: string | null;
 }
 
 export type TriggerConfig = HttpTriggerConfig | TimerTriggerConfig;

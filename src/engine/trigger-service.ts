@@ -17,9 +17,11 @@ import {
   type HttpTriggerConfig,
   type MissedTickPolicy,
   type TimerTriggerConfig,
+  type TriggerConfig,
   type TriggerRecord,
   type TriggerType,
 } from '../core/trigger.js';
+import { LATEST } from '../core/version.js';
 import { nextFirings, parseSchedule } from './schedule.js';
 
 /** Settings of an HTTP trigger as a caller gives them; omitted ones get defaults. */
@@ -31,6 +33,8 @@ export interface HttpTriggerInput {
   host?: string | null | undefined;
   cors?: Partial<CorsSettings> | null | undefined;
   enabled?: boolean | undefined;
+  /** A version number or alias to call instead of `$LATEST`; null goes back to `$LATEST`. */
+  qualifier?: string | null | undefined;
 }
 
 export interface TimerTriggerInput {
@@ -40,6 +44,8 @@ export interface TimerTriggerInput {
   payload?: unknown;
   missedTicks?: MissedTickPolicy | undefined;
   enabled?: boolean | undefined;
+  /** A version number or alias to call instead of `$LATEST`; null goes back to `$LATEST`. */
+  qualifier?: string | null | undefined;
 }
 
 export type TriggerInput = HttpTriggerInput | TimerTriggerInput;
@@ -66,6 +72,8 @@ export class TriggerService {
     private readonly store: Store,
     /** The function, or undefined when it does not exist. */
     private readonly getFunction: (name: string) => Promise<FunctionRecord | undefined>,
+    /** The function as a version or alias names it; throws when there is no such version or alias. */
+    private readonly resolveQualifier: (name: string, qualifier: string) => Promise<FunctionRecord>,
   ) {}
 
   /** Calls `listener` after every change; returns the unsubscribe function. */
@@ -78,7 +86,11 @@ export class TriggerService {
     const fn = await this.getFunction(functionName);
     if (!fn) throw functionNotFound(functionName);
     const now = new Date().toISOString();
-    const config = input.type === 'http' ? completeHttp(input, undefined) : completeTimer(input, undefined);
+    const qualifier = qualifierOf(input.qualifier, undefined);
+    const config =
+      input.type === 'http'
+        ? completeHttp(input, undefined, qualifier)
+        : completeTimer(input, undefined, qualifier);
     if (config.type === 'http') await this.assertHttpFree(fn, config, undefined);
     const trigger: TriggerRecord = {
       id: `trg-${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').toLowerCase()}`,
@@ -91,7 +103,7 @@ export class TriggerService {
       createdAt: now,
       updatedAt: now,
     };
-    checkStyle(fn, trigger);
+    checkStyle(await this.target(fn, qualifier), trigger);
     await this.store.createTrigger(trigger);
     this.emit({ kind: 'created', trigger });
     return trigger;
@@ -125,16 +137,20 @@ export class TriggerService {
     }
     const now = new Date().toISOString();
     const next: TriggerRecord = { ...current, updatedAt: now, enabled: patch.enabled ?? current.enabled };
+    const qualifier = qualifierOf(patch.qualifier, current.config);
+    if (qualifier !== null && qualifier !== (current.config.qualifier ?? null)) {
+      await this.resolveQualifier(current.functionName, qualifier);
+    }
     if (patch.type === 'http' && current.config.type === 'http') {
-      next.config = completeHttp(patch, current.config);
+      next.config = completeHttp(patch, current.config, qualifier);
       if (next.config.type === 'http' && next.config.auth === 'key') next.secret ??= newSecret();
       const fn = await this.getFunction(current.functionName);
       if (fn) {
         await this.assertHttpFree(fn, next.config as HttpTriggerConfig, id);
-        checkStyle(fn, next);
+        checkStyle(await this.target(fn, qualifier), next);
       }
     } else if (patch.type === 'timer' && current.config.type === 'timer') {
-      next.config = completeTimer(patch, current.config);
+      next.config = completeTimer(patch, current.config, qualifier);
       const rescheduled =
         next.config.schedule !== current.config.schedule || next.config.timezone !== current.config.timezone;
       // A new schedule, or a timer switched back on, starts from now: what passed meanwhile was not missed.
@@ -198,6 +214,11 @@ export class TriggerService {
     }
   }
 
+  /** The function record a trigger with this qualifier calls (throws when the qualifier names nothing). */
+  private target(fn: FunctionRecord, qualifier: string | null): Promise<FunctionRecord> {
+    return qualifier === null ? Promise.resolve(fn) : this.resolveQualifier(fn.name, qualifier);
+  }
+
   private emit(change: TriggerChange): void {
     for (const listener of this.listeners) listener(change);
   }
@@ -207,7 +228,17 @@ function newSecret(): string {
   return `nhk_${randomBytes(24).toString('base64url')}`;
 }
 
-function completeHttp(input: HttpTriggerInput, current: HttpTriggerConfig | undefined): HttpTriggerConfig {
+/** The qualifier a trigger keeps: the one given (`$LATEST` stored as null), else the current one. */
+function qualifierOf(given: string | null | undefined, current: TriggerConfig | undefined): string | null {
+  if (given === undefined) return current?.qualifier ?? null;
+  return given === null || given === LATEST ? null : given;
+}
+
+function completeHttp(
+  input: HttpTriggerInput,
+  current: HttpTriggerConfig | undefined,
+  qualifier: string | null,
+): HttpTriggerConfig {
   const methods = input.methods ?? current?.methods ?? [...HTTP_METHODS];
   if (methods.length === 0)
     throw validationFailed('methods must name at least one HTTP method', { field: 'methods' });
@@ -244,12 +275,14 @@ function completeHttp(input: HttpTriggerInput, current: HttpTriggerConfig | unde
     methods: [...new Set(methods)],
     host,
     cors,
+    qualifier,
   };
 }
 
 function completeTimer(
   input: TimerTriggerInput,
   current: TimerTriggerConfig | undefined,
+  qualifier: string | null,
 ): TimerTriggerConfig {
   const schedule = input.schedule ?? current?.schedule;
   if (schedule === undefined) {
@@ -276,6 +309,7 @@ function completeTimer(
     timezone,
     payload,
     missedTicks: input.missedTicks ?? current?.missedTicks ?? 'fire_once',
+    qualifier,
   };
 }
 

@@ -21,6 +21,7 @@ interface TriggerOptions {
   timezone?: string;
   payload?: unknown;
   missed?: string;
+  qualifier?: string;
   enable?: boolean;
 }
 
@@ -55,6 +56,7 @@ function addTriggerOptions(cmd: Command): Command {
     .option('--timezone <tz>', 'timer: IANA time zone of the schedule (default UTC)')
     .option('--payload <json>', 'timer: the event of every firing (default {})', parseJson)
     .option('--missed <policy>', 'timer: a tick missed while stopped: fire_once (default) or skip')
+    .option('--qualifier <q>', 'the version number or alias to call ($LATEST, the default, goes back to it)')
     .option('--enable', 'enable the trigger')
     .option('--disable', 'disable the trigger (it stays, and can be enabled again)');
 }
@@ -71,6 +73,7 @@ function settingsFrom(opts: TriggerOptions & { disable?: boolean }): Record<stri
   if (opts.timezone !== undefined) out.timezone = opts.timezone;
   if (opts.payload !== undefined) out.payload = opts.payload;
   if (opts.missed !== undefined) out.missedTicks = opts.missed;
+  if (opts.qualifier !== undefined) out.qualifier = opts.qualifier;
   if (opts.enable && opts.disable) throw usageError('give --enable or --disable, not both');
   if (opts.enable) out.enabled = true;
   if (opts.disable) out.enabled = false;
@@ -78,8 +81,9 @@ function settingsFrom(opts: TriggerOptions & { disable?: boolean }): Record<stri
 }
 
 function summary(t: TriggerView): string {
-  if (t.type === 'timer') return `${String(t.schedule)} (${String(t.timezone)})`;
-  return `${String(t.path)} ${String(t.style)}, auth ${String(t.auth)}`;
+  const calls = typeof t.qualifier === 'string' ? `, calls ${t.qualifier}` : '';
+  if (t.type === 'timer') return `${String(t.schedule)} (${String(t.timezone)})${calls}`;
+  return `${String(t.path)} ${String(t.style)}, auth ${String(t.auth)}${calls}`;
 }
 
 function triggersTable(triggers: readonly TriggerView[]): string {
