@@ -184,9 +184,7 @@ export class Instance {
   ): Promise<InvokeResult> {
     if (this.clocksWaitingForInit) return this.invokeBehindInit(id, event, timeoutMs, log, http);
     return new Promise<InvokeResult>((resolve) => {
-      const timer = setTimeout(() => {
-        if (this.pending.delete(id)) resolve(TIMED_OUT);
-      }, timeoutMs);
+      const timer = this.timeoutOf(id, resolve, timeoutMs);
       this.pending.set(id, { resolve, log, timer, http });
       const deadline = Date.now() + timeoutMs;
       if (!http) return this.send(encodeInvokeFrame(id, deadline, event));
@@ -207,15 +205,19 @@ export class Instance {
       const pending: PendingInvocation = { resolve, log, timer: undefined, http };
       this.pending.set(id, pending);
       this.clocksWaitingForInit!.push(() => {
-        if (!this.pending.has(id)) return;
-        pending.timer = setTimeout(() => {
-          if (this.pending.delete(id)) resolve(TIMED_OUT);
-        }, timeoutMs);
+        if (this.pending.has(id)) pending.timer = this.timeoutOf(id, resolve, timeoutMs);
       });
       const head = { t: 'invoke', id, deadline: Date.now() + timeoutMs, budgetMs: timeoutMs };
       this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
       if (http) this.allowCancel(id, http);
     });
+  }
+
+  /** The timer that ends call `id` with a timeout unless its result comes first. */
+  private timeoutOf(id: string, resolve: (result: InvokeResult) => void, timeoutMs: number): NodeJS.Timeout {
+    return setTimeout(() => {
+      if (this.pending.delete(id)) resolve(TIMED_OUT);
+    }, timeoutMs);
   }
 
   private allowCancel(id: string, http: HttpResponseSink): void {

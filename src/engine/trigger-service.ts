@@ -138,16 +138,18 @@ export class TriggerService {
     const now = new Date().toISOString();
     const next: TriggerRecord = { ...current, updatedAt: now, enabled: patch.enabled ?? current.enabled };
     const qualifier = qualifierOf(patch.qualifier, current.config);
-    if (qualifier !== null && qualifier !== (current.config.qualifier ?? null)) {
-      await this.resolveQualifier(current.functionName, qualifier);
-    }
+    // A newly named version or alias must exist (resolved once, and reused for the style check).
+    const newTarget =
+      qualifier !== null && qualifier !== (current.config.qualifier ?? null)
+        ? await this.resolveQualifier(current.functionName, qualifier)
+        : undefined;
     if (patch.type === 'http' && current.config.type === 'http') {
       next.config = completeHttp(patch, current.config, qualifier);
       if (next.config.type === 'http' && next.config.auth === 'key') next.secret ??= newSecret();
       const fn = await this.getFunction(current.functionName);
       if (fn) {
         await this.assertHttpFree(fn, next.config as HttpTriggerConfig, id);
-        checkStyle(await this.target(fn, qualifier), next);
+        checkStyle(newTarget ?? (await this.target(fn, qualifier)), next);
       }
     } else if (patch.type === 'timer' && current.config.type === 'timer') {
       next.config = completeTimer(patch, current.config, qualifier);
