@@ -481,6 +481,8 @@ export class InstancePool {
       {
         functionName: fn.name,
         functionVersion: fn.version,
+        // Placeholder until region and account are server settings.
+        functionArn: `arn:aws:lambda:us-east-1:000000000000:function:${fn.name}`,
         handler: fn.handler,
         entry: code.entry,
         memoryMb: fn.memoryMb,

@@ -10,6 +10,13 @@
 export interface FunctionInit {
   functionName: string;
   functionVersion: string;
+  /**
+   * The function's ARN without a qualifier, `arn:aws:lambda:<region>:<account>:function:<name>`
+   * (region and account are server settings). A call that named a qualifier carries its own `arn`.
+   * The rest of Lambda's documented environment (AWS_REGION, log group and stream names, the
+   * initialization type…) arrives in `env`.
+   */
+  functionArn: string;
   /** `module.export`; resolved under /code. */
   handler: string;
   /** Built entry module (relative to /code) that replaces the handler's module, e.g. for TypeScript. */
@@ -36,11 +43,27 @@ export type HostMessage =
    * (the host fails it with the init error). Such an invoke carries `budgetMs` and its deadline
    * starts when the call does (now + budgetMs), so init time is not taken from the call.
    */
-  | { t: 'invoke'; id: string; deadline: number; budgetMs?: number; http?: StreamingHttpStyle }
+  | ({ t: 'invoke'; id: string; deadline: number; budgetMs?: number; http?: StreamingHttpStyle } & CallContext)
   /** The host wrote `n` more bytes of the call's response to its client: the runtime may send more. */
   | { t: 'http_ack'; id: string; n: number }
   /** The client went away (or the response grew past its limit): stop producing the body. */
   | { t: 'http_cancel'; id: string };
+
+/**
+ * What a caller may say about one call, beyond its event; every field is absent on a plain call, so
+ * the hot path's frame stays as it is.
+ */
+export interface CallContext {
+  /** The ARN the caller invoked, with `:qualifier` (a version or alias), when it named one. */
+  arn?: string | undefined;
+  /**
+   * The caller's `X-Amzn-Trace-Id`, which the runtime puts in `_X_AMZN_TRACE_ID` for the call; when
+   * absent the runtime makes a fresh one (`Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0`).
+   */
+  trace?: string | undefined;
+  /** The client context (JSON text, already decoded from `X-Amz-Client-Context`'s base64). */
+  cc?: string | undefined;
+}
 
 /** HTTP request styles whose responses the runtime streams (the `lambda` style is a plain invoke). */
 export type StreamingHttpStyle = 'wsgi' | 'fetch';

@@ -346,6 +346,7 @@ async function rehearse(): Promise<void> {
     fn = {
       functionName: 'warmup',
       functionVersion: '0',
+      functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:warmup',
       handler: 'esm.handler',
       memoryMb: 0,
       timeoutSec: 1,
