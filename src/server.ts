@@ -15,6 +15,7 @@ import { LIMITS } from './core/function.js';
 import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
+import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
@@ -97,7 +98,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     prewarmMax: config.prewarmMax,
   });
   const recorder = new ExecutionRecorder(store, config, logger);
-  const functions = new FunctionService(store, codeStore, codeCache, pool);
+  // Region and account of layer ARNs: placeholders until they are server settings.
+  const layers = new LayerService(store.layers(), codeStore, codeCache, {
+    region: 'us-east-1',
+    account: '000000000000',
+  });
+  const functions = new FunctionService(store, codeStore, codeCache, pool, layers);
   const versions = new VersionService(store, functions, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder, versions);
   const asyncQueue = store.asyncQueue();
@@ -152,6 +158,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     {
       functions,
       versions,
+      layers,
       invoker,
       triggers,
       recorder,

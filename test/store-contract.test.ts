@@ -11,7 +11,8 @@ import { NimbusError } from '../src/core/errors.js';
 import type { Execution, LogLine } from '../src/core/execution.js';
 import type { TriggerConfig, TriggerRecord } from '../src/core/trigger.js';
 import { DEFAULT_ASYNC_CONFIG, type FunctionRecord } from '../src/core/function.js';
-import type { AsyncQueue, DeadLetter, QueuedCall, Store } from '../src/core/ports.js';
+import type { LayerVersionRecord } from '../src/core/layer.js';
+import type { AsyncQueue, DeadLetter, LayerStore, QueuedCall, Store } from '../src/core/ports.js';
 import type { AliasRecord, VersionRecord } from '../src/core/version.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
@@ -33,6 +34,7 @@ function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): Functi
     createdAt: '2024-01-01T00:00:00.000Z',
     updatedAt: '2024-01-01T00:00:00.000Z',
     async: { ...DEFAULT_ASYNC_CONFIG },
+    layers: [{ layerName: 'deps', version: 3, codeSha256: 'b'.repeat(64), codeSize: 10, unpackedBytes: 20 }],
     ...overrides,
   };
 }
@@ -938,6 +940,101 @@ runAsyncQueueContract('SQLite', async () => {
   const store = SqliteStore.open(path.join(tmp, `queue-${counter++}.db`));
   await store.migrate();
   return { queue: store.asyncQueue(), close: () => store.close() };
+});
+
+function layerVersion(layerName: string, overrides: Partial<LayerVersionRecord> = {}): LayerVersionRecord {
+  return {
+    layerName,
+    version: 0,
+    description: `the ${layerName} layer`,
+    compatibleRuntimes: ['python3.12', 'nodejs20.x'],
+    licenseInfo: 'MIT',
+    codeSha256: 'c'.repeat(64),
+    codeSize: 100,
+    unpackedBytes: 300,
+    createdAt: '2024-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+/** The LayerStore contract. `makeLayers` returns a fresh, migrated store and a way to close it. */
+export function runLayerStoreContract(
+  name: string,
+  makeLayers: () => Promise<{ layers: LayerStore; close: () => Promise<void> }>,
+): void {
+  describe(`LayerStore contract: ${name}`, () => {
+    async function withLayers(body: (layers: LayerStore) => Promise<void>): Promise<void> {
+      const { layers, close } = await makeLayers();
+      try {
+        await body(layers);
+      } finally {
+        await close();
+      }
+    }
+
+    test('versions are numbered 1, 2, 3 per layer, never reused after a delete, and round-trip whole', () =>
+      withLayers(async (layers) => {
+        const v1 = await layers.publish(layerVersion('deps', { description: 'one' }));
+        assert.deepEqual(v1, layerVersion('deps', { description: 'one', version: 1 }));
+        assert.deepEqual(await layers.get('deps', 1), v1);
+        assert.equal((await layers.publish(layerVersion('deps'))).version, 2);
+        assert.equal((await layers.publish(layerVersion('other'))).version, 1);
+        assert.equal(await layers.delete('deps', 2), true);
+        assert.equal(await layers.delete('deps', 2), false);
+        assert.equal(await layers.get('deps', 2), undefined);
+        // The newest version was deleted: its number is still never given again.
+        assert.equal((await layers.publish(layerVersion('deps'))).version, 3);
+        assert.deepEqual(
+          (await layers.listVersions('deps')).map((v) => v.version),
+          [3, 1],
+        );
+        assert.deepEqual(await layers.listVersions('nope'), []);
+        assert.equal(await layers.get('deps', Number.NaN), undefined);
+      }));
+
+    test('listLatest gives each layer once, with its newest version, by name', () =>
+      withLayers(async (layers) => {
+        await layers.publish(layerVersion('zeta'));
+        await layers.publish(layerVersion('alpha', { description: 'old' }));
+        await layers.publish(layerVersion('alpha', { description: 'new' }));
+        await layers.publish(layerVersion('gone'));
+        await layers.delete('gone', 1);
+        const latest = await layers.listLatest();
+        assert.deepEqual(
+          latest.map((v) => [v.layerName, v.version, v.description]),
+          [
+            ['alpha', 2, 'new'],
+            ['zeta', 1, 'the zeta layer'],
+          ],
+        );
+        // Deleting the newest version shows the one before it.
+        await layers.delete('alpha', 2);
+        assert.deepEqual(
+          (await layers.listLatest()).map((v) => [v.layerName, v.version]),
+          [
+            ['alpha', 1],
+            ['zeta', 1],
+          ],
+        );
+      }));
+
+    test('concurrent publishes of one layer get distinct numbers', () =>
+      withLayers(async (layers) => {
+        const published = await Promise.all(
+          Array.from({ length: 8 }, () => layers.publish(layerVersion('busy'))),
+        );
+        assert.deepEqual(
+          published.map((v) => v.version).sort((a, b) => a - b),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
+      }));
+  });
+}
+
+runLayerStoreContract('SQLite', async () => {
+  const store = SqliteStore.open(path.join(tmp, `layers-${counter++}.db`));
+  await store.migrate();
+  return { layers: store.layers(), close: () => store.close() };
 });
 
 describe('SqliteStore specifics', () => {

@@ -6,6 +6,7 @@ import type { ExecutionRecorder } from '../engine/execution-recorder.js';
 import type { PoolStats } from '../engine/instance-pool.js';
 import type { FunctionService } from '../engine/function-service.js';
 import type { Invoker } from '../engine/invoker.js';
+import type { LayerService } from '../engine/layer-service.js';
 import type { TriggerService } from '../engine/trigger-service.js';
 import type { VersionService } from '../engine/version-service.js';
 
@@ -14,6 +15,8 @@ export interface ApiDeps {
   /** Versions and aliases, and qualifier resolution. */
   versions: VersionService;
   invoker: Invoker;
+  /** Layer versions: publish, list, get, delete, and resolving a function's layer references. */
+  layers: LayerService;
   triggers: TriggerService;
   recorder: ExecutionRecorder;
   store: Store;

@@ -3,6 +3,7 @@
  * configuration must follow. Pure: no I/O, no adapters.
  */
 import { validationFailed } from './errors.js';
+import type { FunctionLayer } from './layer.js';
 
 export const RUNTIMES = ['python3', 'nodejs'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
@@ -58,6 +59,8 @@ export interface FunctionConfig {
   description: string;
   /** How asynchronous calls of this function are retried and where their results go. */
   async: AsyncConfig;
+  /** Layer versions unpacked at /opt in this order (a later layer's file wins); at most 5. */
+  layers: FunctionLayer[];
 }
 
 /** Where an asynchronous call's result record goes: another function (invoked asynchronously) or an HTTP URL (POSTed). */

@@ -5,6 +5,7 @@
 import type { AccessKeyRecord } from './access-key.js';
 import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
 import type { FunctionRecord } from './function.js';
+import type { LayerVersionRecord } from './layer.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
 import type { AliasRecord, VersionRecord } from './version.js';
 
@@ -214,11 +215,13 @@ export interface SandboxSpec {
   instanceId: string;
   /** Host path of the unpacked (and built) code, mounted read-only at `/code`. */
   codeDir: string;
+  /** Host path of the function's merged layers (empty until specialised), mounted read-only at `/opt`. */
+  optDir: string;
   /** Host path of the runtime bootstrap directory, mounted read-only at `/nimbus/runtime`. */
   runtimeDir: string;
   /** Host directories (e.g. a runtime's install prefix outside /usr) mounted read-only at the same path. */
   hostPaths: string[];
-  /** Program and arguments as seen inside the sandbox; `${CODE}` and `${RUNTIME}` stand for the mounts. */
+  /** Program and arguments as seen inside the sandbox; `${CODE}`, `${OPT}` and `${RUNTIME}` stand for the mounts. */
   command: string[];
   env: Record<string, string>;
   memoryMb: number;
@@ -287,4 +290,24 @@ export interface AccessKeyStore {
   list(): Promise<AccessKeyRecord[]>;
   /** Whether the key existed. */
   delete(id: string): Promise<boolean>;
+}
+
+/**
+ * Published layer versions. Implemented beside the Store (same database); the engine's
+ * LayerService is its only caller.
+ */
+export interface LayerStore {
+  /**
+   * Stores a new version of a layer under the next number (one more than any number the layer
+   * ever had, even if that version was deleted, or 1) and returns it with its number.
+   * `version.version` is ignored.
+   */
+  publish(version: LayerVersionRecord): Promise<LayerVersionRecord>;
+  get(layerName: string, version: number): Promise<LayerVersionRecord | undefined>;
+  /** A layer's versions, newest (highest number) first; empty for an unknown layer. */
+  listVersions(layerName: string): Promise<LayerVersionRecord[]>;
+  /** The newest version of every layer that has one, by layer name. */
+  listLatest(): Promise<LayerVersionRecord[]>;
+  /** Whether the version existed. Its number is never given again. */
+  delete(layerName: string, version: number): Promise<boolean>;
 }

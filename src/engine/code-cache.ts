@@ -1,22 +1,38 @@
 /**
  * Turns a function's code package into a directory a sandbox can mount: unpacked once per
  * SHA-256 (content-addressed, shared by functions with identical code) and, for TypeScript
- * handlers, built once per handler. Sandboxes mount the result read-only; only this module writes it.
+ * handlers, built once per handler. Layers are unpacked the same way (per SHA-256), and the layers
+ * of a function are merged in order, once per list of layers, into the tree its /opt slot gets.
+ * Sandboxes mount the result read-only; only this module writes it.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NimbusError } from '../core/errors.js';
 import { splitHandler, type FunctionRecord, type Runtime } from '../core/function.js';
+import type { FunctionLayer } from '../core/layer.js';
 import type { CodeStore } from '../core/ports.js';
 import { buildNodeHandler } from '../packaging/node-build.js';
 import { unpackArchive } from '../packaging/zip-archive.js';
+import { mergeTrees, treeBytes } from './code-slot.js';
 
 export interface PreparedCode {
   /** Host directory with the unpacked code. */
   dir: string;
   /** Built entry module relative to `dir`, when the handler needed a build. */
   entry: string | undefined;
+  /** Host directory with the function's layers merged in order (for /opt); undefined without layers. */
+  optDir: string | undefined;
+}
+
+/** What the cache needs of a function: its code, and its layers when it has any. */
+export type CodeSource = Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'> &
+  Partial<Pick<FunctionRecord, 'layers'>>;
+
+function keyOf(fn: CodeSource): string {
+  const layers = fn.layers?.map((l) => l.codeSha256).join(',') ?? '';
+  return `${fn.codeSha256}:${fn.runtime}:${fn.handler}:${layers}`;
 }
 
 export class CodeCache {
@@ -31,26 +47,24 @@ export class CodeCache {
   private readonly readyFor = new WeakMap<object, PreparedCode>();
 
   /** The prepared code when it is ready (the hot path needs no promise, nor a key string). */
-  preparedFor(fn: Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'>): PreparedCode | undefined {
+  preparedFor(fn: CodeSource): PreparedCode | undefined {
     let prepared = this.readyFor.get(fn);
     if (!prepared) {
-      prepared = this.ready.get(`${fn.codeSha256}:${fn.runtime}:${fn.handler}`);
+      prepared = this.ready.get(keyOf(fn));
       if (prepared) this.readyFor.set(fn, prepared);
     }
     return prepared;
   }
 
   /** The prepared code of a function; concurrent callers share one preparation. */
-  prepare(
-    fn: Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'>,
-    zip?: Buffer,
-  ): Promise<PreparedCode> {
-    const key = `${fn.codeSha256}:${fn.runtime}:${fn.handler}`;
+  prepare(fn: CodeSource, zip?: Buffer): Promise<PreparedCode> {
+    const key = keyOf(fn);
     const done = this.ready.get(key);
     if (done) return Promise.resolve(done);
     let running = this.inProgress.get(key);
     if (!running) {
       running = this.build(fn.codeSha256, fn.runtime, fn.handler, zip)
+        .then(async (prepared) => ({ ...prepared, optDir: await this.mergedLayers(fn.layers ?? []) }))
         .then((prepared) => {
           this.ready.set(key, prepared);
           return prepared;
@@ -61,13 +75,69 @@ export class CodeCache {
     return running;
   }
 
-  private async build(sha: string, runtime: Runtime, handler: string, zip?: Buffer): Promise<PreparedCode> {
+  private async build(
+    sha: string,
+    runtime: Runtime,
+    handler: string,
+    zip?: Buffer,
+  ): Promise<Omit<PreparedCode, 'optDir'>> {
     const dir = join(this.rootDir, sha);
     await this.unpack(sha, dir, zip);
     assertHandlerModule(dir, runtime, handler);
     if (runtime !== 'nodejs') return { dir, entry: undefined };
     const built = await buildNodeHandler(dir, handler);
     return { dir, entry: built?.entry };
+  }
+
+  private readonly sizes = new Map<string, number>();
+
+  /**
+   * Unpacks an archive (a layer's, or a function's code) if it is not yet, and returns the bytes of
+   * its files: the size counted against the 250 MB a function's code and layers may take unpacked.
+   * Refuses archives that are not valid (the same checks as code packages).
+   */
+  async unpackedBytes(sha: string, zip?: Buffer): Promise<number> {
+    const known = this.sizes.get(sha);
+    if (known !== undefined) return known;
+    const dir = join(this.rootDir, sha);
+    await this.unpack(sha, dir, zip);
+    const bytes = treeBytes(dir);
+    this.sizes.set(sha, bytes);
+    return bytes;
+  }
+
+  private readonly merges = new Map<string, Promise<string>>();
+
+  /** The tree of a function's layers merged in order (a later layer's file wins); shared per list. */
+  private mergedLayers(layers: FunctionLayer[]): Promise<string | undefined> {
+    if (layers.length === 0) return Promise.resolve(undefined);
+    const shas = layers.map((l) => l.codeSha256);
+    const id = createHash('sha256').update(shas.join(',')).digest('hex');
+    const dir = join(this.rootDir, `opt-${id}`);
+    if (existsSync(dir)) return Promise.resolve(dir);
+    let running = this.merges.get(id);
+    if (!running) {
+      running = (async () => {
+        const sources: string[] = [];
+        for (const sha of shas) {
+          const source = join(this.rootDir, sha);
+          await this.unpack(sha, source);
+          sources.push(source);
+        }
+        const staging = `${dir}.${process.pid}.${Date.now()}.tmp`;
+        try {
+          await mkdir(staging, { mode: 0o755 });
+          await mergeTrees(sources, staging);
+          await rename(staging, dir);
+        } catch (err) {
+          await rm(staging, { recursive: true, force: true });
+          if (!existsSync(dir)) throw err;
+        }
+        return dir;
+      })().finally(() => this.merges.delete(id));
+      this.merges.set(id, running);
+    }
+    return running;
   }
 
   private unpacks = new Map<string, Promise<void>>();

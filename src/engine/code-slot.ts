@@ -2,9 +2,19 @@
  * Code slots: the per-instance directory a sandbox mounts read-only at /code. A pre-warmed sandbox
  * starts with an empty slot; specialising it fills the slot with hard links to the function's
  * unpacked code (a copy where links are impossible), so no bytes are duplicated and the sandbox,
- * whose mount is read-only, can change nothing. Only the host writes here.
+ * whose mount is read-only, can change nothing. Only the host writes here. The same goes for the
+ * slot mounted at /opt, filled with the function's layers merged in order (`mergeTrees`).
  */
-import { copyFileSync, linkSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -61,6 +71,56 @@ export async function fillSlot(source: string, slot: string): Promise<void> {
       }
     }
   }
+}
+
+/**
+ * Merges unpacked trees into the empty directory `dest` in order, by hard links, as Lambda extracts
+ * layers into /opt: a later tree's file or link replaces an earlier one's entry of the same path
+ * (a directory too), and directories of the same path merge.
+ */
+export async function mergeTrees(sources: string[], dest: string): Promise<void> {
+  let done = 0;
+  for (const source of sources) {
+    for (const { path, kind } of listTree(source)) {
+      if (++done % BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+      const to = join(dest, path);
+      const existing = kindAt(to);
+      if (kind === 'dir') {
+        if (existing === 'dir') continue;
+        if (existing) rmSync(to, { recursive: true, force: true });
+        mkdirSync(to, { mode: 0o755 });
+        continue;
+      }
+      if (existing) rmSync(to, { recursive: true, force: true });
+      const from = join(source, path);
+      if (kind === 'link') symlinkSync(readlinkSync(from), to);
+      else {
+        try {
+          linkSync(from, to);
+        } catch {
+          copyFileSync(from, to);
+        }
+      }
+    }
+  }
+}
+
+function kindAt(path: string): Entry['kind'] | undefined {
+  try {
+    const stat = lstatSync(path);
+    return stat.isDirectory() ? 'dir' : stat.isSymbolicLink() ? 'link' : 'file';
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes of the regular files under `root` (links and directories count nothing). */
+export function treeBytes(root: string): number {
+  let bytes = 0;
+  for (const { path, kind } of listTree(root)) {
+    if (kind === 'file') bytes += lstatSync(join(root, path)).size;
+  }
+  return bytes;
 }
 
 export async function removeSlot(slot: string): Promise<void> {

@@ -19,10 +19,15 @@ import type { CodeStore, Store } from '../core/ports.js';
 import { sha256 } from '../packaging/zip-archive.js';
 import type { CodeCache } from './code-cache.js';
 import type { InstancePool } from './instance-pool.js';
+import type { LayerService } from './layer-service.js';
 
-/** Configuration as given on create or update: async settings may be given in part. */
-export type FunctionConfigInput = Partial<Omit<FunctionConfig, 'async'>> & {
+/**
+ * Configuration as given on create or update: async settings may be given in part, and layers as
+ * references (layer version ARNs or `name:version`), which replace the whole list when given.
+ */
+export type FunctionConfigInput = Partial<Omit<FunctionConfig, 'async' | 'layers'>> & {
   async?: Partial<AsyncConfig> | undefined;
+  layers?: string[] | undefined;
 };
 
 export interface CreateFunctionInput extends FunctionConfigInput {
@@ -40,11 +45,12 @@ export class FunctionService {
     private readonly codeStore: CodeStore,
     private readonly codeCache: CodeCache,
     private readonly pool: InstancePool,
+    private readonly layers: LayerService,
   ) {}
 
   async create(input: CreateFunctionInput): Promise<FunctionRecord> {
     assertFunctionName(input.name);
-    const config = completeConfig(input);
+    const config = completeConfig(input, await this.layers.resolve(input.layers ?? []));
     await this.assertDestinations(input.name, config.async);
     if (await this.store.getFunction(input.name)) {
       throw new NimbusError(
@@ -53,6 +59,7 @@ export class FunctionService {
       );
     }
     const code = await this.storeCode(input.zip, config);
+    await this.assertUnpackedSize(code.sha, config);
     const now = new Date().toISOString();
     const record: FunctionRecord = {
       name: input.name,
@@ -72,7 +79,11 @@ export class FunctionService {
   /** Changes configuration; unspecified fields keep their values. */
   async updateConfig(name: string, patch: FunctionConfigInput): Promise<FunctionRecord> {
     const current = await this.get(name);
-    const config = completeConfig({ ...current, ...patch, async: { ...current.async, ...patch.async } });
+    const layers = patch.layers === undefined ? current.layers : await this.layers.resolve(patch.layers);
+    const config = completeConfig(
+      { ...current, ...patch, async: { ...current.async, ...patch.async }, layers: undefined },
+      layers,
+    );
     await this.assertDestinations(name, config.async);
     const { async: _async, ...rest } = patch;
     if (Object.keys(rest).length === 0) {
@@ -86,12 +97,14 @@ export class FunctionService {
       // The stored package must still contain the (new) handler's module.
       await this.codeCache.prepare({ ...current, ...config });
     }
+    if (patch.layers !== undefined) await this.assertUnpackedSize(current.codeSha256, config);
     return this.save({ ...current, ...config, updatedAt: new Date().toISOString() });
   }
 
   async updateCode(name: string, zip: Buffer): Promise<FunctionRecord> {
     const current = await this.get(name);
     const code = await this.storeCode(zip, current);
+    await this.assertUnpackedSize(code.sha, current);
     return this.save({
       ...current,
       codeSha256: code.sha,
@@ -173,6 +186,20 @@ export class FunctionService {
     }
   }
 
+  /** Code and layers together may take 250 MB unpacked, as on Lambda. */
+  private async assertUnpackedSize(codeSha256: string, config: FunctionConfig): Promise<void> {
+    const code = await this.codeCache.unpackedBytes(codeSha256);
+    const total = config.layers.reduce((sum, layer) => sum + layer.unpackedBytes, code);
+    if (total > LIMITS.unpackedBytes) {
+      const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+      // Lambda answers this with InvalidParameterValueException (400), so VALIDATION_FAILED.
+      throw validationFailed(
+        `function code combined with layers takes ${total} bytes unpacked (code ${mb(code)}${config.layers.map((l) => `, layer ${l.layerName}:${l.version} ${mb(l.unpackedBytes)}`).join('')}); the maximum is ${LIMITS.unpackedBytes} bytes (${LIMITS.unpackedBytes / 1024 / 1024} MB): use fewer or smaller layers`,
+        { field: 'layers' },
+      );
+    }
+  }
+
   /** Validates (unpacks, builds) the package before anything is stored, then stores it. */
   private async storeCode(zip: Buffer, config: FunctionConfig): Promise<{ sha: string }> {
     if (zip.length > LIMITS.zippedBytes) {
@@ -190,6 +217,7 @@ export class FunctionService {
 
 function completeConfig(
   input: FunctionConfigInput & Pick<FunctionConfig, 'runtime' | 'handler'>,
+  layers: FunctionConfig['layers'],
 ): FunctionConfig {
   const config: FunctionConfig = {
     runtime: input.runtime,
@@ -202,6 +230,7 @@ function completeConfig(
     env: input.env ?? {},
     description: input.description ?? '',
     async: { ...DEFAULT_ASYNC_CONFIG, ...input.async },
+    layers,
   };
   assertHandler(config.runtime, config.handler);
   assertRange('memoryMb', config.memoryMb, LIMITS.memoryMb);

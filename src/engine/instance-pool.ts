@@ -83,6 +83,7 @@ export function revisionOf(fn: FunctionRecord): string {
     const h = createHash('sha256');
     h.update(JSON.stringify([fn.codeSha256, fn.runtime, fn.handler, fn.memoryMb, fn.timeoutSec, fn.env]));
     h.update(JSON.stringify([fn.concurrency, fn.version, fn.updatedAt]));
+    h.update(fn.layers.map((layer) => layer.codeSha256).join(','));
     rev = `${fn.name}:${h.digest('hex').slice(0, 16)}`;
     revisions.set(fn, rev);
   }
@@ -461,6 +462,7 @@ export class InstancePool {
     if (instance && !error) {
       try {
         await fillSlot(code.dir, instance.slotDir);
+        if (code.optDir) await fillSlot(code.optDir, instance.optSlotDir);
       } catch (err) {
         error = {
           type: 'PlatformError',
@@ -562,12 +564,15 @@ export class InstancePool {
     const id = `i-${randomUUID()}`;
     const rt = runtimeCommand(runtime, memoryMb);
     let slot: string | undefined;
+    let optSlot: string | undefined;
     let instance: Instance;
     try {
       slot = await createSlot(this.settings.slotsDir, id);
+      optSlot = await createSlot(this.settings.slotsDir, `${id}.opt`);
       const sandbox = await this.driver.spawn({
         instanceId: id,
         codeDir: slot,
+        optDir: optSlot,
         runtimeDir: this.settings.runtimeDir,
         hostPaths: rt.hostPaths,
         command: rt.command,
@@ -577,14 +582,15 @@ export class InstancePool {
         tmpSizeMb: this.settings.tmpSizeMb,
         background,
       });
-      instance = new Instance(id, memoryMb, sandbox, slot);
+      instance = new Instance(id, memoryMb, sandbox, slot, optSlot);
     } catch (err) {
       if (slot) await removeSlot(slot);
+      if (optSlot) await removeSlot(optSlot);
       return {
         error: { type: 'PlatformError', message: `could not start a sandbox: ${(err as Error).message}` },
       };
     }
-    void instance.exited.then(() => removeSlot(instance.slotDir));
+    void instance.exited.then(() => Promise.all([removeSlot(instance.slotDir), removeSlot(instance.optSlotDir)]));
     const error = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
     return error ? { error } : instance;
   }

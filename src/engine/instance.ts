@@ -89,6 +89,8 @@ export class Instance {
     private readonly process: SandboxProcess,
     /** Host directory mounted read-only at /code, filled when the instance is specialised. */
     readonly slotDir: string,
+    /** Host directory mounted read-only at /opt, filled with the function's layers when specialised. */
+    readonly optSlotDir: string,
   ) {
     this.batcher = new FrameBatcher((data) => process.channel.write(data));
     const decoder = new FrameDecoder((header, payload) => this.onMessage(header as RuntimeMessage, payload));

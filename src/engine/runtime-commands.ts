@@ -75,8 +75,20 @@ export function functionEnv(fn: FunctionRecord): Record<string, string> {
 
 /** The command and base environment of a generic runtime process of one shape (runtime and memory). */
 export function runtimeCommand(runtime: Runtime, memoryMb: number): RuntimeCommand {
-  const env = { ...BASE_ENV, NIMBUS_CODE_DIR: '${CODE}', LAMBDA_TASK_ROOT: '${CODE}' };
+  const env: Record<string, string> = {
+    ...BASE_ENV,
+    NIMBUS_CODE_DIR: '${CODE}',
+    NIMBUS_OPT_DIR: '${OPT}',
+    LAMBDA_TASK_ROOT: '${CODE}',
+  };
   if (runtime === 'nodejs') {
+    // Lambda's Node runtimes search layers' node_modules for bare require()s, then the task root
+    // (Nimbus has no /var/runtime). Node reads NODE_PATH at start-up, so it is the generic
+    // runtime's, not the function's: a pre-warmed runtime starts before it knows its function.
+    const major = process.versions.node.split('.')[0]!;
+    env.NODE_PATH = [`\${OPT}/nodejs/node${major}/node_modules`, '${OPT}/nodejs/node_modules', '${CODE}'].join(
+      ':',
+    );
     // Leave room for Node's own ~40 MB outside the JS heap, so heap exhaustion is reported by V8
     // rather than by the kernel's OOM killer where possible.
     const heapMb = Math.max(16, Math.floor(memoryMb * 0.75) - 16);

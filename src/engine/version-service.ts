@@ -271,6 +271,7 @@ function configOf(fn: FunctionRecord): FunctionConfig {
     env: { ...fn.env },
     description: fn.description,
     async: { ...fn.async },
+    layers: fn.layers.map((layer) => ({ ...layer })),
   };
 }
 

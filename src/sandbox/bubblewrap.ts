@@ -1,6 +1,6 @@
 /**
  * The bubblewrap sandbox driver: each instance gets its own mount, PID, IPC and UTS namespaces,
- * sees only /usr (read-only), a minimal /etc, its own code and the runtime (read-only), and a
+ * sees only /usr (read-only), a minimal /etc, its own code, its layers at /opt and the runtime (read-only), and a
  * private size-capped /tmp; it runs as an unprivileged user. Memory, process count and CPU share
  * are enforced by a cgroup the process joins before it executes anything.
  * It must never mount the platform's data dir or another function's code.
@@ -109,7 +109,7 @@ export class BubblewrapSandbox implements SandboxDriver {
   }
 
   async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
-    const { command, env } = substitutePaths(spec, '/code', '/nimbus/runtime');
+    const { command, env } = substitutePaths(spec, '/code', '/nimbus/runtime', '/opt');
     const tmpBytes = String(spec.tmpSizeMb * 1024 * 1024);
     const args = [
       ...this.baseArgs,
@@ -118,6 +118,8 @@ export class BubblewrapSandbox implements SandboxDriver {
       // Parent directories bubblewrap creates are private to root unless told otherwise.
       ...['--perms', '0755', '--dir', '/nimbus'],
       ...['--ro-bind', spec.codeDir, '/code', '--ro-bind', spec.runtimeDir, '/nimbus/runtime'],
+      // The function's layers, merged; an empty directory for functions without layers.
+      ...['--ro-bind', spec.optDir, '/opt'],
       ...hostPathArgs(spec.hostPaths),
       ...['--chdir', '/code'],
       ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),

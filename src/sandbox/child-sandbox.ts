@@ -22,13 +22,15 @@ export async function launchSandbox(
   }
 }
 
-/** Paths the runtime sees, written into commands and environment as `${CODE}` and `${RUNTIME}`. */
+/** Paths the runtime sees, written into commands and environment as `${CODE}`, `${OPT}` and `${RUNTIME}`. */
 export function substitutePaths(
   spec: SandboxSpec,
   code: string,
   runtime: string,
+  opt: string,
 ): { command: string[]; env: Record<string, string> } {
-  const sub = (s: string) => s.replaceAll('${CODE}', code).replaceAll('${RUNTIME}', runtime);
+  const sub = (s: string) =>
+    s.replaceAll('${CODE}', code).replaceAll('${RUNTIME}', runtime).replaceAll('${OPT}', opt);
   return {
     command: spec.command.map(sub),
     env: Object.fromEntries(Object.entries(spec.env).map(([k, v]) => [k, sub(v)])),

@@ -24,7 +24,8 @@ export class ProcessSandbox implements SandboxDriver {
   }
 
   async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
-    const { command, env } = substitutePaths(spec, spec.codeDir, spec.runtimeDir);
+    // No mount namespace: the runtime finds the layers at the host path in NIMBUS_OPT_DIR, not at /opt.
+    const { command, env } = substitutePaths(spec, spec.codeDir, spec.runtimeDir, spec.optDir);
     const [program, ...args] = command;
     const cgroup =
       this.cgroups.version === 'none'

@@ -7,7 +7,14 @@ import type { Kysely } from 'kysely';
 import { NimbusError, functionNotFound, versionNotFound } from '../core/errors.js';
 import type { Execution, LogLine } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
-import type { AccessKeyStore, AsyncQueue, ExecutionQuery, RetentionPolicy, Store } from '../core/ports.js';
+import type {
+  AccessKeyStore,
+  AsyncQueue,
+  ExecutionQuery,
+  LayerStore,
+  RetentionPolicy,
+  Store,
+} from '../core/ports.js';
 import type { TriggerRecord, TriggerType } from '../core/trigger.js';
 import { LATEST, type AliasRecord, type VersionRecord } from '../core/version.js';
 import {
@@ -26,6 +33,7 @@ import {
 } from './rows.js';
 import { KyselyAccessKeyStore } from './kysely-access-keys.js';
 import { KyselyAsyncQueue } from './kysely-async-queue.js';
+import { KyselyLayerStore } from './kysely-layers.js';
 import { type Database, migrate } from './schema.js';
 
 /** What differs between database engines beyond what kysely's dialects already hide. */
@@ -73,6 +81,11 @@ export class KyselyStore implements Store {
   /** The access keys of the Lambda-compatible API, in the same database (after `migrate`). */
   accessKeys(): AccessKeyStore {
     return new KyselyAccessKeyStore(this.db);
+  }
+
+  /** Published layer versions, in the same database (after `migrate`). */
+  layers(): LayerStore {
+    return new KyselyLayerStore(this.db);
   }
 
   async createFunction(fn: FunctionRecord): Promise<void> {

@@ -19,6 +19,7 @@ import {
   type FunctionRecord,
   type Runtime,
 } from '../core/function.js';
+import type { FunctionLayer } from '../core/layer.js';
 import type { DeadLetter, DeadLetterCondition, QueuedCall } from '../core/ports.js';
 import type {
   AliasesTable,
@@ -51,6 +52,7 @@ export function functionToRow(fn: FunctionRecord): FunctionsTable {
     created_at: fn.createdAt,
     updated_at: fn.updatedAt,
     async_json: JSON.stringify(fn.async),
+    layers_json: JSON.stringify(fn.layers),
   };
 }
 
@@ -75,6 +77,7 @@ export function rowToFunction(row: FunctionsTable): FunctionRecord {
       row.async_json === null
         ? { ...DEFAULT_ASYNC_CONFIG }
         : { ...DEFAULT_ASYNC_CONFIG, ...(JSON.parse(row.async_json) as Partial<AsyncConfig>) },
+    layers: row.layers_json === null ? [] : (JSON.parse(row.layers_json) as FunctionLayer[]),
   };
 }
 
@@ -309,7 +312,8 @@ export function rowToVersion(row: FunctionVersionsTable): VersionRecord {
     version: String(row.version),
     codeSha256: row.code_sha256,
     codeSize: Number(row.code_size),
-    config: { ...config, async: { ...DEFAULT_ASYNC_CONFIG, ...config.async } },
+    // Versions published before layers existed froze none.
+    config: { ...config, async: { ...DEFAULT_ASYNC_CONFIG, ...config.async }, layers: (config as Partial<FunctionConfig>).layers ?? [] },
     description: row.description,
     createdAt: row.created_at,
   };

@@ -29,6 +29,8 @@ export interface FunctionsTable {
   updated_at: string;
   /** AsyncConfig as JSON; null means the defaults (rows from before v5). */
   async_json: string | null;
+  /** FunctionLayer[] as JSON (v8); null means none (rows from before v8). */
+  layers_json: string | null;
 }
 
 export interface ExecutionsTable {
@@ -137,6 +139,28 @@ export interface Database {
   aliases: AliasesTable;
   version_counters: VersionCountersTable;
   access_keys: AccessKeysTable;
+  layer_versions: LayerVersionsTable;
+  layer_version_counters: LayerVersionCountersTable;
+}
+
+/** A published layer version (v8). */
+export interface LayerVersionsTable {
+  layer_name: string;
+  version: number;
+  description: string;
+  /** Lambda runtime names as a JSON array. */
+  compatible_runtimes_json: string;
+  license_info: string;
+  code_sha256: string;
+  code_size: number;
+  unpacked_bytes: number;
+  created_at: string;
+}
+
+/** The last version number a layer name was given, so numbers are never reused (v8). */
+export interface LayerVersionCountersTable {
+  layer_name: string;
+  last_version: number;
 }
 
 /** A published version: frozen code and configuration (v6). */
@@ -411,7 +435,32 @@ const v7: Migration = async (db) => {
     .execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7];
+/** v8: layer versions with a per-layer version counter, and the layers a function uses. */
+const v8: Migration = async (db) => {
+  await db.schema
+    .createTable('layer_versions')
+    .ifNotExists()
+    .addColumn('layer_name', 'text', (c) => c.notNull())
+    .addColumn('version', 'integer', (c) => c.notNull())
+    .addColumn('description', 'text', (c) => c.notNull())
+    .addColumn('compatible_runtimes_json', 'text', (c) => c.notNull())
+    .addColumn('license_info', 'text', (c) => c.notNull())
+    .addColumn('code_sha256', 'text', (c) => c.notNull())
+    .addColumn('code_size', 'integer', (c) => c.notNull())
+    .addColumn('unpacked_bytes', 'integer', (c) => c.notNull())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('layer_versions_pk', ['layer_name', 'version'])
+    .execute();
+  await db.schema
+    .createTable('layer_version_counters')
+    .ifNotExists()
+    .addColumn('layer_name', 'text', (c) => c.primaryKey())
+    .addColumn('last_version', 'integer', (c) => c.notNull())
+    .execute();
+  await db.schema.alterTable('functions').addColumn('layers_json', 'text').execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -30,6 +30,7 @@ const EXCEPTION_OF: Record<ErrorCode, [string, number]> = {
   TRIGGER_NOT_FOUND: ['ResourceNotFoundException', 404],
   DEAD_LETTER_NOT_FOUND: ['ResourceNotFoundException', 404],
   ACCESS_KEY_NOT_FOUND: ['ResourceNotFoundException', 404],
+  LAYER_VERSION_NOT_FOUND: ['ResourceNotFoundException', 404],
   VERSION_NOT_FOUND: ['ResourceNotFoundException', 404],
   ALIAS_NOT_FOUND: ['ResourceNotFoundException', 404],
   ALIAS_EXISTS: ['ResourceConflictException', 409],
