@@ -12,6 +12,7 @@ import { registerDeadLetterRoutes } from './dead-letter-routes.js';
 import { errorHandler, sendError } from './errors.js';
 import { registerExecutionRoutes } from './execution-routes.js';
 import { registerFunctionRoutes } from './function-routes.js';
+import { registerLayerRoutes } from './layer-routes.js';
 import { registerTriggerRoutes } from './trigger-routes.js';
 import { registerVersionRoutes } from './version-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
@@ -91,6 +92,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerDeadLetterRoutes(app, deps);
   registerVersionRoutes(app, deps);
   registerAccessKeyRoutes(app, deps);
+  registerLayerRoutes(app, deps);
   registerLambdaRoutes(app, deps);
   return app;
 }

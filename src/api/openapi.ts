@@ -7,6 +7,8 @@ import {
   createTriggerBody,
   deadLetterListQuery,
   executionListQuery,
+  publishLayerBody,
+  publishLayerQuery,
   publishVersionBody,
   signTriggerBody,
   updateAliasBody,
@@ -34,6 +36,7 @@ const errors = {
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const fnRef = { $ref: '#/components/schemas/Function' };
+const layerRef = { $ref: '#/components/schemas/LayerVersion' };
 const versionParam = { name: 'version', in: 'path', required: true, schema: { type: 'string' } };
 const aliasParam = { name: 'alias', in: 'path', required: true, schema: { type: 'string' } };
 
@@ -58,6 +61,21 @@ export function openApiDocument(version: string): object {
         PublishVersion: z.toJSONSchema(publishVersionBody, { io: 'input' }),
         CreateAlias: z.toJSONSchema(createAliasBody, { io: 'input' }),
         UpdateAlias: z.toJSONSchema(updateAliasBody, { io: 'input' }),
+        PublishLayer: z.toJSONSchema(publishLayerBody, { io: 'input' }),
+        LayerVersion: {
+          type: 'object',
+          properties: {
+            ...Object.fromEntries(
+              ['layerName', 'arn', 'layerArn', 'description', 'licenseInfo', 'codeSha256', 'createdAt'].map(
+                (k) => [k, { type: 'string' }],
+              ),
+            ),
+            version: { type: 'integer' },
+            codeSize: { type: 'integer' },
+            unpackedBytes: { type: 'integer' },
+            compatibleRuntimes: { type: 'array', items: { type: 'string' } },
+          },
+        },
         Function: {
           type: 'object',
           properties: {
@@ -77,6 +95,20 @@ export function openApiDocument(version: string): object {
             timeoutSec: { type: 'integer' },
             codeSize: { type: 'integer' },
             env: { type: 'object', additionalProperties: { type: 'string' } },
+            layers: {
+              type: 'array',
+              description: 'The exact layer versions mounted at /opt, in order',
+              items: {
+                type: 'object',
+                properties: {
+                  layerName: { type: 'string' },
+                  version: { type: 'integer' },
+                  codeSha256: { type: 'string' },
+                  codeSize: { type: 'integer' },
+                  unpackedBytes: { type: 'integer' },
+                },
+              },
+            },
           },
         },
       },
@@ -233,6 +265,62 @@ export function openApiDocument(version: string): object {
           responses: { '200': { description: 'The alias' }, ...errors },
         },
         delete: { summary: 'Delete an alias', responses: { '204': { description: 'Deleted' }, ...errors } },
+      },
+      '/v1/layers': {
+        get: {
+          summary: 'List layers, each with its newest version',
+          responses: { '200': { description: '{"layers": [{layerName, layerArn, latest}]}' }, ...errors },
+        },
+      },
+      '/v1/layers/{name}/versions': {
+        parameters: [nameParam],
+        post: {
+          summary:
+            'Publish the next version of a layer: a zip body (metadata in the query) or JSON with zipBase64',
+          parameters: Object.entries(
+            (z.toJSONSchema(publishLayerQuery, { io: 'input' }) as { properties: Record<string, object> })
+              .properties,
+          ).map(([name, schema]) => ({ name, in: 'query', required: false, schema })),
+          requestBody: {
+            content: {
+              'application/zip': { schema: { type: 'string', format: 'binary' } },
+              'application/json': { schema: { $ref: '#/components/schemas/PublishLayer' } },
+            },
+          },
+          responses: {
+            '201': { description: 'The new version', ...json(layerRef) },
+            '413': { description: 'Too large' },
+            ...errors,
+          },
+        },
+        get: {
+          summary: "The layer's versions, newest first",
+          responses: { '200': { description: '{"versions": [...]}' }, ...errors },
+        },
+      },
+      '/v1/layers/{name}/versions/{version}': {
+        parameters: [nameParam, versionParam],
+        get: {
+          summary: 'One layer version',
+          responses: { '200': { description: 'The layer version', ...json(layerRef) }, ...errors },
+        },
+        delete: {
+          summary: 'Delete a layer version (functions using it keep it; its number is not reused)',
+          responses: { '204': { description: 'Deleted' }, ...errors },
+        },
+      },
+      '/v1/layers/{name}/versions/{version}/content': {
+        parameters: [nameParam, versionParam],
+        get: {
+          summary: "Download a layer version's zip",
+          responses: {
+            '200': {
+              description: 'The zip',
+              content: { 'application/zip': { schema: { type: 'string', format: 'binary' } } },
+            },
+            ...errors,
+          },
+        },
       },
       '/v1/executions': {
         get: {

@@ -50,6 +50,12 @@ const asyncSettings = z
   .optional()
   .describe('Asynchronous invocation: retries, maximum event age, destinations');
 
+const layerRefs = z
+  .array(z.string())
+  .describe(
+    'Layer versions unpacked read-only at /opt, in order (a later layer wins): ARNs arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION or NAME:VERSION; at most 5; [] removes them',
+  );
+
 export const createFunctionBody = z
   .object({
     name: z.string().describe('DNS label: lower-case letters, digits, hyphens; 1 to 63 characters'),
@@ -64,6 +70,7 @@ export const createFunctionBody = z
     env: env.optional(),
     description: z.string().optional(),
     async: asyncSettings,
+    layers: layerRefs.optional(),
   })
   .strict();
 
@@ -77,6 +84,36 @@ export const updateFunctionBody = z
     env: env.optional(),
     description: z.string().optional(),
     async: asyncSettings,
+    layers: layerRefs.optional(),
+  })
+  .strict();
+
+const layerMetadata = {
+  description: z.string().optional().describe('up to 256 characters'),
+  compatibleRuntimes: z
+    .array(z.string())
+    .optional()
+    .describe('Lambda runtime names the layer suits, e.g. ["python3.12", "nodejs20.x"] (informational)'),
+  licenseInfo: z.string().optional().describe('up to 512 characters, e.g. MIT'),
+};
+
+/** Publishing a layer version as JSON (the zip may also be sent as the body, with the metadata in the query). */
+export const publishLayerBody = z
+  .object({
+    zipBase64: z.string().min(1).describe('The layer as a base64 zip archive'),
+    ...layerMetadata,
+  })
+  .strict();
+
+/** Metadata of a layer version published with a zip body. */
+export const publishLayerQuery = z
+  .object({
+    description: layerMetadata.description,
+    compatibleRuntimes: z
+      .string()
+      .optional()
+      .describe('Lambda runtime names, comma-separated, e.g. python3.12,nodejs20.x (informational)'),
+    licenseInfo: layerMetadata.licenseInfo,
   })
   .strict();
 

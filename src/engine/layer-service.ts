@@ -71,6 +71,15 @@ export class LayerService {
     });
   }
 
+  /** The zip of a layer version (kept in the code store even after the version is deleted). */
+  async content(v: LayerVersionRecord): Promise<Buffer> {
+    const zip = await this.codeStore.get(v.codeSha256);
+    if (!zip) {
+      throw new NimbusError('INTERNAL', `the archive of layer ${v.layerName}:${v.version} is missing from the code store`);
+    }
+    return zip;
+  }
+
   /** LAYER_VERSION_NOT_FOUND when the layer has no such version. */
   async get(name: string, version: number): Promise<LayerVersionRecord> {
     assertLayerName(name);

@@ -118,8 +118,10 @@ export class BubblewrapSandbox implements SandboxDriver {
       // Parent directories bubblewrap creates are private to root unless told otherwise.
       ...['--perms', '0755', '--dir', '/nimbus'],
       ...['--ro-bind', spec.codeDir, '/code', '--ro-bind', spec.runtimeDir, '/nimbus/runtime'],
-      // The function's layers, merged; an empty directory for functions without layers.
-      ...['--ro-bind', spec.optDir, '/opt'],
+      // The function's layers, merged; an empty directory for functions without layers. ES modules
+      // ignore NODE_PATH but look in /node_modules after /code/node_modules: there they find the
+      // layers' packages, as ES modules on Lambda do.
+      ...['--ro-bind', spec.optDir, '/opt', '--symlink', 'opt/nodejs/node_modules', '/node_modules'],
       ...hostPathArgs(spec.hostPaths),
       ...['--chdir', '/code'],
       ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
