@@ -18,6 +18,7 @@ import { registerVersionRoutes } from './version-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
+import { LAMBDA_LAYERS_PREFIX, registerLambdaLayerRoutes } from './lambda/layer-routes.js';
 import { LAMBDA_API_PREFIX, registerLambdaRoutes } from './lambda/lambda-routes.js';
 import { openApiDocument } from './openapi.js';
 
@@ -51,7 +52,12 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const expected = Buffer.from(deps.adminKey);
   app.addHook('onRequest', async (request, reply) => {
     // The Lambda API (its routes and its 404s) signs with SigV4 instead; see lambda/lambda-routes.ts.
-    if (request.routeOptions.config?.public || request.url.startsWith(LAMBDA_API_PREFIX)) return;
+    if (
+      request.routeOptions.config?.public ||
+      request.url.startsWith(LAMBDA_API_PREFIX) ||
+      request.url.startsWith(LAMBDA_LAYERS_PREFIX)
+    )
+      return;
     const denied = apiKeyError(request.headers.authorization, expected);
     if (denied) return sendError(reply, denied);
   });
@@ -94,5 +100,6 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   registerAccessKeyRoutes(app, deps);
   registerLayerRoutes(app, deps);
   registerLambdaRoutes(app, deps);
+  registerLambdaLayerRoutes(app, deps);
   return app;
 }

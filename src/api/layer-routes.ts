@@ -59,7 +59,8 @@ export function registerLayerRoutes(app: FastifyInstance, deps: ApiDeps): void {
       } else {
         const body = parseBody(request.body, publishLayerBody);
         const zip = Buffer.from(body.zipBase64, 'base64');
-        if (zip.length === 0) throw new NimbusError('INVALID_ARCHIVE', 'zipBase64 is not valid base64 zip data');
+        if (zip.length === 0)
+          throw new NimbusError('INVALID_ARCHIVE', 'zipBase64 is not valid base64 zip data');
         input = { ...body, zip };
       }
       const version = await deps.layers.publish({ ...input, name: request.params.name });

@@ -590,7 +590,9 @@ export class InstancePool {
         error: { type: 'PlatformError', message: `could not start a sandbox: ${(err as Error).message}` },
       };
     }
-    void instance.exited.then(() => Promise.all([removeSlot(instance.slotDir), removeSlot(instance.optSlotDir)]));
+    void instance.exited.then(() =>
+      Promise.all([removeSlot(instance.slotDir), removeSlot(instance.optSlotDir)]),
+    );
     const error = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
     return error ? { error } : instance;
   }

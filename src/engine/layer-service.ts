@@ -75,7 +75,10 @@ export class LayerService {
   async content(v: LayerVersionRecord): Promise<Buffer> {
     const zip = await this.codeStore.get(v.codeSha256);
     if (!zip) {
-      throw new NimbusError('INTERNAL', `the archive of layer ${v.layerName}:${v.version} is missing from the code store`);
+      throw new NimbusError(
+        'INTERNAL',
+        `the archive of layer ${v.layerName}:${v.version} is missing from the code store`,
+      );
     }
     return zip;
   }
@@ -94,9 +97,22 @@ export class LayerService {
     return this.store.listVersions(name);
   }
 
-  /** Every layer's newest version, by name. */
-  listLatest(): Promise<LayerVersionRecord[]> {
-    return this.store.listLatest();
+  /**
+   * Every layer's newest version, by name; with `compatibleRuntime`, each layer's newest version
+   * that names that runtime (layers with none are left out), as Lambda's ListLayers does.
+   */
+  async listLatest(compatibleRuntime?: string): Promise<LayerVersionRecord[]> {
+    const latest = await this.store.listLatest();
+    if (compatibleRuntime === undefined) return latest;
+    const matching: LayerVersionRecord[] = [];
+    for (const newest of latest) {
+      const candidates = newest.compatibleRuntimes.includes(compatibleRuntime)
+        ? [newest]
+        : await this.store.listVersions(newest.layerName);
+      const match = candidates.find((v) => v.compatibleRuntimes.includes(compatibleRuntime));
+      if (match) matching.push(match);
+    }
+    return matching;
   }
 
   /** Deletes a version; functions that use it keep working. False when it did not exist (Lambda answers 204 either way). */

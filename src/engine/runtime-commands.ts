@@ -86,9 +86,11 @@ export function runtimeCommand(runtime: Runtime, memoryMb: number): RuntimeComma
     // (Nimbus has no /var/runtime). Node reads NODE_PATH at start-up, so it is the generic
     // runtime's, not the function's: a pre-warmed runtime starts before it knows its function.
     const major = process.versions.node.split('.')[0]!;
-    env.NODE_PATH = [`\${OPT}/nodejs/node${major}/node_modules`, '${OPT}/nodejs/node_modules', '${CODE}'].join(
-      ':',
-    );
+    env.NODE_PATH = [
+      `\${OPT}/nodejs/node${major}/node_modules`,
+      '${OPT}/nodejs/node_modules',
+      '${CODE}',
+    ].join(':');
     // Leave room for Node's own ~40 MB outside the JS heap, so heap exhaustion is reported by V8
     // rather than by the kernel's OOM killer where possible.
     const heapMb = Math.max(16, Math.floor(memoryMb * 0.75) - 16);

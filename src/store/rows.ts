@@ -313,7 +313,11 @@ export function rowToVersion(row: FunctionVersionsTable): VersionRecord {
     codeSha256: row.code_sha256,
     codeSize: Number(row.code_size),
     // Versions published before layers existed froze none.
-    config: { ...config, async: { ...DEFAULT_ASYNC_CONFIG, ...config.async }, layers: (config as Partial<FunctionConfig>).layers ?? [] },
+    config: {
+      ...config,
+      async: { ...DEFAULT_ASYNC_CONFIG, ...config.async },
+      layers: (config as Partial<FunctionConfig>).layers ?? [],
+    },
     description: row.description,
     createdAt: row.created_at,
   };

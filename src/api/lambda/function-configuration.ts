@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FunctionRecord, Runtime } from '../../core/function.js';
+import type { FunctionLayer } from '../../core/layer.js';
 import { runtimeVersionName } from '../../engine/runtime-commands.js';
 import type { AliasRecord } from '../../core/version.js';
 import { invalidParameter } from './lambda-errors.js';
@@ -106,6 +107,8 @@ export interface ConfigurationView {
   qualifier?: string | undefined;
   /** A published version's own description (Lambda shows it instead of the function's). */
   description?: string | undefined;
+  /** The ARN of a layer version the function uses; `Layers` is shown when given. */
+  layerArn?: ((layer: FunctionLayer) => string) | undefined;
 }
 
 /**
@@ -131,6 +134,9 @@ export function functionConfiguration(
     CodeSha256: Buffer.from(fn.codeSha256, 'hex').toString('base64'),
     Version: fn.version,
     ...(Object.keys(fn.env).length > 0 ? { Environment: { Variables: fn.env } } : {}),
+    ...(fn.layers.length > 0 && view.layerArn
+      ? { Layers: fn.layers.map((layer) => ({ Arn: view.layerArn!(layer), CodeSize: layer.codeSize })) }
+      : {}),
     TracingConfig: { Mode: 'PassThrough' },
     RevisionId: revisionId(fn.name, fn.version, fn.codeSha256, fn.updatedAt),
     State: 'Active',

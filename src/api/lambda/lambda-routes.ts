@@ -23,9 +23,10 @@ import {
   aliasConfiguration,
   assertUnqualified,
   functionArn,
-  functionConfiguration,
+  functionConfiguration as configurationShape,
   nimbusRuntime,
   parseFunctionRef,
+  type ConfigurationView,
   type FunctionRef,
 } from './function-configuration.js';
 import { codeLocationQuery, verifyCodeLocation } from './code-location.js';
@@ -128,7 +129,7 @@ function unqualifiedTarget(request: FnRequest, action: string): FunctionRef {
 }
 
 /** Lambda's MaxItems: 1 to 10000, `fallback` when absent. */
-function maxItemsOf(value: string | undefined, fallback: number): number {
+export function maxItemsOf(value: string | undefined, fallback: number): number {
   const maxItems = value === undefined ? fallback : Number(value);
   if (!Number.isInteger(maxItems) || maxItems < 1 || maxItems > 10_000) {
     throw invalidParameter('MaxItems must be a whole number from 1 to 10000');
@@ -137,7 +138,7 @@ function maxItemsOf(value: string | undefined, fallback: number): number {
 }
 
 /** One page of `items` after the opaque `marker` (the key of the previous page's last item). */
-function page<T>(
+export function page<T>(
   items: T[],
   keyOf: (item: T) => string,
   marker: string | undefined,
@@ -190,6 +191,7 @@ function configInput(body: {
   Timeout?: number | undefined;
   MemorySize?: number | undefined;
   Environment?: { Variables?: Record<string, string> | undefined } | undefined;
+  Layers?: string[] | undefined;
 }): FunctionConfigInput {
   const input: FunctionConfigInput = {};
   if (body.Handler !== undefined) input.handler = body.Handler;
@@ -197,6 +199,7 @@ function configInput(body: {
   if (body.Timeout !== undefined) input.timeoutSec = body.Timeout;
   if (body.MemorySize !== undefined) input.memoryMb = body.MemorySize;
   if (body.Environment !== undefined) input.env = body.Environment.Variables ?? {};
+  if (body.Layers !== undefined) input.layers = body.Layers;
   return input;
 }
 
@@ -225,6 +228,13 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
           ),
         );
       });
+
+      /** FunctionConfiguration, with the ARNs of the function's layers. */
+      const functionConfiguration = (fn: FunctionRecord, region: string, view: ConfigurationView = {}) =>
+        configurationShape(fn, region, {
+          ...view,
+          layerArn: (layer) => deps.layers.versionArn(layer.layerName, layer.version),
+        });
 
       const configurationOf = (request: FastifyRequest, fn: FunctionRecord) =>
         functionConfiguration(fn, callerOf(request).region);
@@ -577,7 +587,8 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
   );
 }
 
-function fromFastifyError(error: unknown): LambdaApiError | undefined {
+/** Fastify's own request errors (body too large, bad content) as Lambda exceptions. */
+export function fromFastifyError(error: unknown): LambdaApiError | undefined {
   const fe = error as { code?: string; statusCode?: number; message?: string };
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new LambdaApiError(

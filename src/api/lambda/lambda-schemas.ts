@@ -1,6 +1,6 @@
 /**
  * Request bodies of the Lambda API, in Lambda's field names. Lenient like Lambda's own parsers:
- * fields Nimbus does not use (Role, Tags, Layers…) are accepted and ignored.
+ * fields Nimbus does not use (Role, Tags…) are accepted and ignored.
  */
 import { z } from 'zod';
 
@@ -25,6 +25,7 @@ export const createFunctionBody = z
     Publish: z.boolean().optional(),
     PackageType: z.string().optional(),
     Architectures: z.array(z.string()).optional(),
+    Layers: z.array(z.string()).optional(),
   })
   .loose();
 
@@ -36,6 +37,7 @@ export const updateConfigurationBody = z
     Timeout: z.number().int().optional(),
     MemorySize: z.number().int().optional(),
     Environment: environment.optional(),
+    Layers: z.array(z.string()).optional(),
   })
   .loose();
 
@@ -77,5 +79,21 @@ export const updateAliasBody = z
     Description: z.string().optional(),
     RoutingConfig: routingConfig.optional(),
     RevisionId: z.string().optional(),
+  })
+  .loose();
+
+export const publishLayerVersionBody = z
+  .object({
+    Content: z
+      .object({
+        ZipFile: z.string().optional(),
+        S3Bucket: z.string().optional(),
+        S3Key: z.string().optional(),
+      })
+      .loose(),
+    Description: z.string().optional(),
+    CompatibleRuntimes: z.array(z.string()).optional(),
+    CompatibleArchitectures: z.array(z.string()).optional(),
+    LicenseInfo: z.string().optional(),
   })
   .loose();
