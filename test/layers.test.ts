@@ -525,7 +525,7 @@ describe('layers: publishing, versions and limits (bubblewrap)', () => {
 
     const deleted = await run('layers', 'delete', 'cli-layer', '1');
     assert.equal(deleted.code, 0, deleted.stderr);
-    assert.match((await run('layers', 'versions', 'cli-layer')).stdout, /no versions/);
+    assert.match((await run('layers', 'versions', 'cli-layer')).stderr, /no versions/);
   });
 });
 

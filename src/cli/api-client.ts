@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Execution, ExecutionError, LogLine } from '../core/execution.js';
 import type { AsyncConfig, FunctionRecord } from '../core/function.js';
 import type { DeadLetter } from '../core/ports.js';
+import type { LayerVersionRecord } from '../core/layer.js';
 import type { AliasRecord } from '../core/version.js';
 import { CliError } from './cli-error.js';
 import type { Connection } from './connection.js';
@@ -15,6 +16,7 @@ import { MalformedLineError, readNdjson } from './ndjson.js';
 /** A function as the API shows it; listings carry `envKeys` instead of `env`. */
 export type FunctionView = Omit<FunctionRecord, 'env'> & { env?: Record<string, string>; envKeys?: string[] };
 
+/** Layer versions are given as ARNs or `name:version` and shown as records. */
 export type FunctionPatch = Partial<
   Pick<
     FunctionRecord,
@@ -28,12 +30,22 @@ export type FunctionPatch = Partial<
     | 'env'
     | 'description'
   >
-> & { async?: Partial<AsyncConfig> };
+> & { async?: Partial<AsyncConfig>; layers?: string[] };
 
 /** A published version as the API shows it: its frozen settings, flat (listings: `envKeys`). */
 export type VersionView = Omit<FunctionView, 'name'> & { functionName: string; functionDescription: string };
 
 export type AliasView = AliasRecord;
+
+/** A layer version as the API shows it, with its ARNs. */
+export type LayerVersionView = LayerVersionRecord & { arn: string; layerArn: string };
+
+/** What a layer version is published with besides its zip. */
+export interface LayerMetadata {
+  description?: string | undefined;
+  compatibleRuntimes?: string[] | undefined;
+  licenseInfo?: string | undefined;
+}
 
 /** A dead letter as the API shows it: the event is parsed JSON. */
 /** An access key as listed: never with its secret. */
@@ -281,6 +293,48 @@ export class ApiClient {
 
   async deleteAlias(name: string, alias: string): Promise<void> {
     await this.drain(await this.call('DELETE', aliasPath(name, alias)));
+  }
+
+  /** Publishes the zip as the layer's next version (sent as is, metadata in the query). */
+  async publishLayer(name: string, zip: Buffer, meta: LayerMetadata): Promise<LayerVersionView> {
+    const res = await this.call('POST', `/v1/layers/${encodeURIComponent(name)}/versions`, {
+      body: zip,
+      contentType: 'application/zip',
+      query: {
+        description: meta.description,
+        licenseInfo: meta.licenseInfo,
+        compatibleRuntimes: meta.compatibleRuntimes?.join(','),
+      },
+    });
+    return this.json(res);
+  }
+
+  async listLayers(): Promise<{
+    layers: { layerName: string; layerArn: string; latest: LayerVersionView }[];
+  }> {
+    return this.json(await this.call('GET', '/v1/layers'));
+  }
+
+  async listLayerVersions(name: string): Promise<{ versions: LayerVersionView[] }> {
+    return this.json(await this.call('GET', `/v1/layers/${encodeURIComponent(name)}/versions`));
+  }
+
+  async getLayerVersion(name: string, version: string): Promise<LayerVersionView> {
+    return this.json(
+      await this.call(
+        'GET',
+        `/v1/layers/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`,
+      ),
+    );
+  }
+
+  async deleteLayerVersion(name: string, version: string): Promise<void> {
+    await this.drain(
+      await this.call(
+        'DELETE',
+        `/v1/layers/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`,
+      ),
+    );
   }
 
   async listDeadLetters(filter: ExecutionFilter = {}): Promise<{ deadLetters: DeadLetterView[] }> {

@@ -5,7 +5,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { RUNTIMES, type AsyncConfig, type Destination, type Runtime } from '../core/function.js';
 import type { FunctionPatch } from './api-client.js';
-import { collectEnv, parseNonNegativeInt, parsePositiveInt } from './option-parsers.js';
+import { usageError } from './cli-error.js';
+import { collectEnv, collectList, parseNonNegativeInt, parsePositiveInt } from './option-parsers.js';
 
 export interface FunctionSettingOptions {
   runtime?: Runtime;
@@ -21,6 +22,10 @@ export interface FunctionSettingOptions {
   asyncMaxAge?: number;
   onSuccess?: Destination | null;
   onFailure?: Destination | null;
+  /** `--layer`, in the order given. */
+  layer?: string[];
+  /** False with `--no-layers`. */
+  layers?: boolean;
 }
 
 /** `function:NAME`, an http(s) URL, or `none` (clears the destination). */
@@ -65,7 +70,13 @@ export function addFunctionSettingOptions(cmd: Command, note = ''): Command {
       '--on-failure <destination>',
       'where finally failed async calls go: function:NAME, an http(s) URL, or none',
       parseDestination,
-    );
+    )
+    .option(
+      '--layer <ARN_OR_NAME:VERSION>',
+      'layer version unpacked at /opt; repeat for more, in order (a later layer wins; replaces the current list)',
+      collectList,
+    )
+    .option('--no-layers', 'remove every layer from the function');
 }
 
 /** The settings the user gave, and only those. */
@@ -81,6 +92,10 @@ export function settingsPatch(opts: FunctionSettingOptions): FunctionPatch {
     env: opts.env,
     description: opts.description,
   };
+  if (opts.layer && opts.layers === false) {
+    throw usageError('give --layer or --no-layers, not both');
+  }
+  const layers = opts.layer ?? (opts.layers === false ? [] : undefined);
   const async: Partial<AsyncConfig> = defined({
     maxRetries: opts.asyncRetries,
     maxEventAgeSec: opts.asyncMaxAge,
@@ -89,6 +104,7 @@ export function settingsPatch(opts: FunctionSettingOptions): FunctionPatch {
   });
   const patch = defined(all);
   if (Object.keys(async).length > 0) patch.async = async;
+  if (layers) patch.layers = layers;
   return patch;
 }
 

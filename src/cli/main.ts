@@ -16,6 +16,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerExecutionsCommand } from './commands/executions.js';
 import { registerFunctionsCommand } from './commands/functions.js';
 import { registerInvokeCommand } from './commands/invoke.js';
+import { registerLayersCommand } from './commands/layers.js';
 import { registerLoginCommand } from './commands/login.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerServerCommand } from './commands/server.js';
@@ -44,6 +45,7 @@ function buildProgram(): Command {
   registerTriggersCommand(program);
   registerVersionsCommand(program);
   registerAliasesCommand(program);
+  registerLayersCommand(program);
   registerDeadLettersCommand(program);
   registerAccessKeysCommand(program);
   registerLogsCommand(program);

@@ -20,6 +20,11 @@ export function parseNonNegativeInt(value: string): number {
   return n;
 }
 
+/** Accumulates a repeatable option's values in the order given. */
+export function collectList(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
 /** Accumulates repeated `--env KEY=VALUE` into one map; the value may itself contain `=` or be empty. */
 export function collectEnv(
   pair: string,

@@ -42,6 +42,7 @@ export function functionDetail(fn: FunctionView): string {
     ['instances', `${fn.minInstances} to ${fn.maxInstances}`],
     ['env', env.length > 0 ? env.join('\n') : '-'],
     ['description', fn.description || '-'],
+    ['layers', fn.layers.length > 0 ? fn.layers.map((l) => `${l.layerName}:${l.version}`).join('\n') : '-'],
     ['async', fn.async ? `${fn.async.maxRetries} retries, max event age ${fn.async.maxEventAgeSec} s` : '-'],
     ['on success', destinationText(fn.async?.onSuccess)],
     ['on failure', destinationText(fn.async?.onFailure)],

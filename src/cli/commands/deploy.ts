@@ -88,16 +88,24 @@ async function update(
   zip: Buffer,
 ): Promise<FunctionView> {
   let view = await client.putCode(existing.name, zip);
+  const shown = (key: string): unknown =>
+    // Layers are shown as records and given as references: compare them as `name:version`.
+    key === 'layers'
+      ? existing.layers.map((l) => `${l.layerName}:${l.version}`)
+      : existing[key as keyof FunctionView];
+  const given = (key: string, value: unknown): unknown =>
+    key === 'layers' ? (value as string[]).map((ref) => ref.split(':').slice(-2).join(':')) : value;
   const changed = Object.fromEntries(
     Object.entries(defined(settings)).filter(
-      ([key, value]) => JSON.stringify(existing[key as keyof FunctionView]) !== JSON.stringify(value),
+      ([key, value]) => JSON.stringify(shown(key)) !== JSON.stringify(given(key, value)),
     ),
   ) as FunctionPatch;
   if (Object.keys(changed).length > 0) view = await client.updateFunction(existing.name, changed);
   return view;
 }
 
-async function packageKind(path: string): Promise<'directory' | 'zip'> {
+/** Whether `path` is a directory to pack or a .zip to send as is; a usage error for anything else. */
+export async function packageKind(path: string): Promise<'directory' | 'zip'> {
   let info;
   try {
     info = await stat(path);
@@ -114,13 +122,15 @@ async function packageKind(path: string): Promise<'directory' | 'zip'> {
   );
 }
 
-async function readZip(path: string, progress: ProgressLine): Promise<Buffer> {
+/** Reads a .zip to upload as is. */
+export async function readZip(path: string, progress: ProgressLine): Promise<Buffer> {
   const zip = await readFile(path);
   progress.summary(`read ${path} (${formatBytes(zip.length)})`);
   return zip;
 }
 
-async function pack(dir: string, progress: ProgressLine): Promise<Buffer> {
+/** Packs a directory into a zip, showing progress. */
+export async function pack(dir: string, progress: ProgressLine): Promise<Buffer> {
   const { packDirectory } = await import('../../packaging/pack-directory.js');
   let files = 0;
   const zip = await packDirectory(dir, (p) => {

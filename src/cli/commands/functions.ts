@@ -50,7 +50,7 @@ export function registerFunctionsCommand(program: Command): void {
       const patch = settingsPatch(opts);
       if (Object.keys(patch).length === 0) {
         throw usageError(
-          'nothing to update: give at least one of --runtime, --handler, --memory, --timeout, --env, --description, --async-retries, --async-max-age, --on-success, --on-failure',
+          'nothing to update: give at least one of --runtime, --handler, --memory, --timeout, --env, --description, --async-retries, --async-max-age, --on-success, --on-failure, --layer, --no-layers',
         );
       }
       const fn = await clientFor(cmd).updateFunction(name, patch);
