@@ -7,7 +7,7 @@
  * with the Python bootstrap (the "python" part of issue 11).
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -238,6 +238,30 @@ exports.handler = middy().before(async (request) => { request.event.touched = tr
     });
 
     if (sandbox === 'bubblewrap') {
+      it('runs a layer’s programs from /opt/bin by name, as Lambda’s PATH does', async () => {
+        const dir = treeOf({ 'bin/layer-tool': '#!/bin/sh\necho "tool from a layer: $1"\n' });
+        chmodSync(join(dir, 'bin/layer-tool'), 0o755);
+        await publish(nimbus, 'tools', await packDirectory(dir));
+        const source = `const { execFileSync } = require('node:child_process');
+exports.handler = async () => ({ out: execFileSync('layer-tool', ['ok']).toString().trim(), path: process.env.PATH });
+`;
+        const code = await zipOf({ 'index.js': source });
+        const res = await nimbus.request('POST', '/v1/functions', {
+          json: {
+            name: 'tool-user',
+            runtime: 'nodejs',
+            handler: 'index.handler',
+            code: { zipBase64: code.toString('base64') },
+            layers: ['tools:1'],
+          },
+        });
+        assert.equal(res.status, 201, res.text);
+        const called = await nimbus.invoke('tool-user');
+        assert.equal(called.status, 200, called.text);
+        assert.equal(called.body.out, 'tool from a layer: ok');
+        assert.match(called.body.path, /(^|:)\/opt\/bin(:|$)/);
+      });
+
       it('lets ES modules import a layer’s packages (as on Lambda since Node 18)', async () => {
         const source = `import middy from '@middy/core';
 export const handler = middy().handler(async () => ({ ok: typeof middy === 'function' }));

@@ -49,7 +49,8 @@ export function runtimeVersionName(runtime: Runtime): string {
 }
 
 const BASE_ENV = {
-  PATH: '/usr/local/bin:/usr/bin:/bin',
+  // Lambda's: programs a layer ships in bin/ run by name.
+  PATH: '/usr/local/bin:/usr/bin:/bin:/opt/bin',
   HOME: '/tmp',
   LANG: 'C.UTF-8',
   TZ: 'UTC',
@@ -80,6 +81,9 @@ export function runtimeCommand(runtime: Runtime, memoryMb: number): RuntimeComma
     NIMBUS_CODE_DIR: '${CODE}',
     NIMBUS_OPT_DIR: '${OPT}',
     LAMBDA_TASK_ROOT: '${CODE}',
+    // As on Lambda, shared libraries in the package's and the layers' lib/ load by name. The
+    // dynamic linker reads this when a process starts, so it belongs to the generic runtime.
+    LD_LIBRARY_PATH: '${CODE}/lib:${OPT}/lib',
   };
   if (runtime === 'nodejs') {
     // Lambda's Node runtimes search layers' node_modules for bare require()s, then the task root
