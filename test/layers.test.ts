@@ -346,6 +346,19 @@ describe('layers: publishing, versions and limits (bubblewrap)', () => {
     assert.equal(numbers.layerArn, 'arn:aws:lambda:us-east-1:000000000000:layer:numbers');
   });
 
+  it('documents the layer routes in the OpenAPI document', async () => {
+    const doc = (await nimbus.request('GET', '/v1/openapi.json', { auth: null })).body;
+    for (const path of [
+      '/v1/layers',
+      '/v1/layers/{name}/versions',
+      '/v1/layers/{name}/versions/{version}',
+      '/v1/layers/{name}/versions/{version}/content',
+    ]) {
+      assert.ok(doc.paths[path], `${path} is documented`);
+    }
+    assert.ok(doc.components.schemas.CreateFunction.properties.layers, 'functions take layers');
+  });
+
   it('refuses bad input with what to fix', async () => {
     const zip = await zipOf({ 'a.txt': 'a' });
     const bad = async (path: string, json: unknown, status: number, code: string, message: RegExp) => {

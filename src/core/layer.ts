@@ -154,12 +154,7 @@ export function parseLayerVersionRef(scope: ArnScope, given: string): LayerVersi
  * one layer on one function).
  */
 export function assertLayerList(refs: LayerVersionRef[]): void {
-  if (refs.length > LAYER_LIMITS.perFunction) {
-    throw validationFailed(
-      `a function may use at most ${LAYER_LIMITS.perFunction} layers (got ${refs.length})`,
-      { field: 'layers' },
-    );
-  }
+  assertLayerCount(refs.length);
   const seen = new Set<string>();
   for (const ref of refs) {
     if (seen.has(ref.layerName)) {
@@ -169,6 +164,15 @@ export function assertLayerList(refs: LayerVersionRef[]): void {
       );
     }
     seen.add(ref.layerName);
+  }
+}
+
+/** At most five layers per function (checked before the references are even parsed). */
+export function assertLayerCount(count: number): void {
+  if (count > LAYER_LIMITS.perFunction) {
+    throw validationFailed(`a function may use at most ${LAYER_LIMITS.perFunction} layers (got ${count})`, {
+      field: 'layers',
+    });
   }
 }
 

@@ -10,6 +10,7 @@
 import { NimbusError } from '../core/errors.js';
 import { LIMITS } from '../core/function.js';
 import {
+  assertLayerCount,
   assertLayerList,
   assertLayerMetadata,
   assertLayerName,
@@ -126,6 +127,7 @@ export class LayerService {
    * them; at most 5, each layer once, every version must exist.
    */
   async resolve(refs: string[]): Promise<FunctionLayer[]> {
+    assertLayerCount(refs.length);
     const parsed = refs.map((ref) => parseLayerVersionRef(this.scope, ref));
     assertLayerList(parsed);
     const layers: FunctionLayer[] = [];
