@@ -83,6 +83,12 @@ export default tseslint.config(
     },
   },
   {
+    // Example functions may be CommonJS, as much Lambda code is.
+    files: ['examples/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', exports: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Response bodies in end-to-end tests are whatever the server sent; asserting on them is the point.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
