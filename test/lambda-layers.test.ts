@@ -369,6 +369,11 @@ describe('layers through the AWS SDK v3', () => {
       (await scoped.send(new GetLayerVersionCommand({ LayerName: 'granted', VersionNumber: 1 }))).Version,
       1,
     );
+    // LayerName may be the layer's ARN, as Lambda allows.
+    const byLayerArn = await admin.send(
+      new GetLayerVersionCommand({ LayerName: v.LayerArn, VersionNumber: 1 }),
+    );
+    assert.equal(byLayerArn.LayerVersionArn, v.LayerVersionArn);
     const created = await scoped.send(
       new CreateFunctionCommand({
         FunctionName: 'scoped-fn',
