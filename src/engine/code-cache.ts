@@ -3,11 +3,12 @@
  * SHA-256 (content-addressed, shared by functions with identical code) and, for TypeScript
  * handlers, built once per handler. Sandboxes mount the result read-only; only this module writes it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { NimbusError } from '../core/errors.js';
-import { splitHandler, type FunctionRecord, type Runtime } from '../core/function.js';
+import type { FunctionRecord, Runtime } from '../core/function.js';
+import { missingHandlerModule, type ListPackageDirectory } from '../core/handler.js';
 import type { CodeStore } from '../core/ports.js';
 import { buildNodeHandler } from '../packaging/node-build.js';
 import { unpackArchive } from '../packaging/zip-archive.js';
@@ -96,25 +97,28 @@ export class CodeCache {
   }
 }
 
-const NODE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
-
-/** Rejects a deploy whose handler names a module the package does not contain. */
+/** Rejects a deploy whose handler names a module the package does not contain (see core/handler.ts). */
 function assertHandlerModule(dir: string, runtime: Runtime, handler: string): void {
-  const { module } = splitHandler(handler);
-  if (runtime === 'python3') {
-    const base = join(dir, ...module.split('.'));
-    if (existsSync(`${base}.py`) || existsSync(join(base, '__init__.py'))) return;
-    throw new NimbusError(
-      'VALIDATION_FAILED',
-      `handler module '${module}' not found in the package: expected ${module.split('.').join('/')}.py at the top of the archive`,
-      { field: 'handler' },
-    );
-  }
-  const base = join(dir, module);
-  if (NODE_EXTENSIONS.some((ext) => existsSync(base + ext))) return;
-  throw new NimbusError(
-    'VALIDATION_FAILED',
-    `handler module '${module}' not found in the package: expected ${module}.js, .mjs, .cjs or .ts at the top of the archive`,
-    { field: 'handler' },
-  );
+  const missing = missingHandlerModule(runtime, handler, packageLister(dir));
+  if (missing) throw new NimbusError('VALIDATION_FAILED', missing, { field: 'handler' });
+}
+
+/** Lists directories of the unpacked package at `root`, never outside it. */
+function packageLister(root: string): ListPackageDirectory {
+  return (dir) => {
+    const path = resolve(root, dir);
+    const rel = relative(root, path);
+    if (rel === '..' || rel.startsWith(`..${sep}`)) return undefined;
+    try {
+      return readdirSync(path, { withFileTypes: true }).map((entry) => {
+        const isDir =
+          entry.isDirectory() ||
+          (entry.isSymbolicLink() &&
+            (statSync(join(path, entry.name), { throwIfNoEntry: false })?.isDirectory() ?? false));
+        return isDir ? `${entry.name}/` : entry.name;
+      });
+    } catch {
+      return undefined;
+    }
+  };
 }
