@@ -8,7 +8,6 @@
  * client): the module is everything before the LAST dot, `/` read as `.` (`src/app.handler` is
  * `handler` of module `src.app`).
  */
-import { posix } from 'node:path';
 import type { Runtime } from './function.js';
 
 /** A Node handler split as Lambda's Node runtime splits it. */
@@ -36,7 +35,7 @@ export function malformedNodeHandler(handler: string): string | undefined {
  * path segment has no dot (Lambda's `Runtime.MalformedHandlerName`).
  */
 export function splitNodeHandler(handler: string): NodeHandlerParts | undefined {
-  const base = posix.basename(handler);
+  const base = baseName(handler);
   const moduleRoot = handler.substring(0, handler.indexOf(base));
   const dot = base.indexOf('.');
   if (dot < 0) return undefined;
@@ -81,15 +80,15 @@ function missingNodeModule(handler: string, listDirectory: ListPackageDirectory)
   const malformed = malformedNodeHandler(handler);
   if (malformed) return `handler '${handler}' is invalid: ${malformed}`;
   const parts = splitNodeHandler(handler)!;
-  if (posix.isAbsolute(parts.moduleRoot)) return undefined;
-  const path = posix.normalize(posix.join(parts.moduleRoot, parts.module || '.'));
+  if (isAbsolutePath(parts.moduleRoot)) return undefined;
+  const path = normalizePath(`${parts.moduleRoot}/${parts.module}`);
   if (path === '.' || path.startsWith('../')) return undefined;
   if (NODE_MODULE_EXTENSIONS.some((ext) => exists(listDirectory, path + ext))) return undefined;
   // Lambda's last resort is Node's own resolution of the bare name from the package and module root.
-  const roots = new Set(['', posix.normalize(parts.moduleRoot || '.')].map((d) => (d === '.' ? '' : d)));
+  const roots = new Set(['', normalizePath(parts.moduleRoot)].map((d) => (d === '.' ? '' : d)));
   for (const root of roots) {
     for (let dir: string | undefined = root; dir !== undefined; dir = parentOf(dir)) {
-      const candidate = posix.join(dir, 'node_modules', parts.module);
+      const candidate = `${dir === '' ? '' : `${dir}/`}node_modules/${parts.module}`;
       if (['', '.js'].some((ext) => exists(listDirectory, candidate + ext))) return undefined;
     }
   }
@@ -107,7 +106,7 @@ function missingPythonModule(handler: string, listDirectory: ListPackageDirector
   }
   const path = parts.module.split('.').join('/');
   const dir = parentOf(path) ?? '';
-  const name = posix.basename(path);
+  const name = baseName(path);
   const entries = listDirectory(dir) ?? [];
   const found =
     entries.includes(`${name}.py`) ||
@@ -124,7 +123,7 @@ function missingPythonModule(handler: string, listDirectory: ListPackageDirector
 
 /** True when the package has a file or directory at `path`. */
 function exists(listDirectory: ListPackageDirectory, path: string): boolean {
-  const name = posix.basename(path);
+  const name = baseName(path);
   const entries = listDirectory(parentOf(path) ?? '');
   return entries !== undefined && (entries.includes(name) || entries.includes(`${name}/`));
 }
@@ -132,6 +131,27 @@ function exists(listDirectory: ListPackageDirectory, path: string): boolean {
 /** The directory above `path` (`''` for a top-level entry), or undefined for the top itself. */
 function parentOf(path: string): string | undefined {
   if (path === '') return undefined;
-  const dir = posix.dirname(path);
-  return dir === '.' ? '' : dir;
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/** The last segment of a path, trailing slashes ignored (as Node's `path.basename`). */
+function baseName(path: string): string {
+  const trimmed = path.replace(/\/+$/, '');
+  return trimmed.slice(trimmed.lastIndexOf('/') + 1);
+}
+
+function isAbsolutePath(path: string): boolean {
+  return path.startsWith('/');
+}
+
+/** A relative path with `.` and empty segments removed and `..` applied (`.` for the top; may start with `../`). */
+function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..' && out.length > 0 && out[out.length - 1] !== '..') out.pop();
+    else out.push(part);
+  }
+  return out.length === 0 ? '.' : out.join('/');
 }

@@ -424,7 +424,7 @@ function parseClientContext(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`Cannot parse ClientContext as json: ${String(err)}`);
+    throw new Error(`Cannot parse ClientContext as json: ${String(err)}`, { cause: err });
   }
 }
 
