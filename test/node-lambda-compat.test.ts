@@ -118,8 +118,18 @@ describe('Node.js functions as Lambda runs them', () => {
     });
     handlersZip = await packageOf('node-handlers', HANDLER_EXTRAS);
     const runtimeZip = await packageOf('node-lambda-runtime');
-    for (const handler of ['context', 'console', 'callback', 'legacy', 'neverSettles', 'callbackString']) {
-      const res = await deployZip(`rt-${handler.toLowerCase()}`, runtimeZip, `index.${handler}`);
+    for (const handler of [
+      'context',
+      'console',
+      'callback',
+      'legacy',
+      'neverSettles',
+      'callbackString',
+      'overlap',
+    ]) {
+      const res = await deployZip(`rt-${handler.toLowerCase()}`, runtimeZip, `index.${handler}`, {
+        concurrency: handler === 'overlap' ? 4 : 1,
+      });
       assert.equal(res.status, 201, res.text);
     }
   });
@@ -286,6 +296,23 @@ describe('Node.js functions as Lambda runs them', () => {
         );
       }
       assert.ok(lines.includes('raw stdout line'), 'process.stdout.write is not prefixed');
+    });
+
+    it('tags the lines of overlapping calls on one instance with their own request ids', async () => {
+      const calls = await Promise.all([1, 2, 3, 4].map((n) => nimbus.invoke('rt-overlap', { n })));
+      for (const [i, res] of calls.entries()) {
+        assert.equal(res.status, 200, res.text);
+        const id = res.headers.get('x-nimbus-execution-id')!;
+        const lines = await logsOf(res);
+        assert.deepEqual(
+          lines.map((line) => line.split('\t').slice(1).join('\t')),
+          [`${id}\tINFO\tbefore ${i + 1}`, `${id}\tINFO\tafter ${i + 1}`],
+        );
+      }
+      const instances = new Set(
+        await Promise.all(calls.map(async (res) => (await nimbus.executionOf(res)).instanceId)),
+      );
+      assert.ok(instances.size < calls.length, 'some calls shared an instance');
     });
 
     for (const fail of ['throw', 'reject'] as const) {
