@@ -170,6 +170,13 @@ describe('Node.js functions as Lambda runs them', () => {
         assert.equal(json.errorType, type);
         assert.match(json.errorMessage, message);
         assert.ok(Array.isArray(json.stack));
+        if (type === 'Runtime.UserCodeSyntaxError') {
+          assert.match(
+            json.stack.join('\n'),
+            /syntax-error\.js:2\n.*unbalanced: true ;\n\s*\^/,
+            'where to fix it',
+          );
+        }
 
         // The Lambda API reports it as Lambda's Node runtime does: errorType, errorMessage, trace.
         const out = await lambda.send(new InvokeCommand({ FunctionName: `init-error-${i}` }));

@@ -274,6 +274,19 @@ async function loadUserModule(
   return loadModule(found);
 }
 
+/**
+ * Lambda's error for a module that does not parse (its message is the SyntaxError's text). Where
+ * Node named the place (`/code/app.js:2`, the line, a caret: CommonJS does), the stack keeps it, so
+ * the log says which line to fix.
+ */
+function userCodeSyntaxError(err: SyntaxError): UserCodeSyntaxError {
+  const wrapped = new UserCodeSyntaxError(String(err));
+  const stack = err.stack ?? '';
+  const header = stack.indexOf(`\n\n${err.name}: `);
+  if (header > 0) wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${stack.slice(0, header)}`;
+  return wrapped;
+}
+
 /** Loads the handler's module from `codeDir` and returns the exported function, failing with Lambda's `Runtime.*` errors. */
 async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDir: string): Promise<Handler> {
   const parts = splitHandler(init.handler);
@@ -281,7 +294,7 @@ async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDi
   try {
     mod = init.entry ? await loadModule(join(codeDir, init.entry)) : await loadUserModule(codeDir, parts);
   } catch (err) {
-    if (err instanceof SyntaxError) throw new UserCodeSyntaxError(String(err));
+    if (err instanceof SyntaxError) throw userCodeSyntaxError(err);
     if ((err as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND')
       throw new ImportModuleError(String(err));
     throw err;
