@@ -71,6 +71,9 @@ const HANDLER_SHAPES: [string, Record<string, unknown>][] = [
   ['dir-package.handler', { file: 'dir-package/entry.js' }],
   // .js under a package.json with "type": "module" is an ES module
   ['esm-package/app.handler', { file: 'esm-package/app.js', esm: true }],
+  ['esm-default.default', { file: 'esm-default.mjs', export: 'default' }],
+  // an extensionless file is CommonJS whatever package.json says
+  ['esm-package/extensionless.handler', { file: 'esm-package/extensionless' }],
   // Node's own resolution of the bare name, last
   ['from-deps.handler', { file: 'node_modules/from-deps/index.js' }],
 ];
