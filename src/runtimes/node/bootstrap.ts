@@ -500,12 +500,21 @@ function onEventLoopEmpty(): void {
   for (const waiter of waiters) waiter.complete();
 }
 
+/** An `async function` (Lambda's runtime tells them apart the same way). */
+function isAsyncFunction(h: Handler): boolean {
+  try {
+    return h.constructor.name === 'AsyncFunction';
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Calls the handler as Lambda's runtime does. A returned promise settles the call; so does the
  * first of `context.succeed/fail/done`, or `callback(err)`. `callback(null, value)` settles it once
  * the event loop is empty (at once when `context.callbackWaitsForEmptyEventLoop` is false). When
- * nothing settles it and the event loop runs dry, a plain handler's call succeeds with null and an
- * async one fails with `Runtime.NodeJsExit`. A plain (not async) handler of one or two parameters
+ * nothing settles it and the event loop runs dry, a plain function's call succeeds with null and an
+ * `async function`'s fails with `Runtime.NodeJsExit`. A plain (not async) handler of one or two parameters
  * that returns a value succeeds with it (Lambda would ignore it and wait; returning it is what such
  * code means).
  */
@@ -553,7 +562,7 @@ function callHandler(
     if (settled) return;
     if (isPromiseLike(returned)) {
       returned.then(settle.succeed, settle.fail);
-      waiter.complete = () => settle.fail(new NodeJsExit());
+      waiter.complete = () => (isAsyncFunction(h) ? settle.fail(new NodeJsExit()) : settle.succeed(null));
       waitForEmptyEventLoop(waiter);
     } else if (h.length < 3 && returned !== undefined) settle.succeed(returned);
     else if (!loopWaiters.has(waiter)) waitForEmptyEventLoop(waiter);
