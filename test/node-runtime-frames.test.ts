@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -68,7 +68,7 @@ const started: Runtime[] = [];
 const CODE_DIR = mkdtempSync(join(tmpdir(), 'nimbus-frames-'));
 cpSync(join(FIXTURES, 'node-lambda-runtime'), CODE_DIR, { recursive: true });
 
-async function startRuntime(handler: string): Promise<Runtime> {
+async function startRuntime(handler: string, env: Record<string, string> = {}): Promise<Runtime> {
   const child = spawn(process.execPath, [BOOTSTRAP], {
     env: { PATH: process.env.PATH, NIMBUS_CODE_DIR: CODE_DIR },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -84,7 +84,7 @@ async function startRuntime(handler: string): Promise<Runtime> {
     memoryMb: 128,
     timeoutSec: 5,
     concurrency: 1,
-    env: {},
+    env,
   };
   runtime.send({ t: 'init', ...init });
   return runtime;
@@ -121,6 +121,21 @@ describe('the Node.js runtime over its frame channel', () => {
     assert.match(plain.traceId, /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/);
     assert.equal(plain.clientContext, null);
     assert.equal(plain.fc.service.qualifier, 'LATEST');
+  });
+
+  it('finds a handler module on the NODE_PATH the function was given, after start-up', async () => {
+    const vendor = join(CODE_DIR, 'vendor');
+    mkdirSync(join(vendor, 'vendored-handler'), { recursive: true });
+    writeFileSync(
+      join(vendor, 'vendored-handler', 'index.js'),
+      "exports.handler = async () => ({ from: 'NODE_PATH' });\n",
+    );
+    const runtime = await startRuntime('vendored-handler.handler', { NODE_PATH: vendor });
+    await runtime.next((f) => f.header.t === 'inited' || f.header.t === 'init_error');
+    runtime.send({ t: 'invoke', id: 'call-1', deadline: Date.now() + 5000 }, Buffer.from('{}'));
+    const result = await runtime.next((f) => f.header.id === 'call-1');
+    assert.equal(result.header.ok, true, JSON.stringify(result.header));
+    assert.deepEqual(JSON.parse(result.payload.toString()), { from: 'NODE_PATH' });
   });
 
   for (const [handler, message] of [

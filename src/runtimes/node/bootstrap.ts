@@ -12,7 +12,7 @@
  * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { randomFillSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -309,9 +309,12 @@ async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDi
 async function initFunction(init: FunctionInit): Promise<void> {
   fn = init;
   // Only what differs: assigning TZ, even to its current value, makes Node reload the time zone.
+  const nodePath = process.env.NODE_PATH;
   for (const [name, value] of Object.entries(init.env)) {
     if (process.env[name] !== value) process.env[name] = value;
   }
+  // Node reads NODE_PATH once, at start-up, which for a pre-warmed runtime came before its function.
+  if (process.env.NODE_PATH !== nodePath) (Module as unknown as { _initPaths(): void })._initPaths();
   try {
     handler = await loadHandler(init, CODE_DIR);
     send({ t: 'inited' });
