@@ -253,7 +253,16 @@ describe('Node.js functions as Lambda runs them', () => {
 
     it('checks both runtimes the same way without a server (table)', () => {
       const files: Record<string, string[]> = {
-        '': ['index.js', 'lib/', 'node_modules/', 'main.py', 'pkg/', 'fast.cpython-312-x86_64-linux-gnu.so'],
+        '': [
+          'index.js',
+          'lib/',
+          'node_modules/',
+          'main.py',
+          'my-func.py',
+          'pkg/',
+          'fast.cpython-312-x86_64-linux-gnu.so',
+          'plain.so',
+        ],
         lib: ['app.ts'],
         node_modules: ['dep/'],
         pkg: ['__init__.py', 'sub/'],
@@ -272,6 +281,9 @@ describe('Node.js functions as Lambda runs them', () => {
         ['python3', 'pkg.handler', true],
         ['python3', 'pkg/sub/mod.handler', true],
         ['python3', 'fast.handler', true],
+        ['python3', 'plain.handler', true],
+        ['python3', 'my-func.lambda_handler', true],
+        ['python3', 'src/app.handler', false],
         ['python3', 'pkg.sub.handler', false],
         ['python3', 'index.handler', false],
         ['python3', '.handler', false],
