@@ -120,6 +120,15 @@ describe('Node.js functions as Lambda runs them', () => {
       maxAttempts: 1,
     });
     handlersZip = await packageOf('node-handlers', HANDLER_EXTRAS);
+    const wide = await deployZip(
+      'rt-callback-wide',
+      await packageOf('node-lambda-runtime'),
+      'index.callback',
+      {
+        concurrency: 2,
+      },
+    );
+    assert.equal(wide.status, 201, wide.text);
     const runtimeZip = await packageOf('node-lambda-runtime');
     for (const handler of [
       'context',
@@ -444,6 +453,12 @@ describe('Node.js functions as Lambda runs them', () => {
       assert.ok(
         !(await logsOf(hurried)).some((l) => l.includes('timer ran')),
         'the result left before the timer',
+      );
+      const shared = await nimbus.invoke('rt-callback-wide', {});
+      assert.deepEqual(shared.body, { done: true });
+      assert.ok(
+        !(await logsOf(shared)).some((l) => l.includes('timer ran')),
+        'an instance that serves several calls at once does not wait for its event loop',
       );
     });
 

@@ -515,7 +515,8 @@ function isAsyncFunction(h: Handler): boolean {
 /**
  * Calls the handler as Lambda's runtime does. A returned promise settles the call; so does the
  * first of `context.succeed/fail/done`, or `callback(err)`. `callback(null, value)` settles it once
- * the event loop is empty (at once when `context.callbackWaitsForEmptyEventLoop` is false). When
+ * the event loop is empty (at once when `context.callbackWaitsForEmptyEventLoop` is false, or when
+ * the function runs several calls at once). When
  * nothing settles it and the event loop runs dry, a plain function's call succeeds with null and an
  * `async function`'s fails with `Runtime.NodeJsExit`. A plain (not async) handler of one or two parameters
  * that returns a value succeeds with it (Lambda would ignore it and wait; returning it is what such
@@ -549,7 +550,9 @@ function callHandler(
     const callback = (err: unknown, value?: unknown) => {
       if (settled) return;
       if (err !== undefined && err !== null) settle.fail(err);
-      else if (!context.callbackWaitsForEmptyEventLoop) settle.succeed(value);
+      // Calls that share the instance keep its event loop busy: with concurrency above 1, waiting
+      // for it to empty would hold one call's answer until the others end.
+      else if (!context.callbackWaitsForEmptyEventLoop || fn!.concurrency > 1) settle.succeed(value);
       else {
         waiter.complete = () => settle.succeed(value);
         waitForEmptyEventLoop(waiter);
