@@ -74,6 +74,8 @@ const HANDLER_SHAPES: [string, Record<string, unknown>][] = [
   ['esm-default.default', { file: 'esm-default.mjs', export: 'default' }],
   // an extensionless file is CommonJS whatever package.json says
   ['esm-package/extensionless.handler', { file: 'esm-package/extensionless' }],
+  // TypeScript, bundled at deploy, whether written as an ES module or CommonJS-style
+  ['cjs-style.handler', { file: 'cjs-style.ts' }],
   // Node's own resolution of the bare name, last
   ['from-deps.handler', { file: 'node_modules/from-deps/index.js' }],
 ];
@@ -160,6 +162,25 @@ describe('Node.js functions as Lambda runs them', () => {
         assert.deepEqual(res.body, expected);
       });
     }
+
+    it('builds every TypeScript handler of one package, each instance seeing its own build', async () => {
+      // Functions with the same code share its unpacked package: the second build adds to it.
+      for (const [name, handler] of [
+        ['ts-esm-style', 'esm-style.handler'],
+        ['ts-cjs-style', 'cjs-style.handler'],
+      ] as const) {
+        const deployed = await deployZip(name, handlersZip, handler);
+        assert.equal(deployed.status, 201, deployed.text);
+      }
+      for (const [name, file] of [
+        ['ts-esm-style', 'esm-style.ts'],
+        ['ts-cjs-style', 'cjs-style.ts'],
+      ] as const) {
+        const res = await nimbus.invoke(name, {});
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual(res.body, { file });
+      }
+    });
 
     for (const [i, [handler, type, message]] of INIT_ERRORS.entries()) {
       it(`fails the init of ${handler} with ${type}, logged as Lambda logs it`, async () => {

@@ -11,6 +11,7 @@ import type { FunctionRecord, Runtime } from '../core/function.js';
 import { missingHandlerModule, type ListPackageDirectory } from '../core/handler.js';
 import type { CodeStore } from '../core/ports.js';
 import { buildNodeHandler } from '../packaging/node-build.js';
+import { forgetListing } from './code-slot.js';
 import { unpackArchive } from '../packaging/zip-archive.js';
 
 export interface PreparedCode {
@@ -68,6 +69,8 @@ export class CodeCache {
     assertHandlerModule(dir, runtime, handler);
     if (runtime !== 'nodejs') return { dir, entry: undefined };
     const built = await buildNodeHandler(dir, handler);
+    // Instances of the package's other handlers may have listed it before this build added to it.
+    if (built) forgetListing(dir);
     return { dir, entry: built?.entry };
   }
 

@@ -89,14 +89,20 @@ export async function buildNodeHandler(codeDir: string, handler: string): Promis
     }
   }
 
-  // Any `.nimbus-build` shipped in the archive is discarded (rm removes a link, never what it points to).
-  await rm(buildDir, { recursive: true, force: true });
-  await mkdir(buildDir, { mode: 0o755 });
+  // A `.nimbus-build` link or file shipped in the archive is discarded (rm removes a link, never
+  // what it points to). A directory stays: it holds what the package's other handlers were built
+  // to (functions with the same code share the unpacked package); links in it stay inside the
+  // package, as the unpacker checked.
+  const existing = await lstat(buildDir).catch(() => undefined);
+  if (existing && !existing.isDirectory()) await rm(buildDir, { force: true });
+  await mkdir(buildDir, { recursive: true, mode: 0o755 });
   for (const file of result.outputFiles) {
     if (!isInside(buildDir, file.path)) {
       throw buildFailed(source, `the build produced ${file.path}, which is outside ${BUILD_DIR}`);
     }
     await mkdir(path.dirname(file.path), { recursive: true, mode: 0o755 });
+    // This handler's earlier output, or one shipped in the archive, is replaced.
+    await rm(file.path, { recursive: true, force: true });
     await writeFile(file.path, file.contents, { mode: 0o644, flag: 'wx' });
   }
   return { entry: outRel };

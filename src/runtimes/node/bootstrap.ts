@@ -287,6 +287,13 @@ function userCodeSyntaxError(err: SyntaxError): UserCodeSyntaxError {
   return wrapped;
 }
 
+/** The value at a dotted path into a module's exports (Lambda's `index.handlers.main`). */
+function exportAt(exports: unknown, path: string): unknown {
+  let found = exports;
+  for (const key of path.split('.')) found = found && (found as Record<string, unknown>)[key];
+  return found;
+}
+
 /** Loads the handler's module from `codeDir` and returns the exported function, failing with Lambda's `Runtime.*` errors. */
 async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDir: string): Promise<Handler> {
   const parts = splitHandler(init.handler);
@@ -299,8 +306,11 @@ async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDi
       throw new ImportModuleError(String(err));
     throw err;
   }
-  let found: unknown = mod;
-  for (const key of parts.exportPath.split('.')) found = found && (found as Record<string, unknown>)[key];
+  let found = exportAt(mod, parts.exportPath);
+  // A TypeScript module written CommonJS-style (`export =`, `exports.x =`) has its exports under
+  // `default` once Nimbus has bundled it as an ES module; compiled to CommonJS, as users do for
+  // Lambda, they would be the module's own.
+  if (!found && init.entry) found = exportAt(mod.default, parts.exportPath);
   if (!found) throw new HandlerNotFound(`${init.handler} is undefined or not exported`);
   if (typeof found !== 'function') throw new HandlerNotFound(`${init.handler} is not a function`);
   return found as Handler;
