@@ -393,6 +393,27 @@ describe('Node.js functions as Lambda runs them', () => {
       });
     }
 
+    it('shows the Invoke Error line in the Lambda API log tail (LogType Tail)', async () => {
+      const out = await lambda.send(
+        new InvokeCommand({
+          FunctionName: 'rt-console',
+          LogType: 'Tail',
+          Payload: Buffer.from('{"fail":"throw"}'),
+        }),
+      );
+      assert.equal(out.FunctionError, 'Unhandled');
+      const tail = Buffer.from(out.LogResult!, 'base64').toString('utf8');
+      assert.match(tail, new RegExp(`\\t${out.$metadata.requestId}\\tINFO\\tplain log number 42\\n`));
+      assert.match(
+        tail,
+        /\tERROR\tInvoke Error \t\{"errorType":"RangeError","errorMessage":"out of range","code":"E_RANGE"/,
+      );
+      const document = JSON.parse(Buffer.from(out.Payload!).toString('utf8'));
+      assert.equal(document.errorType, 'RangeError');
+      assert.equal(document.trace[0], 'RangeError: out of range');
+      assert.ok(document.trace.some((line: string) => /index\.js:\d+/.test(line)));
+    });
+
     it('logs callback(err) the same way and reports a non-Error as Lambda does', async () => {
       const res = await nimbus.invoke('rt-callback', { fail: true });
       assert.equal(res.status, 500, res.text);
