@@ -134,7 +134,10 @@ describe('REST API', () => {
       [{ name: 'a'.repeat(64) }, /invalid/],
       [{ name: 'ok1', runtime: 'ruby' }, /runtime/],
       [{ name: 'ok2', handler: 'nodot' }, /handler 'nodot' is invalid/],
-      [{ name: 'ok3', handler: 'missing.handler' }, /handler module 'missing' not found/],
+      [
+        { name: 'ok3', handler: 'missing.handler' },
+        /module 'missing', which is not in the package: looked for missing\.py/,
+      ],
       [{ name: 'ok4', memoryMb: 32 }, /memoryMb must be a whole number from 64 to 10240/],
       [{ name: 'ok5', timeoutSec: 901 }, /timeoutSec must be a whole number from 1 to 900/],
       [{ name: 'ok6', env: { '1BAD': 'x' } }, /environment variable name '1BAD' is invalid/],
@@ -266,7 +269,7 @@ describe('REST API', () => {
       json: { handler: 'other.handler' },
     });
     assert.equal(handler.status, 400);
-    assert.match(handler.body.error.message, /handler module 'other' not found/);
+    assert.match(handler.body.error.message, /module 'other', which is not in the package/);
     const emptyCode = await nimbus.request('PUT', '/v1/functions/dupe/code', {
       body: Buffer.alloc(0),
       headers: { 'content-type': 'application/zip' },

@@ -38,16 +38,17 @@ describe('execution logs', () => {
   it('keeps logs of consecutive executions apart', async () => {
     const first = await logsOf(await nimbus.invoke('node-logs', { name: 'first' }));
     const second = await logsOf(await nimbus.invoke('node-logs', { name: 'second' }));
-    assert.ok(first.some((l) => l.message === 'hello from node cjs first'));
+    // console output carries Lambda's `<time>\t<requestId>\t<LEVEL>\t` prefix
+    assert.ok(first.some((l) => l.message.endsWith('\tINFO\thello from node cjs first')));
     assert.ok(!first.some((l) => l.message.includes('second')));
-    assert.ok(second.some((l) => l.message === 'hello from node cjs second'));
+    assert.ok(second.some((l) => l.message.endsWith('\tINFO\thello from node cjs second')));
     assert.ok(second.some((l) => l.message.includes('context logger works')));
   });
 
   it('captures stderr separately', async () => {
     await nimbus.deploy('esm-logs', 'node-esm', 'nodejs', 'index.handler');
     const lines = await logsOf(await nimbus.invoke('esm-logs', {}));
-    assert.ok(lines.some((l) => l.stream === 'stderr' && l.message === 'esm stderr line'));
+    assert.ok(lines.some((l) => l.stream === 'stderr' && l.message.endsWith('\tERROR\tesm stderr line')));
   });
 
   it('cuts an oversized log with a visible marker, keeping every line before it', async () => {

@@ -6,14 +6,16 @@
  * Sandboxes mount the result read-only; only this module writes it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { NimbusError } from '../core/errors.js';
-import { splitHandler, type FunctionRecord, type Runtime } from '../core/function.js';
+import type { FunctionRecord, Runtime } from '../core/function.js';
+import { missingHandlerModule, type ListPackageDirectory } from '../core/handler.js';
 import type { FunctionLayer } from '../core/layer.js';
 import type { CodeStore } from '../core/ports.js';
 import { buildNodeHandler } from '../packaging/node-build.js';
+import { forgetListing } from './code-slot.js';
 import { unpackArchive } from '../packaging/zip-archive.js';
 import { mergeTrees, treeBytes } from './code-slot.js';
 
@@ -63,7 +65,7 @@ export class CodeCache {
     if (done) return Promise.resolve(done);
     let running = this.inProgress.get(key);
     if (!running) {
-      running = this.build(fn.codeSha256, fn.runtime, fn.handler, zip)
+      running = this.build(fn.codeSha256, fn.runtime, fn.handler, (fn.layers?.length ?? 0) > 0, zip)
         .then(async (prepared) => ({ ...prepared, optDir: await this.mergedLayers(fn.layers ?? []) }))
         .then((prepared) => {
           this.ready.set(key, prepared);
@@ -79,13 +81,17 @@ export class CodeCache {
     sha: string,
     runtime: Runtime,
     handler: string,
+    hasLayers: boolean,
     zip?: Buffer,
   ): Promise<Omit<PreparedCode, 'optDir'>> {
     const dir = join(this.rootDir, sha);
     await this.unpack(sha, dir, zip);
-    assertHandlerModule(dir, runtime, handler);
+    // A layer may provide the handler's module (found on NODE_PATH or sys.path), as on Lambda.
+    if (!hasLayers) assertHandlerModule(dir, runtime, handler);
     if (runtime !== 'nodejs') return { dir, entry: undefined };
     const built = await buildNodeHandler(dir, handler);
+    // Instances of the package's other handlers may have listed it before this build added to it.
+    if (built) forgetListing(dir);
     return { dir, entry: built?.entry };
   }
 
@@ -166,25 +172,28 @@ export class CodeCache {
   }
 }
 
-const NODE_EXTENSIONS = ['.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
-
-/** Rejects a deploy whose handler names a module the package does not contain. */
+/** Rejects a deploy whose handler names a module the package does not contain (see core/handler.ts). */
 function assertHandlerModule(dir: string, runtime: Runtime, handler: string): void {
-  const { module } = splitHandler(handler);
-  if (runtime === 'python3') {
-    const base = join(dir, ...module.split('.'));
-    if (existsSync(`${base}.py`) || existsSync(join(base, '__init__.py'))) return;
-    throw new NimbusError(
-      'VALIDATION_FAILED',
-      `handler module '${module}' not found in the package: expected ${module.split('.').join('/')}.py at the top of the archive`,
-      { field: 'handler' },
-    );
-  }
-  const base = join(dir, module);
-  if (NODE_EXTENSIONS.some((ext) => existsSync(base + ext))) return;
-  throw new NimbusError(
-    'VALIDATION_FAILED',
-    `handler module '${module}' not found in the package: expected ${module}.js, .mjs, .cjs or .ts at the top of the archive`,
-    { field: 'handler' },
-  );
+  const missing = missingHandlerModule(runtime, handler, packageLister(dir));
+  if (missing) throw new NimbusError('VALIDATION_FAILED', missing, { field: 'handler' });
+}
+
+/** Lists directories of the unpacked package at `root`, never outside it. */
+function packageLister(root: string): ListPackageDirectory {
+  return (dir) => {
+    const path = resolve(root, dir);
+    const rel = relative(root, path);
+    if (rel === '..' || rel.startsWith(`..${sep}`)) return undefined;
+    try {
+      return readdirSync(path, { withFileTypes: true }).map((entry) => {
+        const isDir =
+          entry.isDirectory() ||
+          (entry.isSymbolicLink() &&
+            (statSync(join(path, entry.name), { throwIfNoEntry: false })?.isDirectory() ?? false));
+        return isDir ? `${entry.name}/` : entry.name;
+      });
+    } catch {
+      return undefined;
+    }
+  };
 }

@@ -23,8 +23,16 @@ interface Entry {
   kind: 'dir' | 'file' | 'link';
 }
 
-/** Entries of each unpacked tree, listed once: packages never change after unpacking. */
+/**
+ * Entries of each unpacked tree, listed once: a package changes after unpacking only when a
+ * handler of it is built, which calls `forgetListing`.
+ */
 const listings = new Map<string, Entry[]>();
+
+/** Lists the tree at `source` again on its next use (a build added files to it). */
+export function forgetListing(source: string): void {
+  listings.delete(source);
+}
 
 function listTree(root: string, prefix = '', out: Entry[] = []): Entry[] {
   for (const entry of readdirSync(join(root, prefix), { withFileTypes: true })) {

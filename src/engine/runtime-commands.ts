@@ -69,6 +69,7 @@ export function functionEnv(fn: FunctionRecord): Record<string, string> {
     AWS_LAMBDA_FUNCTION_NAME: fn.name,
     AWS_LAMBDA_FUNCTION_VERSION: fn.version,
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
+    AWS_LAMBDA_INITIALIZATION_TYPE: fn.minInstances > 0 ? 'provisioned-concurrency' : 'on-demand',
     _HANDLER: fn.handler,
     ...BASE_ENV,
   };

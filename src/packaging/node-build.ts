@@ -9,8 +9,8 @@ import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
 
-import { NimbusError, validationFailed } from '../core/errors.js';
-import { splitHandler } from '../core/function.js';
+import { NimbusError } from '../core/errors.js';
+import { splitNodeHandler } from '../core/handler.js';
 
 /** Build output directory inside the package; the unpacked package never keeps its own copy of it. */
 export const BUILD_DIR = '.nimbus-build';
@@ -25,16 +25,16 @@ const NESTED = { nimbusNestedResolve: true };
  * `codeDir` (`.nimbus-build/<module>.mjs`), or null when the module is JavaScript and runs as is.
  */
 export async function buildNodeHandler(codeDir: string, handler: string): Promise<{ entry: string } | null> {
-  const { module } = splitHandler(handler);
-  // assertHandler already refuses these; checked again because this function touches the host's disk.
-  if (module === '' || path.posix.isAbsolute(module) || module.split(/[/\\]/).includes('..')) {
-    throw validationFailed(`handler '${handler}' is invalid: the module must be a path inside the package`, {
-      field: 'handler',
-    });
-  }
+  const parts = splitNodeHandler(handler);
+  // A handler that names no module in the package (malformed, `..`, an absolute path such as a
+  // layer's) has nothing to build: the deploy-time check or the runtime reports it.
+  if (!parts || handler.includes('..') || path.posix.isAbsolute(parts.moduleRoot)) return null;
+  const module = path.posix.join(parts.moduleRoot, parts.module);
+  if (module === '' || module.split(/[/\\]/).includes('..')) return null;
   const root = await realpath(codeDir);
-  for (const ext of JS_EXTENSIONS) {
-    if (await isFile(path.join(root, module + ext))) return null;
+  // Lambda's runtime loads `<module>` itself first (a file, or a directory's package), then .js/.mjs/.cjs.
+  for (const ext of ['', ...JS_EXTENSIONS]) {
+    if (await exists(path.join(root, module + ext))) return null;
   }
   let source: string | undefined;
   for (const ext of TS_EXTENSIONS) {
@@ -43,12 +43,7 @@ export async function buildNodeHandler(codeDir: string, handler: string): Promis
       break;
     }
   }
-  if (source === undefined) {
-    throw validationFailed(
-      `handler module '${module}' not found in the package: expected ${module}.js, .mjs, .cjs or .ts`,
-      { field: 'handler' },
-    );
-  }
+  if (source === undefined) return null;
 
   const entryReal = await realpath(path.join(root, source));
   if (!isInside(root, entryReal)) {
@@ -94,14 +89,20 @@ export async function buildNodeHandler(codeDir: string, handler: string): Promis
     }
   }
 
-  // Any `.nimbus-build` shipped in the archive is discarded (rm removes a link, never what it points to).
-  await rm(buildDir, { recursive: true, force: true });
-  await mkdir(buildDir, { mode: 0o755 });
+  // A `.nimbus-build` link or file shipped in the archive is discarded (rm removes a link, never
+  // what it points to). A directory stays: it holds what the package's other handlers were built
+  // to (functions with the same code share the unpacked package); links in it stay inside the
+  // package, as the unpacker checked.
+  const existing = await lstat(buildDir).catch(() => undefined);
+  if (existing && !existing.isDirectory()) await rm(buildDir, { force: true });
+  await mkdir(buildDir, { recursive: true, mode: 0o755 });
   for (const file of result.outputFiles) {
     if (!isInside(buildDir, file.path)) {
       throw buildFailed(source, `the build produced ${file.path}, which is outside ${BUILD_DIR}`);
     }
     await mkdir(path.dirname(file.path), { recursive: true, mode: 0o755 });
+    // This handler's earlier output, or one shipped in the archive, is replaced.
+    await rm(file.path, { recursive: true, force: true });
     await writeFile(file.path, file.contents, { mode: 0o644, flag: 'wx' });
   }
   return { entry: outRel };
@@ -199,6 +200,10 @@ function buildFailed(source: string, detail: string): NimbusError {
 function isInside(root: string, candidate: string): boolean {
   const rel = path.relative(root, candidate);
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+async function exists(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined)) !== undefined;
 }
 
 async function isFile(file: string): Promise<boolean> {

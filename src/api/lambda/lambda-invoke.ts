@@ -81,15 +81,17 @@ export async function invokeFunction(
     );
   }
   const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
-  const document = {
-    errorMessage:
-      execution.status === 'timeout'
-        ? `${execution.startedAt} ${execution.id} Task timed out after ${fn.timeoutSec.toFixed(2)} seconds`
-        : error.message,
-    errorType: error.type,
-    requestId: execution.id,
-    stackTrace: error.stack ? error.stack.split('\n').filter((line) => line.length > 0) : [],
-  };
+  const errorMessage =
+    execution.status === 'timeout'
+      ? `${execution.startedAt} ${execution.id} Task timed out after ${fn.timeoutSec.toFixed(2)} seconds`
+      : error.message;
+  const stack = error.stack ? error.stack.split('\n').filter((line) => line.length > 0) : [];
+  // Each runtime's own shape: Lambda's Node runtime reports `trace` (the stack's lines, message
+  // first), its Python runtime `requestId` and `stackTrace`.
+  const document =
+    fn.runtime === 'nodejs'
+      ? { errorType: error.type, errorMessage, trace: stack }
+      : { errorMessage, errorType: error.type, requestId: execution.id, stackTrace: stack };
   return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
 }
 

@@ -5,16 +5,21 @@
  *
  * Handler styles: `async (event, context)`, promise-returning, and Lambda's callback style
  * `(event, context, callback)`; CommonJS, ESM, and TypeScript (pre-built to ESM by the host).
+ * What a function can see follows Lambda's Node.js runtime interface client: how a handler string
+ * names its module and export, the `Runtime.*` init errors, the context object, console output as
+ * `<time>\t<requestId>\t<LEVEL>\t<message>` lines and `Invoke Error` lines for failed calls.
  * Calls of a `fetch` HTTP trigger get a Web `Request` and return a `Response`, whose body is
  * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
 import { Socket } from 'node:net';
+import { randomFillSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { format } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -24,6 +29,7 @@ import {
   FrameDecoder,
   HTTP_CHUNK_BYTES,
   HTTP_STREAM_WINDOW_BYTES,
+  type CallContext,
   type FunctionInit,
   type HostMessage,
   type HttpRequestEvent,
@@ -72,22 +78,147 @@ function soleInvocation(): string | null {
   return inFlight.values().next().value ?? null;
 }
 
-function toWireError(err: unknown, fallbackType = 'Error'): WireError {
+/** The runtime's own files (this bootstrap, the protocol): frames in them are the platform's, not the function's. */
+const RUNTIME_PATH = fileURLToPath(new URL('..', import.meta.url));
+const RUNTIME_URL = new URL('..', import.meta.url).href;
+
+function isPlatformFrame(line: string): boolean {
+  return line.includes(RUNTIME_PATH) || line.includes(RUNTIME_URL);
+}
+
+/**
+ * The function's part of a stack: the message lines and the frames above the first of this
+ * runtime's own, without the `node:` frames that led from the runtime into the function
+ * (module loading, promise jobs). Frames the function called through (`Array.map`, a library)
+ * stay.
+ */
+function functionStack(stack: string): string {
+  const lines = stack.split('\n');
+  let end = lines.findIndex((line, i) => i > 0 && isPlatformFrame(line));
+  if (end < 0) end = lines.length;
+  while (end > 1 && /^\s+at (.*\()?node:/.test(lines[end - 1]!)) end--;
+  return lines.slice(0, end).join('\n');
+}
+
+/**
+ * A failure as the host hears it, shaped as Lambda's runtime reports it: an Error (or anything
+ * with a string name, message and stack) keeps its name as the type; anything else gets its
+ * `typeof` as the type and its text as the message (`callback('boom')` is a `string` error).
+ */
+function toWireError(err: unknown): WireError {
+  if (isErrorLike(err)) return { type: err.name, message: err.message, stack: functionStack(err.stack) };
   if (err instanceof Error) {
-    return { type: err.name || fallbackType, message: err.message, stack: err.stack };
+    return { type: err.name || 'Error', message: err.message, stack: err.stack && functionStack(err.stack) };
   }
-  if (err && typeof err === 'object' && 'message' in err) {
-    const o = err as { name?: unknown; message: unknown; stack?: unknown };
-    return {
-      type: typeof o.name === 'string' ? o.name : fallbackType,
-      message: String(o.message),
-      stack: typeof o.stack === 'string' ? o.stack : undefined,
+  return { type: typeof err, message: textOf(err) };
+}
+
+/** `String(value)`, or a note when the value refuses to become text (an object without a prototype, say). */
+function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return 'the function failed with a value that cannot be turned into text';
+  }
+}
+
+function isErrorLike(err: unknown): err is { name: string; message: string; stack: string } {
+  const e = err as { name?: unknown; message?: unknown; stack?: unknown } | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.name === 'string' &&
+    typeof e.message === 'string' &&
+    typeof e.stack === 'string'
+  );
+}
+
+// Lambda's init errors: their type is their name, e.g. `Runtime.ImportModuleError`.
+class ImportModuleError extends Error {}
+class HandlerNotFound extends Error {}
+class MalformedHandlerName extends Error {}
+class UserCodeSyntaxError extends Error {}
+class UnhandledPromiseRejection extends Error {}
+class NodeJsExit extends Error {
+  constructor() {
+    super(
+      'The Lambda runtime client detected an unexpected Node.js exit code. This is most commonly caused by a Promise that was never settled. For more information, see https://nodejs.org/docs/latest/api/process.html#exit-codes',
+    );
+  }
+}
+for (const type of [
+  ImportModuleError,
+  HandlerNotFound,
+  MalformedHandlerName,
+  UserCodeSyntaxError,
+  UnhandledPromiseRejection,
+  NodeJsExit,
+]) {
+  type.prototype.name = `Runtime.${type.name}`;
+}
+
+/** Console levels as Lambda's runtime names them, and the stream each goes to here. */
+const CONSOLE_LEVELS = [
+  ['trace', 'TRACE', 'stdout'],
+  ['debug', 'DEBUG', 'stdout'],
+  ['info', 'INFO', 'stdout'],
+  ['log', 'INFO', 'stdout'],
+  ['warn', 'WARN', 'stderr'],
+  ['error', 'ERROR', 'stderr'],
+  ['fatal', 'FATAL', 'stderr'],
+] as const;
+
+/** The request id a log line is written under: the call that printed it, `undefined` during init (as on Lambda). */
+function currentRequestId(): string {
+  return currentInvocation.getStore() ?? soleInvocation() ?? 'undefined';
+}
+
+/**
+ * Replaces the console's methods as Lambda's runtime does (text format): each call writes one
+ * `<ISO time>\t<requestId>\t<LEVEL>\t<formatted message>` entry. `console.trace` logs its message
+ * at TRACE without a stack, as there. Output written to `process.stdout` directly stays as it is.
+ */
+function patchConsole(): void {
+  const target = console as unknown as Record<string, (...args: unknown[]) => void>;
+  for (const [method, level, stream] of CONSOLE_LEVELS) {
+    const out = stream === 'stdout' ? process.stdout : process.stderr;
+    target[method] = (...args: unknown[]) => {
+      out.write(`${new Date().toISOString()}\t${currentRequestId()}\t${level}\t${format(...args)}\n`);
     };
   }
-  return {
-    type: fallbackType,
-    message: typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)),
+}
+
+/**
+ * Logs a failure as Lambda's runtime does: `ERROR\t<what> \t{"errorType","errorMessage",…,"stack":[…]}`
+ * (the error's own enumerable fields included, the stack as lines, the function's frames only).
+ */
+function logError(what: string, err: unknown): void {
+  const error = err instanceof Error ? err : new Error(textOf(err));
+  let json: string;
+  try {
+    json = JSON.stringify(error, (_key, value: unknown) =>
+      value instanceof Error ? errorFields(value) : value,
+    );
+  } catch {
+    const wire = toWireError(error);
+    json = JSON.stringify({
+      errorType: wire.type,
+      errorMessage: wire.message,
+      stack: wire.stack?.split('\n'),
+    });
+  }
+  console.error(what, `\t${json}`);
+}
+
+function errorFields(error: Error): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    errorType: error.name,
+    errorMessage: error.message,
+    code: (error as { code?: unknown }).code,
+    ...error,
   };
+  if (typeof error.stack === 'string') fields.stack = functionStack(error.stack).split('\n');
+  return fields;
 }
 
 /**
@@ -96,10 +227,9 @@ function toWireError(err: unknown, fallbackType = 'Error'): WireError {
  * start would wait for. ES modules with top-level await, and ES modules on older Node versions,
  * go through `import()`; a module refused that way has not been evaluated.
  */
-async function loadModule(path: string, codeDir: string): Promise<Record<string, unknown>> {
-  const require = createRequire(join(codeDir, 'noop.js'));
+async function loadModule(path: string): Promise<Record<string, unknown>> {
   try {
-    return require(path) as Record<string, unknown>;
+    return runtimeRequire(path) as Record<string, unknown>;
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code !== 'ERR_REQUIRE_ESM' && code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err;
@@ -107,48 +237,100 @@ async function loadModule(path: string, codeDir: string): Promise<Record<string,
   }
 }
 
-function resolveModuleFile(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDir: string): string {
-  if (init.entry) return join(codeDir, init.entry);
-  const dot = init.handler.lastIndexOf('.');
-  const base = join(codeDir, init.handler.slice(0, dot));
-  for (const ext of ['.js', '.mjs', '.cjs']) {
-    if (existsSync(base + ext)) return base + ext;
+/** Loads user modules by absolute path; a module that is not found names this runtime as the requirer, as Lambda's names its own. */
+const runtimeRequire = createRequire(import.meta.url);
+
+/** A Node handler split as Lambda's runtime splits it (see core/handler.ts, which the host uses at deploy). */
+function splitHandler(handler: string): { moduleRoot: string; module: string; exportPath: string } {
+  if (handler.includes('..')) {
+    throw new MalformedHandlerName(
+      `'${handler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`,
+    );
   }
-  const err = new Error(
-    `handler module '${init.handler.slice(0, dot)}' not found: expected ${init.handler.slice(0, dot)}.js, .mjs or .cjs in the package`,
-  );
-  err.name = 'ImportModuleError';
-  throw err;
+  const base = basename(handler);
+  const moduleRoot = handler.substring(0, handler.indexOf(base));
+  const dot = base.indexOf('.');
+  if (dot < 0) throw new MalformedHandlerName('Bad handler');
+  return { moduleRoot, module: base.slice(0, dot), exportPath: base.slice(dot + 1) };
 }
 
-/** Loads the handler's module from `codeDir` and returns the exported function. */
+/**
+ * Loads the handler's module as Lambda's runtime does: `<root>/<module>` itself (a file, or a
+ * directory's package), then `.js`, `.mjs`, `.cjs` (each as CommonJS or ES module, as Node reads
+ * it), then Node's resolution of the bare name from the package and the module root
+ * (`node_modules`, NODE_PATH).
+ */
+async function loadUserModule(
+  codeDir: string,
+  parts: { moduleRoot: string; module: string },
+): Promise<Record<string, unknown>> {
+  const path = resolve(codeDir, parts.moduleRoot, parts.module);
+  for (const ext of ['', '.js', '.mjs', '.cjs']) {
+    if (existsSync(path + ext)) return loadModule(path + ext);
+  }
+  const found = runtimeRequire.resolve(parts.module, {
+    paths: [codeDir, resolve(codeDir, parts.moduleRoot)],
+  });
+  return loadModule(found);
+}
+
+/**
+ * Lambda's error for a module that does not parse (its message is the SyntaxError's text). Where
+ * Node named the place (`/code/app.js:2`, the line, a caret: CommonJS does), the stack keeps it, so
+ * the log says which line to fix.
+ */
+function userCodeSyntaxError(err: SyntaxError): UserCodeSyntaxError {
+  const wrapped = new UserCodeSyntaxError(String(err));
+  const stack = err.stack ?? '';
+  const header = stack.indexOf(`\n\n${err.name}: `);
+  if (header > 0) wrapped.stack = `${wrapped.name}: ${wrapped.message}\n${stack.slice(0, header)}`;
+  return wrapped;
+}
+
+/** The value at a dotted path into a module's exports (Lambda's `index.handlers.main`). */
+function exportAt(exports: unknown, path: string): unknown {
+  let found = exports;
+  for (const key of path.split('.')) found = found && (found as Record<string, unknown>)[key];
+  return found;
+}
+
+/** Loads the handler's module from `codeDir` and returns the exported function, failing with Lambda's `Runtime.*` errors. */
 async function loadHandler(init: Pick<FunctionInit, 'entry' | 'handler'>, codeDir: string): Promise<Handler> {
-  const mod = await loadModule(resolveModuleFile(init, codeDir), codeDir);
-  const exportName = init.handler.slice(init.handler.lastIndexOf('.') + 1);
-  const nested = mod.default as Record<string, unknown> | undefined;
-  const candidate =
-    mod[exportName] ?? (nested && typeof nested === 'object' ? nested[exportName] : undefined);
-  if (typeof candidate !== 'function') {
-    const err = new Error(
-      `handler '${init.handler}' is not a function exported by its module (found ${typeof candidate})`,
-    );
-    err.name = 'HandlerNotFound';
+  const parts = splitHandler(init.handler);
+  let mod: Record<string, unknown>;
+  try {
+    mod = init.entry ? await loadModule(join(codeDir, init.entry)) : await loadUserModule(codeDir, parts);
+  } catch (err) {
+    if (err instanceof SyntaxError) throw userCodeSyntaxError(err);
+    if ((err as { code?: unknown } | null)?.code === 'MODULE_NOT_FOUND')
+      throw new ImportModuleError(String(err));
     throw err;
   }
-  return candidate as Handler;
+  let found = exportAt(mod, parts.exportPath);
+  // A TypeScript module written CommonJS-style (`export =`, `exports.x =`) has its exports under
+  // `default` once Nimbus has bundled it as an ES module; compiled to CommonJS, as users do for
+  // Lambda, they would be the module's own.
+  if (!found && init.entry) found = exportAt(mod.default, parts.exportPath);
+  if (!found) throw new HandlerNotFound(`${init.handler} is undefined or not exported`);
+  if (typeof found !== 'function') throw new HandlerNotFound(`${init.handler} is not a function`);
+  return found as Handler;
 }
 
 async function initFunction(init: FunctionInit): Promise<void> {
   fn = init;
   // Only what differs: assigning TZ, even to its current value, makes Node reload the time zone.
+  const nodePath = process.env.NODE_PATH;
   for (const [name, value] of Object.entries(init.env)) {
     if (process.env[name] !== value) process.env[name] = value;
   }
+  // Node reads NODE_PATH once, at start-up, which for a pre-warmed runtime came before its function.
+  if (process.env.NODE_PATH !== nodePath) (Module as unknown as { _initPaths(): void })._initPaths();
   try {
     handler = await loadHandler(init, CODE_DIR);
     send({ t: 'inited' });
   } catch (err) {
-    send({ t: 'init_error', error: toWireError(err, 'InitError') });
+    logError('Uncaught Exception', err);
+    send({ t: 'init_error', error: toWireError(err) });
   }
 }
 
@@ -160,49 +342,267 @@ function contextLog(level: string, stream: NodeJS.WriteStream): (...args: unknow
   };
 }
 
-/** Set once the function is loaded: what every call's context shares (its logger functions too). */
-let sharedContext: Record<string, unknown> | undefined;
+/** What every call's context shares, made once per function (its logger functions too). */
+interface SharedContext {
+  functionName: string;
+  functionVersion: string;
+  memoryLimitInMB: string;
+  logGroupName: string | undefined;
+  logStreamName: string | undefined;
+  logger: Record<'debug' | 'info' | 'warn' | 'error', (...args: unknown[]) => void>;
+  /** Function Compute's view of the same function. */
+  fcFunction: { name: string; handler: string; memory: number; timeout: number };
+  fcService: FcService;
+  region: string;
+  accountId: string;
+}
 
-function makeContext(id: string, deadline: number): object {
-  sharedContext ??= {
-    functionName: fn!.functionName,
-    functionVersion: fn!.functionVersion,
-    memoryLimitInMB: String(fn!.memoryMb),
-    invokedFunctionArn: `arn:nimbus:function:${fn!.functionName}`,
+interface FcService {
+  name: string;
+  qualifier: string;
+  versionId: string;
+  logProject: string;
+  logStore: string;
+}
+
+/** Set once the function is loaded. */
+let sharedContext: SharedContext | undefined;
+
+function makeSharedContext(init: FunctionInit): SharedContext {
+  // arn:aws:lambda:<region>:<account>:function:<name>
+  const arn = init.functionArn.split(':');
+  return {
+    functionName: init.functionName,
+    functionVersion: init.functionVersion,
+    memoryLimitInMB: String(init.memoryMb),
+    logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
     logger: {
       debug: contextLog('DEBUG', process.stdout),
       info: contextLog('INFO', process.stdout),
       warn: contextLog('WARN', process.stderr),
       error: contextLog('ERROR', process.stderr),
     },
-  };
-  return {
-    ...sharedContext,
-    awsRequestId: id,
-    requestId: id,
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    fcFunction: {
+      name: init.functionName,
+      handler: init.handler,
+      memory: init.memoryMb,
+      timeout: init.timeoutSec,
+    },
+    fcService: fcService(init, undefined),
+    region: arn[3] ?? '',
+    accountId: arn[4] ?? '',
   };
 }
 
-function callHandler(h: Handler, event: unknown, context: object): Promise<unknown> {
-  if (h.length < 3) return Promise.resolve().then(() => h(event, context));
-  return new Promise((resolve, reject) => {
-    const returned = h(event, context, (err, value) => (err ? reject(err) : resolve(value)));
-    if (returned && typeof (returned as Promise<unknown>).then === 'function') {
-      (returned as Promise<unknown>).then(resolve, reject);
+/** Function Compute's `context.service`: Nimbus has no services, so the function stands for its own. */
+function fcService(init: FunctionInit, qualifier: string | undefined): FcService {
+  return {
+    name: init.functionName,
+    qualifier: qualifier ?? 'LATEST',
+    versionId: init.functionVersion === '$LATEST' ? '' : init.functionVersion,
+    logProject: '',
+    logStore: '',
+  };
+}
+
+/** What settles one call: its result or its error, once (later calls are ignored, as on Lambda). */
+interface Settle {
+  succeed: (value: unknown) => void;
+  fail: (err: unknown) => void;
+}
+
+/**
+ * The context of one call: Lambda's fields and methods, plus Function Compute's (`requestId`,
+ * `function`, `service`, `region`, `accountId`, `credentials`) and Nimbus's `logger`.
+ */
+function makeContext(id: string, deadline: number, call: CallContext | undefined, settle?: Settle): object {
+  const shared = (sharedContext ??= makeSharedContext(fn!));
+  const arn = call?.arn;
+  const qualifier = arn === undefined ? undefined : arn.split(':')[7];
+  const done = (err?: unknown, value?: unknown) => {
+    if (err !== undefined && err !== null) settle?.fail(err);
+    else settle?.succeed(value);
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName: shared.functionName,
+    functionVersion: shared.functionVersion,
+    invokedFunctionArn: arn ?? fn!.functionArn,
+    memoryLimitInMB: shared.memoryLimitInMB,
+    awsRequestId: id,
+    logGroupName: shared.logGroupName,
+    logStreamName: shared.logStreamName,
+    identity: undefined,
+    clientContext: call?.cc === undefined ? undefined : parseClientContext(call.cc),
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    succeed: (value?: unknown) => done(null, value),
+    fail: (err?: unknown) => done(err ?? 'handled'),
+    done,
+    requestId: id,
+    logger: shared.logger,
+    function: shared.fcFunction,
+    service: qualifier === undefined ? shared.fcService : fcService(fn!, qualifier),
+    region: shared.region,
+    accountId: shared.accountId,
+    credentials: {},
+  };
+}
+
+function parseClientContext(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`Cannot parse ClientContext as json: ${String(err)}`, { cause: err });
+  }
+}
+
+/** `_X_AMZN_TRACE_ID` for a call that came without one: a new X-Ray root, not sampled. */
+function freshTraceId(): string {
+  if (traceRandomAt + TRACE_RANDOM_BYTES > traceRandom.length) {
+    randomFillSync(traceRandom);
+    traceRandomAt = 0;
+  }
+  const random = traceRandom.toString('hex', traceRandomAt, (traceRandomAt += TRACE_RANDOM_BYTES));
+  const seconds = Math.floor(Date.now() / 1000)
+    .toString(16)
+    .padStart(8, '0');
+  return `Root=1-${seconds}-${random.slice(0, 24)};Parent=${random.slice(24)};Sampled=0`;
+}
+
+/** Random bytes of one trace id (12 of the root, 8 of the parent), drawn from a pool filled 200 ids at a time. */
+const TRACE_RANDOM_BYTES = 20;
+const traceRandom = Buffer.alloc(TRACE_RANDOM_BYTES * 200);
+let traceRandomAt = traceRandom.length;
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === 'function'
+  );
+}
+
+/** A call that finishes when the event loop has nothing left to do (see `onEventLoopEmpty`). */
+interface LoopWaiter {
+  complete: () => void;
+}
+
+const loopWaiters = new Set<LoopWaiter>();
+
+/**
+ * Lets `waiter` complete once nothing but the channel keeps the event loop alive, as Lambda's
+ * runtime finishes a callback-style call only when its event loop is empty (unless
+ * `callbackWaitsForEmptyEventLoop` is false). The channel stops counting as work meanwhile.
+ */
+function waitForEmptyEventLoop(waiter: LoopWaiter): void {
+  loopWaiters.add(waiter);
+  channel.unref();
+}
+
+function stopWaiting(waiter: LoopWaiter): void {
+  if (loopWaiters.delete(waiter) && loopWaiters.size === 0) channel.ref();
+}
+
+/** The event loop ran dry: every waiting call completes, and the channel keeps the runtime alive again. */
+function onEventLoopEmpty(): void {
+  if (loopWaiters.size === 0) return;
+  const waiters = [...loopWaiters];
+  loopWaiters.clear();
+  channel.ref();
+  for (const waiter of waiters) waiter.complete();
+}
+
+/** An `async function` (Lambda's runtime tells them apart the same way). */
+function isAsyncFunction(h: Handler): boolean {
+  try {
+    return h.constructor.name === 'AsyncFunction';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Calls the handler as Lambda's runtime does. A returned promise settles the call; so does the
+ * first of `context.succeed/fail/done`, or `callback(err)`. `callback(null, value)` settles it once
+ * the event loop is empty (at once when `context.callbackWaitsForEmptyEventLoop` is false, or when
+ * the function runs several calls at once). When
+ * nothing settles it and the event loop runs dry, a plain function's call succeeds with null and an
+ * `async function`'s fails with `Runtime.NodeJsExit`. A plain (not async) handler of one or two parameters
+ * that returns a value succeeds with it (Lambda would ignore it and wait; returning it is what such
+ * code means).
+ */
+function callHandler(
+  h: Handler,
+  event: unknown,
+  id: string,
+  deadline: number,
+  call: CallContext | undefined,
+): Promise<unknown> {
+  return new Promise((resolvePromise, reject) => {
+    let settled = false;
+    const waiter: LoopWaiter = { complete: () => settle.succeed(null) };
+    const settle: Settle = {
+      succeed: (value) => {
+        if (settled) return;
+        settled = true;
+        stopWaiting(waiter);
+        resolvePromise(value);
+      },
+      fail: (err) => {
+        if (settled) return;
+        settled = true;
+        stopWaiting(waiter);
+        reject(err);
+      },
+    };
+    const context = makeContext(id, deadline, call, settle) as { callbackWaitsForEmptyEventLoop: unknown };
+    const callback = (err: unknown, value?: unknown) => {
+      if (settled) return;
+      if (err !== undefined && err !== null) settle.fail(err);
+      // Calls that share the instance keep its event loop busy: with concurrency above 1, waiting
+      // for it to empty would hold one call's answer until the others end.
+      else if (!context.callbackWaitsForEmptyEventLoop || fn!.concurrency > 1) settle.succeed(value);
+      else {
+        waiter.complete = () => settle.succeed(value);
+        waitForEmptyEventLoop(waiter);
+      }
+    };
+    let returned: unknown;
+    try {
+      returned = h(event, context, callback);
+    } catch (err) {
+      settle.fail(err);
+      return;
     }
+    if (settled) return;
+    if (isPromiseLike(returned)) {
+      returned.then(settle.succeed, settle.fail);
+      waiter.complete = () => (isAsyncFunction(h) ? settle.fail(new NodeJsExit()) : settle.succeed(null));
+      waitForEmptyEventLoop(waiter);
+    } else if (h.length < 3 && returned !== undefined) settle.succeed(returned);
+    else if (!loopWaiters.has(waiter)) waitForEmptyEventLoop(waiter);
   });
 }
 
 /** Runs one call of `h` and encodes its result frame (sent by the caller). */
-async function runCall(h: Handler, id: string, deadline: number, payload: Buffer): Promise<Buffer> {
+async function runCall(
+  h: Handler,
+  id: string,
+  deadline: number,
+  payload: Buffer,
+  call?: CallContext,
+): Promise<Buffer> {
   try {
     const event: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'));
-    const call = () => callHandler(h, event, makeContext(id, deadline));
+    const trace = call?.trace ?? freshTraceId();
+    const run = () => {
+      process.env._X_AMZN_TRACE_ID = trace;
+      return callHandler(h, event, id, deadline, call);
+    };
     // Output is tagged by the async context only when calls overlap: with one call at a time the
     // sole call in flight owns it, and promises skip the async-context bookkeeping.
-    const value = fn!.concurrency > 1 ? await currentInvocation.run(id, call) : await call();
+    const value = fn!.concurrency > 1 ? await currentInvocation.run(id, run) : await run();
     let json: string;
     try {
       json = JSON.stringify(value === undefined ? null : value);
@@ -213,14 +613,21 @@ async function runCall(h: Handler, id: string, deadline: number, payload: Buffer
     }
     return encodeResultFrame(id, Buffer.from(json, 'utf8'));
   } catch (err) {
+    if (fn!.concurrency > 1) currentInvocation.run(id, () => logError('Invoke Error', err));
+    else logError('Invoke Error', err);
     return encodeFrame({ t: 'result', id, ok: false, error: toWireError(err) });
   }
 }
 
-async function invoke(id: string, deadline: number, payload: Buffer): Promise<void> {
+async function invoke(
+  id: string,
+  deadline: number,
+  payload: Buffer,
+  call: CallContext | undefined,
+): Promise<void> {
   inFlight.add(id);
   try {
-    sendFrame(await runCall(handler!, id, deadline, payload));
+    sendFrame(await runCall(handler!, id, deadline, payload, call));
   } finally {
     inFlight.delete(id);
   }
@@ -259,7 +666,7 @@ async function runFetchCall(h: Handler, id: string, deadline: number, payload: B
   httpCalls.set(id, call);
   try {
     const request = requestOf(JSON.parse(payload.toString('utf8')) as HttpRequestEvent);
-    const run = () => Promise.resolve().then(() => h(request, makeContext(id, deadline)));
+    const run = () => Promise.resolve().then(() => h(request, makeContext(id, deadline, undefined)));
     const value = fn!.concurrency > 1 ? await currentInvocation.run(id, run) : await run();
     if (!(value instanceof Response)) {
       throw Object.assign(
@@ -362,25 +769,33 @@ async function rehearse(): Promise<void> {
   } finally {
     fn = undefined;
     sharedContext = undefined;
+    delete process.env._X_AMZN_TRACE_ID;
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-// An error escaping the handler's promise chain leaves the instance in an unknown state:
-// fail what is in flight with the real error, then exit so the host replaces the instance.
-function crash(err: unknown): void {
-  const error = toWireError(err, 'UncaughtException');
+// An error escaping the handler's promise chain leaves the instance in an unknown state: log it
+// as Lambda's runtime does, fail what is in flight with it, then exit so the host replaces the
+// instance.
+function crash(what: string, err: unknown): void {
+  logError(what, err);
+  const error = toWireError(err);
   for (const id of inFlight) send({ t: 'result', id, ok: false, error, fatal: true });
-  if (inFlight.size === 0)
-    send({ t: 'log', id: null, s: 'stderr', d: `${error.stack ?? error.message}\n`, ts: Date.now() });
   batcher.flush();
   channel.end(() => process.exit(1));
 }
 
 captureStream(process.stdout, 'stdout');
 captureStream(process.stderr, 'stderr');
-process.on('uncaughtException', crash);
-process.on('unhandledRejection', crash);
+patchConsole();
+process.on('uncaughtException', (err) => crash('Uncaught Exception', err));
+process.on('unhandledRejection', (reason, promise) =>
+  crash(
+    'Unhandled Promise Rejection',
+    Object.assign(new UnhandledPromiseRejection(String(reason)), { reason, promise }),
+  ),
+);
+process.on('beforeExit', onEventLoopEmpty);
 
 /** Set while the function loads: calls sent behind the init wait for it. */
 let loading: Promise<void> | undefined;
@@ -391,7 +806,8 @@ function startInvoke(msg: Extract<HostMessage, { t: 'invoke' }>, payload: Buffer
   // After a failed init the host has already failed the call and stops this instance.
   if (!handler) return;
   if (msg.http === 'fetch') void invokeFetch(msg.id, deadline, payload);
-  else void invoke(msg.id, deadline, payload);
+  // The call's own ARN, trace id and client context travel only when the caller gave them.
+  else void invoke(msg.id, deadline, payload, msg.arn || msg.trace || msg.cc ? msg : undefined);
 }
 
 const decoder = new FrameDecoder((header, payload) => {
