@@ -167,7 +167,7 @@ export function assertEnv(env: Record<string, string>): void {
   }
 }
 
-const PY_HANDLER = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$/;
+const PY_HANDLER = /^\S+\.[^\s.]+$/;
 const NODE_HANDLER = /^[A-Za-z0-9_/.-]*[A-Za-z0-9_-]\.[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 /**

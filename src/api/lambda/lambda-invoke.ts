@@ -11,6 +11,7 @@ import type { ApiDeps } from '../deps.js';
 import { isVersionNumber } from '../../core/version.js';
 import { LATEST } from './function-configuration.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
+import { lambdaStackTrace } from './stack-trace.js';
 
 /** Lambda returns at most the last 4 KB of the log. */
 const TAIL_BYTES = 4096;
@@ -88,7 +89,7 @@ export async function invokeFunction(
         : error.message,
     errorType: error.type,
     requestId: execution.id,
-    stackTrace: error.stack ? error.stack.split('\n').filter((line) => line.length > 0) : [],
+    stackTrace: lambdaStackTrace(fn.runtime, error.stack),
   };
   return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
 }
