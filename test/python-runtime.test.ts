@@ -6,8 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LambdaClient, InvokeCommand } from '@aws-sdk/client-lambda';
+import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { linkProvidedPythonPackages, providedPackagesWarning } from '../src/engine/python-packages.js';
 import { packDirectory } from '../src/packaging/pack-directory.js';
+import { runCli } from './helpers/cli.js';
 import { FIXTURES, SANDBOXES, startTestServer, type TestServer } from './helpers/harness.js';
 
 const ARN_PREFIX = 'arn:aws:lambda:us-east-1:000000000000:function:';
@@ -183,6 +187,23 @@ describe('Python errors, logs and results as Lambda writes them', () => {
     assert.match(tail, /\[ERROR\] ValueError: exploded: sdk\rTraceback \(most recent call last\):\r/);
   });
 
+  it('shows the entry as lines in `nimbus logs`', async () => {
+    const res = await nimbus.invoke('py-fail', { why: 'cli' });
+    const env = {
+      ...process.env,
+      NIMBUS_URL: nimbus.url,
+      NIMBUS_KEY: nimbus.key,
+      XDG_CONFIG_HOME: nimbus.dataDir,
+    };
+    const logs = await runCli(env, ['logs', res.headers.get('x-nimbus-execution-id')!]);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(
+      logs.stdout,
+      /stdout \[ERROR\] ValueError: exploded: cli\nTraceback \(most recent call last\):\n\u00a0\u00a0File /,
+    );
+    assert.ok(!logs.stdout.includes('\r'));
+  });
+
   it("formats logging records as Lambda does, at Python's WARNING level until the function lowers it", async () => {
     const quiet = (await logsOf(nimbus, await nimbus.invoke('py-levels', {}))).map((l) => l.message);
     assert.ok(!quiet.some((m) => m.includes('info line')), JSON.stringify(quiet));
@@ -336,3 +357,31 @@ for (const sandbox of SANDBOXES) {
     });
   });
 }
+
+describe('the provided Python packages', () => {
+  it('links exactly boto3 and its dependencies (and their metadata) from the host, nothing else', () => {
+    const work = mkdtempSync(join(tmpdir(), 'nimbus-pkgs-'));
+    try {
+      const source = join(work, 'dist-packages');
+      for (const dir of ['boto3', 'botocore', 'yaml', 'boto3-1.26.27.egg-info', 'PyYAML-6.0.dist-info']) {
+        mkdirSync(join(source, dir), { recursive: true });
+      }
+      writeFileSync(join(source, 'six.py'), '');
+      const target = join(work, 'python-packages');
+      const result = linkProvidedPythonPackages(target, source);
+      assert.deepEqual(result.linked, ['boto3', 'botocore', 'six']);
+      assert.deepEqual(result.missing, ['s3transfer', 'jmespath', 'dateutil', 'urllib3']);
+      assert.deepEqual(readdirSync(target).sort(), ['boto3', 'boto3-1.26.27.egg-info', 'botocore', 'six.py']);
+      assert.equal(readlinkSync(join(target, 'boto3')), join(source, 'boto3'));
+      assert.match(
+        providedPackagesWarning(result)!,
+        /lacks s3transfer, jmespath, dateutil, urllib3 .*python3-boto3/,
+      );
+      const none = linkProvidedPythonPackages(target, join(work, 'absent'));
+      assert.deepEqual(readdirSync(target), []);
+      assert.equal(none.missing[0], 'boto3');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
