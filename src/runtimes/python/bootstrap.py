@@ -291,6 +291,8 @@ class Function:
         self.init = init
         self.handler = load_handler(init["handler"])
         self.style, self.params, self.var_kw = self._style()
+        # Invoked ARN -> the context fields every call of it shares (see context_fields).
+        self.context_fields = {}
 
     def _style(self):
         import inspect
@@ -703,7 +705,8 @@ def main():
 
 def fresh_trace_id():
     """An X-Ray trace header for a call that came without one."""
-    return "Root=1-%08x-%s;Parent=%s;Sampled=0" % (int(time.time()), os.urandom(12).hex(), os.urandom(8).hex())
+    random = os.urandom(20).hex()
+    return "Root=1-%08x-%s;Parent=%s;Sampled=0" % (int(time.time()), random[:24], random[24:])
 
 
 def client_context_of(text):
@@ -726,42 +729,34 @@ def client_context_of(text):
     return ClientContext(client=client, custom=data.get("custom"), env=data.get("env"))
 
 
-def make_context(init, header, rid):
-    """The context of one call: Lambda's attributes (values from the environment, as Lambda's
-    runtime reads them), Function Compute's, and the Qinling-style items."""
+def context_fields(init, arn):
+    """The context fields that stay the same for every call of one invoked ARN: Lambda's (values
+    from the environment, as Lambda's runtime reads them) and Function Compute's."""
     import logging
 
     env = os.environ
-    arn = header.get("arn") or init.get("functionArn") or ""
     arn_parts = arn.split(":")
     name = env.get("AWS_LAMBDA_FUNCTION_NAME") or init["functionName"]
     version = env.get("AWS_LAMBDA_FUNCTION_VERSION") or init["functionVersion"]
     qualifier = arn_parts[7] if len(arn_parts) > 7 else version
-    region = env.get("AWS_REGION") or (arn_parts[3] if len(arn_parts) > 3 else "")
-    account = arn_parts[4] if len(arn_parts) > 4 else ""
-    return Context(
-        aws_request_id=rid,
-        request_id=rid,
-        function_name=name,
-        function_version=version,
-        memory_limit_in_mb=env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or str(init["memoryMb"]),
-        invoked_function_arn=arn,
-        log_group_name=env.get("AWS_LAMBDA_LOG_GROUP_NAME"),
-        log_stream_name=env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
-        identity=CognitoIdentity(cognito_identity_id=None, cognito_identity_pool_id=None),
-        client_context=client_context_of(header.get("cc")),
-        tenant_id=None,
-        deadline=header["deadline"],
-        logger=logging.getLogger(),
+    return {
+        "function_name": name,
+        "function_version": version,
+        "memory_limit_in_mb": env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or str(init["memoryMb"]),
+        "invoked_function_arn": arn,
+        "log_group_name": env.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+        "log_stream_name": env.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        "tenant_id": None,
+        "logger": logging.getLogger(),
         # Function Compute
-        region=region,
-        account_id=account,
-        credentials=Obj(
+        "region": env.get("AWS_REGION") or (arn_parts[3] if len(arn_parts) > 3 else ""),
+        "account_id": arn_parts[4] if len(arn_parts) > 4 else "",
+        "credentials": Obj(
             access_key_id=env.get("ALIBABA_CLOUD_ACCESS_KEY_ID"),
             access_key_secret=env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN"),
         ),
-        function=Obj(
+        "function": Obj(
             name=name,
             handler=init["handler"],
             memory=init["memoryMb"],
@@ -770,10 +765,27 @@ def make_context(init, header, rid):
             version_id=version,
             qualifier=qualifier,
         ),
-        service=Obj(name=name, log_project="", log_store="", qualifier=qualifier, version_id=version),
-        log_project="",
-        log_store="",
-    )
+        "service": Obj(name=name, log_project="", log_store="", qualifier=qualifier, version_id=version),
+        "log_project": "",
+        "log_store": "",
+    }
+
+
+def make_context(fn, header, rid):
+    """The context of one call: the invoked ARN's fixed fields, the call's own, and Qinling-style
+    item access to all of them."""
+    arn = header.get("arn") or fn.init.get("functionArn") or ""
+    fields = fn.context_fields.get(arn)
+    if fields is None:
+        if len(fn.context_fields) >= 32:  # an ARN per version or alias called: a handful
+            fn.context_fields.clear()
+        fields = fn.context_fields[arn] = context_fields(fn.init, arn)
+    context = Context(fields)
+    context["aws_request_id"] = context["request_id"] = rid
+    context["deadline"] = header["deadline"]
+    context["identity"] = CognitoIdentity(cognito_identity_id=None, cognito_identity_pool_id=None)
+    context["client_context"] = client_context_of(header.get("cc"))
+    return context
 
 
 def invoke(fn, header, payload):
@@ -783,7 +795,7 @@ def invoke(fn, header, payload):
     _latest_id = rid
     os.environ["_X_AMZN_TRACE_ID"] = header.get("trace") or fresh_trace_id()
     try:
-        context = make_context(fn.init, header, rid)
+        context = make_context(fn, header, rid)
         if header.get("http") == "wsgi":
             multithread = fn.init.get("concurrency", 1) > 1
             run_wsgi(fn, rid, json.loads(payload), context, multithread)
