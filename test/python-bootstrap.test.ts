@@ -62,6 +62,11 @@ class PythonRuntime {
   }
 
   async start(handler: string, env: Record<string, string> = {}): Promise<void> {
+    const answer = await this.init(handler, env);
+    assert.equal(answer.header.t, 'inited', JSON.stringify(answer.header));
+  }
+
+  async init(handler: string, env: Record<string, string> = {}): Promise<Frame> {
     await this.until((f) => f.header.t === 'ready');
     this.send({
       t: 'init',
@@ -75,7 +80,7 @@ class PythonRuntime {
       env,
     });
     const { frame } = await this.until((f) => f.header.t === 'inited' || f.header.t === 'init_error');
-    assert.equal(frame.header.t, 'inited', JSON.stringify(frame.header));
+    return frame;
   }
 
   async invoke(
@@ -176,5 +181,14 @@ describe('the Python runtime over its wire protocol', () => {
     assert.equal(record.errorMessage, 'exploded: json');
     assert.equal(record.requestId, 'call-fail');
     assert.equal(record.stackTrace.length, 2);
+  });
+
+  it('answers a handler without a dot with Runtime.MalformedHandlerName (the API refuses it sooner)', async () => {
+    const answer = await runtime().init('main');
+    assert.equal(answer.header.t, 'init_error');
+    assert.deepEqual(answer.header.error, {
+      type: 'Runtime.MalformedHandlerName',
+      message: "Bad handler 'main': not enough values to unpack (expected 2, got 1)",
+    });
   });
 });
