@@ -229,9 +229,15 @@ def _indent_with_nbsp(line):
 def error_log_text(result, request_id):
     """An unhandled error as Lambda's runtime writes it to the log (one entry)."""
     if _log_format == "JSON":
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        record = {"timestamp": stamp, "log_level": "ERROR", **result, "requestId": request_id or ""}
-        return json.dumps(record, ensure_ascii=False).replace("\n", "\\n") + "\n"
+        record = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "log_level": "ERROR",
+            "errorMessage": result["errorMessage"],
+            "errorType": result["errorType"],
+            "requestId": request_id or "",
+            "stackTrace": result["stackTrace"],
+        }
+        return json.dumps(record, ensure_ascii=sys.version_info < (3, 12)) + "\n"
     head = "[ERROR]"
     if result["errorType"]:
         head += " " + result["errorType"]
@@ -628,7 +634,12 @@ def preload():
 def function_sys_path():
     """Lambda's order: code, layers (/opt/python/lib/python3.X/site-packages, /opt/python), the
     runtime-provided packages, the standard library. The runtime's own directory is not on it."""
-    layers = ["/opt/python/lib/python%d.%d/site-packages" % sys.version_info[:2], "/opt/python"]
+    # Layers are at /opt in a sandbox; a driver that mounts them elsewhere names the place.
+    opt = os.environ.get("NIMBUS_OPT_DIR") or "/opt"
+    layers = [
+        os.path.join(opt, "python/lib/python%d.%d/site-packages" % sys.version_info[:2]),
+        os.path.join(opt, "python"),
+    ]
     own = os.path.dirname(RUNTIME_FILE)
     stdlib = [p for p in sys.path if p and p != own and p not in layers and p not in (CODE_DIR, PROVIDED_DIR)]
     return [CODE_DIR, *layers, PROVIDED_DIR, *stdlib]
