@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { LambdaClient, InvokeCommand } from '@aws-sdk/client-lambda';
-import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { linkProvidedPythonPackages, providedPackagesWarning } from '../src/engine/python-packages.js';
@@ -244,14 +244,53 @@ describe('Python errors, logs and results as Lambda writes them', () => {
 
 describe('the Python context object', () => {
   let nimbus: TestServer;
+  let work: string;
   before(async () => {
     nimbus = await startTestServer();
     await nimbus.deploy('py-ctx', 'python-handlers', 'python3', 'main.context_fields', {
       memoryMb: 256,
       timeoutSec: 7,
     });
+    // The X-Ray SDK and what it imports besides botocore (Debian's 0.95 uses setuptools'
+    // pkg_resources), from Debian (.ci/run installs python3-aws-xray-sdk), packed beside the
+    // function as `pip install -t` would.
+    work = mkdtempSync(join(tmpdir(), 'nimbus-xray-'));
+    cpSync(join(FIXTURES, 'python-xray'), work, { recursive: true });
+    for (const name of ['aws_xray_sdk', 'wrapt', 'jsonpickle', 'pkg_resources']) {
+      cpSync(join('/usr/lib/python3/dist-packages', name), join(work, name), {
+        recursive: true,
+        dereference: true,
+        filter: (p) => !p.includes('__pycache__'),
+      });
+    }
+    const zip = await packDirectory(work);
+    const created = await nimbus.request('POST', '/v1/functions', {
+      json: {
+        name: 'py-xray',
+        runtime: 'python3',
+        handler: 'main.handler',
+        code: { zipBase64: zip.toString('base64') },
+      },
+    });
+    assert.equal(created.status, 201, created.text);
   });
-  after(() => nimbus.close());
+  after(async () => {
+    await nimbus.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("gives the AWS X-Ray SDK a trace header it reads as Lambda's", async () => {
+    const res = await nimbus.invoke('py-xray', {});
+    assert.equal(res.status, 200, res.text);
+    const { header, trace_id: traceId, parent_id: parentId, sampled, facade } = res.body;
+    assert.equal(facade, 'FacadeSegment');
+    const [, root, parent] =
+      /^Root=(1-[0-9a-f]{8}-[0-9a-f]{24});Parent=([0-9a-f]{16});Sampled=0$/.exec(header) ?? [];
+    assert.ok(root && parent, header);
+    assert.deepEqual([traceId, parentId, sampled], [root, parent, false]);
+    const next = await nimbus.invoke('py-xray', {});
+    assert.notEqual(next.body.trace_id, traceId, 'the SDK sees the trace of each call');
+  });
 
   it("has Lambda's fields and Function Compute's, with a fresh trace id per call", async () => {
     const res = await nimbus.invoke('py-ctx', {});
