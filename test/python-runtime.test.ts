@@ -136,6 +136,7 @@ describe('Python errors, logs and results as Lambda writes them', () => {
     await nimbus.deploy('py-fail', 'python-handlers', 'python3', 'main.fail');
     await nimbus.deploy('py-levels', 'python-handlers', 'python3', 'main.log_levels');
     await nimbus.deploy('py-set', 'python-handlers', 'python3', 'main.returns_set');
+    await nimbus.deploy('py-init-fail', 'python-handlers', 'python3', 'needs_yaml.handler');
     await nimbus.deploy('py-decimal', 'python-handlers', 'python3', 'main.returns_decimal');
     const key = await nimbus.request('POST', '/v1/access-keys', { json: {} });
     assert.equal(key.status, 201, key.text);
@@ -185,6 +186,17 @@ describe('Python errors, logs and results as Lambda writes them', () => {
     );
     const tail = Buffer.from(out.LogResult!, 'base64').toString('utf8');
     assert.match(tail, /\[ERROR\] ValueError: exploded: sdk\rTraceback \(most recent call last\):\r/);
+  });
+
+  it("answers an init error with Lambda's error document", async () => {
+    const out = await lambda.send(new InvokeCommand({ FunctionName: 'py-init-fail', Payload: '{}' }));
+    assert.equal(out.FunctionError, 'Unhandled');
+    assert.deepEqual(JSON.parse(Buffer.from(out.Payload!).toString('utf8')), {
+      errorMessage: "Unable to import module 'needs_yaml': No module named 'yaml'",
+      errorType: 'Runtime.ImportModuleError',
+      requestId: out.$metadata.requestId,
+      stackTrace: [],
+    });
   });
 
   it('shows the entry as lines in `nimbus logs`', async () => {
