@@ -19,6 +19,7 @@ import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
+import { linkProvidedPythonPackages, providedPackagesWarning } from './engine/python-packages.js';
 import { Invoker } from './engine/invoker.js';
 import { timerExecutionId } from './engine/execution-id.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
@@ -65,6 +66,12 @@ function installRuntimes(dataDir: string): string {
   return target;
 }
 
+/** Links the packages the Python runtime provides (boto3…) beside its bootstrap; warns once if the host lacks them. */
+function installPythonPackages(runtimeDir: string, logger: pino.Logger): void {
+  const warning = providedPackagesWarning(linkProvidedPythonPackages(join(runtimeDir, 'python-packages')));
+  if (warning) logger.warn(warning);
+}
+
 export async function startServer(config: Config): Promise<RunningServer> {
   // 0711: sandbox users may pass through to what is handed to them, but list and read nothing.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
@@ -84,13 +91,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const codeStore = new LocalCodeStore(join(config.dataDir, 'code'));
   const codeCache = new CodeCache(codeStore, join(config.dataDir, 'packages'));
+  const runtimeDir = installRuntimes(config.dataDir);
+  installPythonPackages(runtimeDir, logger);
   const slotsDir = join(config.dataDir, 'slots');
   rmSync(slotsDir, { recursive: true, force: true }); // slots of a previous run's instances
   const pool = new InstancePool(driver, {
     idleTimeoutMs: config.idleTimeoutSec * 1000,
     maxProcesses: config.maxProcesses,
     tmpSizeMb: config.tmpSizeMb,
-    runtimeDir: installRuntimes(config.dataDir),
+    runtimeDir,
     slotsDir,
     queueTimeoutMs: config.queueTimeoutMs,
     memoryBudgetMb: config.memoryBudgetMb,

@@ -25,7 +25,8 @@ for (const sandbox of SANDBOXES) {
       assert.equal(res.body.greeting, 'Hello, Ada!');
       assert.equal(res.body.requestId, executionId);
       assert.equal(res.body.functionName, 'py-lambda');
-      assert.equal(res.body.memoryLimitInMB, 128);
+      // A string, as Lambda's Python runtime reads it from AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
+      assert.equal(res.body.memoryLimitInMB, '128');
       assert.equal(res.body.remainingPositive, true);
       assert.equal(res.body.env, 'warm');
       assert.notEqual(res.body.uid, 0, 'functions never run as root');

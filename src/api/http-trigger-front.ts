@@ -53,6 +53,8 @@ interface Target {
   functionName: string;
   /** Path as the function sees it, percent-encoded, from `/`. */
   path: string;
+  /** The mount prefix before `path`: `/fn/<name>` (as sent) for path routing, empty for host routing. */
+  scriptName: string;
   rawQuery: string;
 }
 
@@ -66,7 +68,8 @@ function targetOf(req: IncomingMessage, table: HttpTriggerTable): Target | undef
   const rawQuery = q === -1 ? '' : url.slice(q + 1);
   if (table.hasHosts) {
     const route = table.forHost(hostName(req.headers.host));
-    if (route) return { route, functionName: route.trigger.functionName, path: rawPath, rawQuery };
+    if (route)
+      return { route, functionName: route.trigger.functionName, path: rawPath, scriptName: '', rawQuery };
   }
   if (!rawPath.startsWith(PREFIX)) return undefined;
   const slash = rawPath.indexOf('/', PREFIX.length);
@@ -78,7 +81,8 @@ function targetOf(req: IncomingMessage, table: HttpTriggerTable): Target | undef
     functionName = encoded;
   }
   const path = slash === -1 ? '/' : rawPath.slice(slash);
-  return { route: table.forFunction(functionName), functionName, path, rawQuery };
+  const scriptName = slash === -1 ? rawPath : rawPath.slice(0, slash);
+  return { route: table.forFunction(functionName), functionName, path, scriptName, rawQuery };
 }
 
 function hostName(header: string | undefined): string {
@@ -240,7 +244,7 @@ async function serve(
   };
   const extraHeaders = cors ?? [];
   if (config.style === 'lambda') return serveLambda(deps, request, res, extraHeaders);
-  return serveStreaming(deps, log, config.style, request, res, extraHeaders);
+  return serveStreaming(deps, log, config.style, request, target.scriptName, res, extraHeaders);
 }
 
 function portOf(host: string | undefined): number | undefined {
@@ -429,6 +433,7 @@ async function serveStreaming(
   log: FrontLogger,
   style: 'wsgi' | 'fetch',
   request: TriggerRequest,
+  scriptName: string,
   res: ServerResponse,
   extraHeaders: string[],
 ): Promise<void> {
@@ -443,6 +448,7 @@ async function serveStreaming(
     port: request.port,
     sourceIp: request.sourceIp,
     protocol: request.protocol,
+    ...(scriptName ? { scriptName } : {}),
   };
   let head: { status: number; headers: Record<string, string> } | undefined;
   let bytes = 0;

@@ -147,8 +147,12 @@ function oneLine(text: string, max: number): string {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
+/**
+ * One log line as the terminal shows it. The runtimes join the lines of one entry (a traceback, a
+ * multi-line logging record) with carriage returns, as Lambda's do; they are shown as line breaks.
+ */
 export function executionLogLine(line: ExecutionLogLine): string {
-  return `${line.time} ${line.stream} ${line.message}`;
+  return `${line.time} ${line.stream} ${line.message.replaceAll('\r', '\n')}`;
 }
 
 /** Function logs interleave executions, so each line names its execution (short form). */

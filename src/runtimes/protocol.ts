@@ -79,6 +79,11 @@ export interface HttpRequestEvent {
   method: string;
   /** Path as the function sees it (after `/fn/<name>` for path routing), still percent-encoded. */
   path: string;
+  /**
+   * The prefix the function is mounted at, still percent-encoded: `/fn/<name>` for a path-routed
+   * trigger (a WSGI app's SCRIPT_NAME, so the URLs it builds stay under it); absent for host routing.
+   */
+  scriptName?: string | undefined;
   /** Query string without `?`, signed-URL parameters removed. */
   query: string;
   /** Header pairs in the order received, names lower-case. */

@@ -11,6 +11,7 @@ import type { ApiDeps } from '../deps.js';
 import { isVersionNumber } from '../../core/version.js';
 import { LATEST } from './function-configuration.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
+import { lambdaStackTrace } from './stack-trace.js';
 
 /** Lambda returns at most the last 4 KB of the log. */
 const TAIL_BYTES = 4096;
@@ -85,9 +86,9 @@ export async function invokeFunction(
     execution.status === 'timeout'
       ? `${execution.startedAt} ${execution.id} Task timed out after ${fn.timeoutSec.toFixed(2)} seconds`
       : error.message;
-  const stack = error.stack ? error.stack.split('\n').filter((line) => line.length > 0) : [];
+  const stack = lambdaStackTrace(fn.runtime, error.stack);
   // Each runtime's own shape: Lambda's Node runtime reports `trace` (the stack's lines, message
-  // first), its Python runtime `requestId` and `stackTrace`.
+  // first), its Python runtime `requestId` and `stackTrace` (an entry per frame).
   const document =
     fn.runtime === 'nodejs'
       ? { errorType: error.type, errorMessage, trace: stack }
