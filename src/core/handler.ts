@@ -47,8 +47,9 @@ export function splitPythonHandler(handler: string): { module: string; functionN
   const dot = handler.lastIndexOf('.');
   if (dot < 0) return undefined;
   const module = handler.slice(0, dot).replaceAll('/', '.');
-  if (module.split('.').some((part) => part === '')) return undefined;
-  return { module, functionName: handler.slice(dot + 1) };
+  const functionName = handler.slice(dot + 1);
+  if (functionName === '' || module.split('.').some((part) => part === '')) return undefined;
+  return { module, functionName };
 }
 
 /**
