@@ -11,6 +11,7 @@ import pino from 'pino';
 import { buildApi } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
+import type { ArnScope } from './core/arn.js';
 import { LIMITS } from './core/function.js';
 import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
@@ -85,7 +86,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const codeCache = new CodeCache(codeStore, join(config.dataDir, 'packages'));
   const slotsDir = join(config.dataDir, 'slots');
   rmSync(slotsDir, { recursive: true, force: true }); // slots of a previous run's instances
+  const arnScope: ArnScope = { region: config.region, accountId: config.accountId };
   const pool = new InstancePool(driver, {
+    arnScope,
     idleTimeoutMs: config.idleTimeoutSec * 1000,
     maxProcesses: config.maxProcesses,
     tmpSizeMb: config.tmpSizeMb,
@@ -107,6 +110,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     retryBaseMs: config.asyncRetryBaseMs,
     leaseMs: config.asyncLeaseSec * 1000,
     maxResultBytes: LIMITS.syncPayloadBytes,
+    arnScope,
   });
   const triggers = new TriggerService(
     store,
@@ -164,6 +168,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       version: VERSION,
       accessKeys: new AccessKeyService(store.accessKeys()),
       rieFunction: config.rieFunction,
+      arnScope,
     },
     { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
   );

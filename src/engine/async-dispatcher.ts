@@ -8,6 +8,7 @@
  * dies mid-call leaves a leased call that the next server runs again. It must never drop a call.
  */
 import { hostname } from 'node:os';
+import type { ArnScope } from '../core/arn.js';
 import { NimbusError, deadLetterNotFound } from '../core/errors.js';
 import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
@@ -30,6 +31,8 @@ export interface DispatcherSettings {
   leaseMs: number;
   /** Result payloads larger than this fail the attempt. */
   maxResultBytes: number;
+  /** The server's region and account id, for the ARNs in destination records. */
+  arnScope: ArnScope;
 }
 
 export interface DispatcherLogger extends EngineLogger {
@@ -451,6 +454,7 @@ export class AsyncDispatcher {
     if (!destination) return;
     const record = destinationRecord({
       fn,
+      scope: this.settings.arnScope,
       executionId: call.id,
       condition,
       attempts,
