@@ -102,7 +102,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const recorder = new ExecutionRecorder(store, config, logger);
   const functions = new FunctionService(store, codeStore, codeCache, pool);
   const versions = new VersionService(store, functions, pool);
-  const invoker = new Invoker(functions, codeCache, pool, recorder, versions);
+  const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope);
   const asyncQueue = store.asyncQueue();
   const dispatcher = new AsyncDispatcher(asyncQueue, store, versions, invoker, recorder, logger, {
     queueMax: config.asyncQueueMax,

@@ -6,6 +6,7 @@
 import type { ExecutionError, LogStream } from '../core/execution.js';
 import type { SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
+  type CallContext,
   encodeFrame,
   encodeInvokeFrame,
   FrameBatcher,
@@ -181,15 +182,18 @@ export class Instance {
     timeoutMs: number,
     log: LogSink,
     http?: HttpResponseSink,
+    context?: CallContext,
   ): Promise<InvokeResult> {
-    if (this.clocksWaitingForInit) return this.invokeBehindInit(id, event, timeoutMs, log, http);
+    if (this.clocksWaitingForInit) return this.invokeBehindInit(id, event, timeoutMs, log, http, context);
     return new Promise<InvokeResult>((resolve) => {
       const timer = this.timeoutOf(id, resolve, timeoutMs);
       this.pending.set(id, { resolve, log, timer, http });
       const deadline = Date.now() + timeoutMs;
-      if (!http) return this.send(encodeInvokeFrame(id, deadline, event));
-      this.send(encodeFrame({ t: 'invoke', id, deadline, http: http.style }, event));
-      this.allowCancel(id, http);
+      // A plain call (the hot path) gets its header written directly.
+      if (!http && !context) return this.send(encodeInvokeFrame(id, deadline, event));
+      const head = { t: 'invoke', id, deadline, ...context };
+      this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
+      if (http) this.allowCancel(id, http);
     });
   }
 
@@ -200,6 +204,7 @@ export class Instance {
     timeoutMs: number,
     log: LogSink,
     http: HttpResponseSink | undefined,
+    context: CallContext | undefined,
   ): Promise<InvokeResult> {
     return new Promise<InvokeResult>((resolve) => {
       const pending: PendingInvocation = { resolve, log, timer: undefined, http };
@@ -207,7 +212,7 @@ export class Instance {
       this.clocksWaitingForInit!.push(() => {
         if (this.pending.has(id)) pending.timer = this.timeoutOf(id, resolve, timeoutMs);
       });
-      const head = { t: 'invoke', id, deadline: Date.now() + timeoutMs, budgetMs: timeoutMs };
+      const head = { t: 'invoke', id, deadline: Date.now() + timeoutMs, budgetMs: timeoutMs, ...context };
       this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
       if (http) this.allowCancel(id, http);
     });

@@ -3,6 +3,7 @@
  * enforces the timeout by killing the instance, classifies the outcome, and gives the instance
  * back or replaces it. Every invocation ends in exactly one recorded outcome.
  */
+import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import { NimbusError } from '../core/errors.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
@@ -12,6 +13,7 @@ import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
+import type { CallContext } from '../runtimes/protocol.js';
 import type { VersionService } from './version-service.js';
 
 export interface InvocationOutcome {
@@ -36,6 +38,10 @@ export interface InvokeOptions {
    * weighted alias picks its version each time). The execution records it, and the version that served.
    */
   qualifier?: string | undefined;
+  /** The caller's `X-Amzn-Trace-Id`, for the function's `_X_AMZN_TRACE_ID`. */
+  trace?: string | undefined;
+  /** The caller's client context, JSON text (decoded from `X-Amz-Client-Context`). */
+  clientContext?: string | undefined;
 }
 
 export interface QueuedAttempt {
@@ -56,6 +62,8 @@ export class Invoker {
     private readonly pool: InstancePool,
     private readonly recorder: ExecutionRecorder,
     private readonly versions: VersionService,
+    /** The server's region and account id: a qualified call's invoked ARN is in them. */
+    private readonly arnScope: ArnScope,
   ) {}
 
   /** Resolves when no invocation is running (for a graceful shutdown). */
@@ -98,6 +106,10 @@ export class Invoker {
     }
   }
 
+  private callContext(fn: FunctionRecord, options: InvokeOptions): CallContext | undefined {
+    return callContextOf(this.arnScope, fn, options);
+  }
+
   private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     const started = Date.now();
     const queued = options.queued;
@@ -134,7 +146,14 @@ export class Invoker {
         execution.coldStart = acquired.cold;
         execution.instanceId = instance.id;
         callStarted = performance.now();
-        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink, options.http);
+        result = await instance.invoke(
+          execution.id,
+          event,
+          fn.timeoutSec * 1000,
+          sink,
+          options.http,
+          this.callContext(fn, options),
+        );
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
@@ -197,6 +216,25 @@ export class Invoker {
     this.recorder.save(execution);
     return { execution, payload };
   }
+}
+
+/**
+ * What the runtime is told about the call besides its event: undefined for a plain call (the hot
+ * path's frame stays as it is); else the invoked ARN when a qualifier was named, the trace id and
+ * the client context.
+ */
+function callContextOf(
+  scope: ArnScope,
+  fn: FunctionRecord,
+  options: InvokeOptions,
+): CallContext | undefined {
+  const { qualifier, trace, clientContext } = options;
+  if (qualifier === undefined && trace === undefined && clientContext === undefined) return undefined;
+  const context: CallContext = {};
+  if (qualifier !== undefined) context.arn = lambdaFunctionArn(scope, fn.name, qualifier);
+  if (trace !== undefined) context.trace = trace;
+  if (clientContext !== undefined) context.cc = clientContext;
+  return context;
 }
 
 const OUTCOME_OF: Record<'function' | 'developer' | 'platform', Outcome> = {

@@ -7,6 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Execution } from '../../core/execution.js';
 import { LIMITS } from '../../core/function.js';
+import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
 import type { ApiDeps } from '../deps.js';
 import { isVersionNumber } from '../../core/version.js';
 import { LATEST } from './function-configuration.js';
@@ -31,6 +32,12 @@ export async function invokeFunction(
   if (logType !== 'None' && logType !== 'Tail') {
     throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
   }
+  const clientContext = clientContextOf(request.headers['x-amz-client-context']);
+  if (isProblem(clientContext)) {
+    throw new LambdaApiError('InvalidRequestContentException', 400, clientContext.problem);
+  }
+  const trace = traceIdOf(request.headers['x-amzn-trace-id']);
+  if (isProblem(trace)) throw new LambdaApiError('InvalidRequestContentException', 400, trace.problem);
   const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
   const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
   if (body.length > limit) {
@@ -68,6 +75,8 @@ export async function invokeFunction(
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
     qualifier: q,
+    trace,
+    clientContext,
   });
   reply.header('x-amzn-requestid', execution.id);
   reply.header('x-amz-executed-version', execution.version);
