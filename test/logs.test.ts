@@ -54,12 +54,62 @@ describe('execution logs', () => {
     const res = await nimbus.invoke('spammer', { action: 'spam', lines: 500, width: 40 });
     assert.equal(res.status, 200);
     const lines = await logsOf(res);
-    const last = lines.at(-1)!;
-    assert.equal(last.stream, 'system');
-    assert.match(last.message, /log truncated/);
-    const kept = lines.slice(0, -1).map((l) => l.message);
+    // The platform's START, END and REPORT lines are kept whatever the function printed.
+    assert.match(lines[0]!.message, /^START RequestId: /);
+    assert.match(lines.at(-2)!.message, /^END RequestId: /);
+    assert.match(lines.at(-1)!.message, /^REPORT RequestId: /);
+    const marker = lines.at(-3)!;
+    assert.equal(marker.stream, 'system');
+    assert.match(marker.message, /log truncated/);
+    const kept = lines.slice(1, -3).map((l) => l.message);
     kept.forEach((m, i) => assert.ok(m.startsWith(`line ${i} `), `line ${i} kept in order`));
     assert.ok(kept.length > 50 && kept.length < 500);
+  });
+
+  it("frames every call's output with Lambda's START, END and REPORT lines (Init Duration on a cold start only)", async () => {
+    await nimbus.deploy('framed', 'node-cjs', 'nodejs', 'index.handler', { memoryMb: 192 });
+    const cold = await nimbus.invoke('framed', { name: 'cold' });
+    const warm = await nimbus.invoke('framed', { name: 'warm' });
+    for (const [res, isCold] of [
+      [cold, true],
+      [warm, false],
+    ] as const) {
+      const id = res.headers.get('x-nimbus-execution-id')!;
+      const lines = await logsOf(res);
+      assert.deepEqual(lines[0], {
+        ...lines[0],
+        stream: 'system',
+        message: `START RequestId: ${id} Version: $LATEST`,
+      });
+      assert.ok(lines.some((l) => l.stream === 'stdout' && l.message.includes('hello from node cjs')));
+      assert.deepEqual(lines.at(-2), { ...lines.at(-2)!, stream: 'system', message: `END RequestId: ${id}` });
+      const report = lines.at(-1)!;
+      assert.equal(report.stream, 'system');
+      const fields = report.message.split('\t');
+      assert.equal(fields[0], `REPORT RequestId: ${id}`);
+      assert.match(fields[1]!, /^Duration: \d+\.\d\d ms$/);
+      const duration = Number(/[\d.]+/.exec(fields[1]!)![0]);
+      assert.equal(fields[2], `Billed Duration: ${Math.max(1, Math.ceil(duration))} ms`);
+      assert.equal(fields[3], 'Memory Size: 192 MB');
+      // The instance's cgroup reports its peak; the plain-process driver without cgroups leaves it out.
+      const memory = fields.find((f) => f.startsWith('Max Memory Used: '));
+      if (memory) {
+        const mb = Number(/\d+/.exec(memory)![0]);
+        assert.ok(mb >= 1 && mb <= 192, memory);
+      }
+      const init = fields.find((f) => f.startsWith('Init Duration: '));
+      if (isCold) assert.match(init ?? '', /^Init Duration: \d+\.\d\d ms$/, report.message);
+      else assert.equal(init, undefined, report.message);
+    }
+  });
+
+  it('says Status: timeout on the REPORT of a call that timed out', async () => {
+    await nimbus.deploy('framed-slow', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
+    const res = await nimbus.invoke('framed-slow', { action: 'sleep', seconds: 5 });
+    assert.equal(res.status, 504);
+    const lines = await logsOf(res);
+    assert.match(lines.at(-1)!.message, /^REPORT RequestId: .*\tStatus: timeout$/);
+    assert.ok(lines.some((l) => /timed out/.test(l.message)));
   });
 
   it("streams a function's logs live with follow=true", async () => {

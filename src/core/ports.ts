@@ -251,6 +251,11 @@ export interface SandboxProcess {
   readonly exited: Promise<SandboxExit>;
   /** Gives the sandbox its full CPU share (after it was started in the background). */
   setForeground(): void;
+  /**
+   * The most memory the sandbox has used so far, in bytes (its cgroup's peak); undefined when the
+   * driver cannot tell (no cgroups). Cheap enough to ask after every call.
+   */
+  peakMemoryBytes(): number | undefined;
   /** Kills every process of the sandbox and releases its resources. Idempotent. */
   kill(): Promise<void>;
 }

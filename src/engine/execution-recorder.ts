@@ -60,6 +60,14 @@ export class ExecutionLog {
     for (const line of lines) this.line(stream, line, time);
   }
 
+  /**
+   * Records one whole line from the platform (START, END, REPORT), with no splitting. Not counted
+   * against the cap and kept after it, so every call's REPORT is there however much it printed.
+   */
+  systemLine(message: string, time: number): void {
+    this.addLine('system', message, time);
+  }
+
   /** Records any unterminated fragments; called when the execution ends. */
   close(): void {
     for (const stream of ['stdout', 'stderr', 'system'] as const) {
@@ -78,6 +86,10 @@ export class ExecutionLog {
       stream = 'system';
       message = LOG_TRUNCATED_MARKER;
     }
+    this.addLine(stream, message, time);
+  }
+
+  private addLine(stream: LogStream, message: string, time: number): void {
     this.recorder.addLine({
       executionId: this.execution.id,
       functionName: this.execution.functionName,

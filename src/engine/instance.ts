@@ -78,6 +78,8 @@ export class Instance {
   private clocksWaitingForInit: (() => void)[] | undefined;
   /** performance.now() when the function finished loading: a first call's time counts from here. */
   initedAt = 0;
+  /** How long loading the function took (init sent to `inited`), once it has loaded. */
+  initDurationMs: number | undefined;
 
   /** True while its function is loading (calls sent now run once it has loaded). */
   get initializing(): boolean {
@@ -157,6 +159,7 @@ export class Instance {
     this.orphanLog = log;
     this.toForeground();
     this.clocksWaitingForInit = [];
+    const sentAt = performance.now();
     this.send(encodeFrame({ t: 'init', ...init }));
     const inited = await this.nextControlMessage(timeoutMs);
     const clocks = this.clocksWaitingForInit;
@@ -167,6 +170,7 @@ export class Instance {
       return error;
     }
     this.initedAt = performance.now();
+    this.initDurationMs = this.initedAt - sentAt;
     this.orphanLog = undefined;
     for (const startClock of clocks) startClock();
     return undefined;
@@ -253,6 +257,11 @@ export class Instance {
     this.killReason ??= reason;
     this.alive = false;
     await this.process.kill();
+  }
+
+  /** The most memory the sandbox has used so far (bytes), when its driver can tell. */
+  peakMemoryBytes(): number | undefined {
+    return this.process.peakMemoryBytes();
   }
 
   get exited(): Promise<SandboxExit> {

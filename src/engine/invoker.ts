@@ -14,6 +14,7 @@ import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 import type { CallContext } from '../runtimes/protocol.js';
+import { endLine, reportLine, startLine, type CallReport } from './report-lines.js';
 import type { VersionService } from './version-service.js';
 
 export interface InvocationOutcome {
@@ -125,7 +126,7 @@ export class Invoker {
       attempts: queued ? queued.attempt : 1,
       qualifier: options.qualifier,
     });
-    // Most calls print nothing: the collector is made when the first output arrives.
+    // The collector is made when the call gets its record (START), or when init output comes first.
     let log: ExecutionLog | undefined;
     const sink: LogSink = (stream, text, time) =>
       (log ??= this.recorder.logFor(execution, queued?.logSeqStart)).append(stream, text, time);
@@ -133,11 +134,16 @@ export class Invoker {
     let result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError };
     let instance: Instance | undefined;
     let callStarted = 0;
+    /** Whether the call's START line was written (its END and REPORT follow it). */
+    let reported = false;
     try {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
       // The record is saved once the call has an instance: a call refused with 429 leaves none.
       this.recorder.save(execution);
+      log ??= this.recorder.logFor(execution, queued?.logSeqStart);
+      log.systemLine(startLine(execution.id, fn.version), Date.now());
+      reported = true;
       if ('error' in acquired) {
         const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
         result = { ok: false, kind, error: acquired.error };
@@ -164,10 +170,14 @@ export class Invoker {
       };
     }
 
+    // A first call sent behind its instance's init started when the init finished.
+    const callMs = instance
+      ? performance.now() - Math.max(callStarted, instance.initedAt)
+      : Date.now() - started;
+    // Read before the instance may be stopped below (its cgroup goes with it).
+    const peakMemoryBytes = instance?.peakMemoryBytes();
     if (instance) {
-      if (result.ok || result.kind === 'function')
-        // A first call sent behind its instance's init started when the init finished.
-        this.pool.release(instance, performance.now() - Math.max(callStarted, instance.initedAt));
+      if (result.ok || result.kind === 'function') this.pool.release(instance, callMs);
       else if (result.kind === 'timeout') {
         sink(
           'system',
@@ -192,6 +202,24 @@ export class Invoker {
     }
 
     log?.close();
+    if (reported) {
+      const now = Date.now();
+      log!.systemLine(endLine(execution.id), now);
+      log!.systemLine(
+        reportLine({
+          requestId: execution.id,
+          durationMs: callMs,
+          memorySizeMb: fn.memoryMb,
+          maxMemoryUsedBytes:
+            !result.ok && result.kind !== 'timeout' && result.error.type === 'OutOfMemory'
+              ? fn.memoryMb * 1024 * 1024
+              : peakMemoryBytes,
+          initDurationMs: execution.coldStart ? instance?.initDurationMs : undefined,
+          status: reportStatus(result),
+        }),
+        now,
+      );
+    }
     execution.durationMs = Date.now() - started;
     let payload: Buffer | undefined;
     if (result.ok) {
@@ -223,11 +251,7 @@ export class Invoker {
  * path's frame stays as it is); else the invoked ARN when a qualifier was named, the trace id and
  * the client context.
  */
-function callContextOf(
-  scope: ArnScope,
-  fn: FunctionRecord,
-  options: InvokeOptions,
-): CallContext | undefined {
+function callContextOf(scope: ArnScope, fn: FunctionRecord, options: InvokeOptions): CallContext | undefined {
   const { qualifier, trace, clientContext } = options;
   if (qualifier === undefined && trace === undefined && clientContext === undefined) return undefined;
   const context: CallContext = {};
@@ -235,6 +259,19 @@ function callContextOf(
   if (trace !== undefined) context.trace = trace;
   if (clientContext !== undefined) context.cc = clientContext;
   return context;
+}
+
+/** Lambda's `Status` on a REPORT line: for calls that stopped their instance (timeout, crash, out of memory). */
+function reportStatus(
+  result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError },
+): CallReport['status'] {
+  if (result.ok || result.kind === 'function') return undefined;
+  if (result.kind === 'timeout') return { kind: 'timeout' };
+  const type = result.error.type;
+  return {
+    kind: 'error',
+    errorType: type.startsWith('Runtime.') ? type : `Runtime.${type === 'Crash' ? 'ExitError' : type}`,
+  };
 }
 
 const OUTCOME_OF: Record<'function' | 'developer' | 'platform', Outcome> = {

@@ -43,7 +43,13 @@ export type HostMessage =
    * (the host fails it with the init error). Such an invoke carries `budgetMs` and its deadline
    * starts when the call does (now + budgetMs), so init time is not taken from the call.
    */
-  | ({ t: 'invoke'; id: string; deadline: number; budgetMs?: number; http?: StreamingHttpStyle } & CallContext)
+  | ({
+      t: 'invoke';
+      id: string;
+      deadline: number;
+      budgetMs?: number;
+      http?: StreamingHttpStyle;
+    } & CallContext)
   /** The host wrote `n` more bytes of the call's response to its client: the runtime may send more. */
   | { t: 'http_ack'; id: string; n: number }
   /** The client went away (or the response grew past its limit): stop producing the body. */

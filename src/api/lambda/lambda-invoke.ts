@@ -80,7 +80,7 @@ export async function invokeFunction(
   });
   reply.header('x-amzn-requestid', execution.id);
   reply.header('x-amz-executed-version', execution.version);
-  if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution, fn.memoryMb));
+  if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution));
   if (payload) return reply.code(200).type('application/json').send(payload);
   if (execution.outcome === 'platform_error') {
     throw new LambdaApiError(
@@ -102,17 +102,14 @@ export async function invokeFunction(
   return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
 }
 
-/** Lambda's START / log / END / REPORT lines of one execution, the last 4 KB, base64. */
-async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): Promise<string> {
+/**
+ * The end of the execution's log as Lambda returns it: the last 4 KB, base64. The log holds the
+ * call's START, END and REPORT lines (the Invoker writes them), as Lambda's log stream does.
+ */
+async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
   await deps.recorder.flush();
   const lines = await deps.store.getLogs(execution.id);
-  const id = execution.id;
-  const duration = execution.durationMs ?? 0;
-  const text =
-    `START RequestId: ${id} Version: ${execution.version}\n` +
-    lines.map((line) => (line.message.endsWith('\n') ? line.message : `${line.message}\n`)).join('') +
-    `END RequestId: ${id}\n` +
-    `REPORT RequestId: ${id}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${memoryMb} MB\n`;
+  const text = lines.map((line) => `${line.message}\n`).join('');
   const bytes = Buffer.from(text, 'utf8');
   return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
 }
