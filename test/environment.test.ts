@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
 const REGION = 'eu-north-1';
@@ -192,5 +193,148 @@ describe('the environment every instance sees', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.env.AWS_ACCESS_KEY_ID, 'AKIDEXAMPLE');
     assert.equal(res.body.env.AWS_XRAY_CONTEXT_MISSING, 'LOG_ERROR');
+  });
+});
+
+/**
+ * What a caller says about one call reaches the function: the invoked ARN (with the qualifier it
+ * named), the client context and the trace id. The tests marked "(runtime)" read them through the
+ * runtimes' context objects and `_X_AMZN_TRACE_ID`, which the node and python runtime work adds.
+ */
+describe('the per-call context', () => {
+  let nimbus: TestServer;
+  const clientContext = {
+    client: {
+      installation_id: 'inst-1',
+      app_title: 'Nimbus tests',
+      app_version_name: '1.0',
+      app_version_code: '1',
+      app_package_name: 'dev.nimbus',
+    },
+    custom: { tenant: 'acme' },
+    env: { platform: 'test' },
+  };
+  const encoded = Buffer.from(JSON.stringify(clientContext)).toString('base64');
+  const trace = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
+  let lambda: LambdaClient;
+
+  before(async () => {
+    nimbus = await startTestServer({ region: REGION, accountId: ACCOUNT_ID });
+    for (const c of CASES) {
+      await nimbus.deploy(c.name, c.fixture, c.runtime, c.handler);
+      assert.equal(
+        (await nimbus.request('POST', `/v1/functions/${c.name}/versions`, { json: {} })).status,
+        201,
+      );
+      const made = await nimbus.request('POST', `/v1/functions/${c.name}/aliases`, {
+        json: { name: 'live', functionVersion: '1' },
+      });
+      assert.equal(made.status, 201, made.text);
+    }
+    const key = await nimbus.request('POST', '/v1/access-keys', { json: {} });
+    assert.equal(key.status, 201, key.text);
+    lambda = new LambdaClient({
+      endpoint: nimbus.url,
+      region: 'us-west-2',
+      credentials: { accessKeyId: key.body.accessKeyId, secretAccessKey: key.body.secretAccessKey },
+      maxAttempts: 1,
+    });
+    // The SDK has no parameter for the trace header: add it as a tracing middleware would.
+    lambda.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers['x-amzn-trace-id'] = trace;
+        return next(args);
+      },
+      { step: 'build', name: 'traceHeader' },
+    );
+  });
+  after(() => nimbus.close());
+
+  for (const c of CASES) {
+    it(`gives the invoked ARN, client context and trace id of a Lambda API call (${c.runtime}, runtime)`, async () => {
+      const res = await lambda.send(
+        new InvokeCommand({ FunctionName: c.name, Qualifier: 'live', ClientContext: encoded, Payload: '{}' }),
+      );
+      assert.equal(res.StatusCode, 200);
+      assert.equal(res.FunctionError, undefined, Buffer.from(res.Payload!).toString());
+      const body = JSON.parse(Buffer.from(res.Payload!).toString());
+      assert.equal(body.context.invokedFunctionArn, `${ARN}${c.name}:live`);
+      assert.deepEqual(body.context.clientContext, clientContext);
+      assert.equal(body.env._X_AMZN_TRACE_ID, trace);
+      assert.equal(body.env.AWS_LAMBDA_FUNCTION_VERSION, '1');
+    });
+
+    it(`gives the unqualified ARN and a fresh trace id to a plain call (${c.runtime}, runtime)`, async () => {
+      const first = await nimbus.invoke(c.name, {});
+      const second = await nimbus.invoke(c.name, {});
+      for (const res of [first, second]) {
+        assert.equal(res.status, 200, res.text);
+        assert.equal(res.body.context.invokedFunctionArn, `${ARN}${c.name}`);
+        assert.match(
+          res.body.env._X_AMZN_TRACE_ID,
+          /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/,
+        );
+      }
+      assert.notEqual(first.body.env._X_AMZN_TRACE_ID, second.body.env._X_AMZN_TRACE_ID);
+    });
+
+    it(`takes the same headers on the native invoke (${c.runtime}, runtime)`, async () => {
+      const res = await nimbus.request('POST', `/v1/functions/${c.name}/invoke?qualifier=1`, {
+        json: {},
+        headers: { 'x-amz-client-context': encoded, 'x-amzn-trace-id': trace },
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.context.invokedFunctionArn, `${ARN}${c.name}:1`);
+      assert.deepEqual(res.body.context.clientContext, clientContext);
+      assert.equal(res.body.env._X_AMZN_TRACE_ID, trace);
+    });
+  }
+
+  it("passes an HTTP request's trace id and the trigger's qualifier (runtime)", async () => {
+    const made = await nimbus.request('POST', '/v1/functions/env-node/triggers', {
+      json: { type: 'http', auth: 'anonymous', style: 'lambda', qualifier: 'live' },
+    });
+    assert.equal(made.status, 201, made.text);
+    const res = await fetch(`${nimbus.url}/fn/env-node/`, { headers: { 'x-amzn-trace-id': trace } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as any;
+    assert.equal(body.env._X_AMZN_TRACE_ID, trace);
+    assert.equal(body.context.invokedFunctionArn, `${ARN}env-node:live`);
+  });
+
+  it('refuses a client context that is not base64 of a JSON object, and a malformed trace id, with what to fix', async () => {
+    const bad = [
+      { header: 'x-amz-client-context', value: 'not base64!', message: /base64/ },
+      {
+        header: 'x-amz-client-context',
+        value: Buffer.from('[1,2]').toString('base64'),
+        message: /JSON object/,
+      },
+      { header: 'x-amz-client-context', value: Buffer.from('{oops').toString('base64'), message: /not JSON/ },
+      { header: 'x-amz-client-context', value: 'A'.repeat(3584), message: /limit is 3583/ },
+      { header: 'x-amzn-trace-id', value: 'R'.repeat(1025), message: /printable ASCII/ },
+    ];
+    for (const { header, value, message } of bad) {
+      const res = await nimbus.request('POST', '/v1/functions/env-node/invoke', {
+        json: {},
+        headers: { [header]: value },
+      });
+      assert.equal(res.status, 400, `${header}: ${res.text}`);
+      assert.equal(res.body.error.code, 'VALIDATION_FAILED');
+      assert.match(res.body.error.message, message);
+    }
+    // The Lambda API answers as Lambda does: InvalidRequestContentException, 400.
+    await assert.rejects(
+      lambda.send(
+        new InvokeCommand({ FunctionName: 'env-node', ClientContext: 'not base64!', Payload: '{}' }),
+      ),
+      (err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+        assert.equal(err.name, 'InvalidRequestContentException');
+        assert.equal(err.$metadata?.httpStatusCode, 400);
+        assert.match(err.message, /X-Amz-Client-Context must be base64/);
+        return true;
+      },
+    );
   });
 });
