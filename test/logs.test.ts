@@ -103,6 +103,65 @@ describe('execution logs', () => {
     }
   });
 
+  it("renders them from the record: nothing stored for a call that prints nothing, yet the function's log shows it", async () => {
+    await nimbus.deploy('silent', 'node-esm-await', 'nodejs', 'index.handler');
+    const res = await nimbus.invoke('silent', {});
+    assert.equal(res.status, 200, res.text);
+    const id = res.headers.get('x-nimbus-execution-id')!;
+    const record = await nimbus.executionOf(res);
+    assert.equal(typeof record.callDurationMs, 'number');
+    assert.equal(record.memorySizeMb, 128);
+    assert.equal(typeof record.initDurationMs, 'number', 'a cold start');
+    const lines = await logsOf(res);
+    assert.deepEqual(
+      lines.map((l) => [l.seq, l.stream, l.message.split('\t')[0]]),
+      [
+        [0, 'system', `START RequestId: ${id} Version: $LATEST`],
+        [1, 'system', `END RequestId: ${id}`],
+        [2, 'system', `REPORT RequestId: ${id}`],
+      ],
+    );
+    const warm = await nimbus.invoke('silent', {});
+    const listed = await nimbus.request('GET', '/v1/functions/silent/logs?tail=100');
+    assert.equal(listed.status, 200);
+    const all = listed.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { executionId: string; message: string });
+    const warmId = warm.headers.get('x-nimbus-execution-id')!;
+    assert.deepEqual(
+      all.map((l) => [l.executionId, l.message.split('\t')[0]]),
+      [
+        [id, `START RequestId: ${id} Version: $LATEST`],
+        [id, `END RequestId: ${id}`],
+        [id, `REPORT RequestId: ${id}`],
+        [warmId, `START RequestId: ${warmId} Version: $LATEST`],
+        [warmId, `END RequestId: ${warmId}`],
+        [warmId, `REPORT RequestId: ${warmId}`],
+      ],
+    );
+    assert.doesNotMatch(all.at(-1)!.message, /Init Duration/, 'a warm call');
+    // The tail counts rendered lines.
+    const two = await nimbus.request('GET', '/v1/functions/silent/logs?tail=2');
+    assert.deepEqual(
+      two.text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { message: string }).message.split('\t')[0]),
+      [`END RequestId: ${warmId}`, `REPORT RequestId: ${warmId}`],
+    );
+  });
+
+  it('says Status: error with the error type on the REPORT of a call that crashed', async () => {
+    const res = await nimbus.invoke('spammer', { action: 'exit' });
+    assert.equal(res.status, 502, res.text);
+    const lines = await logsOf(res);
+    assert.match(
+      lines.at(-1)!.message,
+      /^REPORT RequestId: .*\tStatus: error\tError Type: Runtime\.ExitError$/,
+    );
+  });
+
   it('says Status: timeout on the REPORT of a call that timed out', async () => {
     await nimbus.deploy('framed-slow', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
     const res = await nimbus.invoke('framed-slow', { action: 'sleep', seconds: 5 });
@@ -131,7 +190,7 @@ describe('execution logs', () => {
         const parts = buffered.split('\n');
         buffered = parts.pop()!;
         for (const p of parts) if (p.trim()) seen.push(JSON.parse(p).message);
-        if (seen.some((m) => m.includes('name=streamed'))) return;
+        if (seen.some((m) => m.startsWith('REPORT RequestId: '))) return;
       }
     })();
     await nimbus.invoke('py-logs', { name: 'streamed' });
@@ -142,6 +201,10 @@ describe('execution logs', () => {
     ]).finally(() => clearTimeout(timer));
     controller.abort();
     assert.ok(seen.includes('hello from python, name=streamed'));
+    // Live followers get each call framed as the stored log renders it.
+    assert.match(seen[0]!, /^START RequestId: \S+ Version: \$LATEST$/);
+    assert.match(seen.at(-2)!, /^END RequestId: /);
+    assert.match(seen.at(-1)!, /^REPORT RequestId: .*\tDuration: /);
   });
 
   it('lists recent function logs without follow', async () => {

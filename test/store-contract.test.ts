@@ -74,6 +74,10 @@ function execution(
     instanceId: 'inst-1',
     invocationType: 'sync',
     attempts: 1,
+    callDurationMs: 10.25,
+    initDurationMs: null,
+    maxMemoryUsedMb: 41,
+    memorySizeMb: 128,
     ...overrides,
   };
 }
@@ -297,6 +301,10 @@ export function runStoreContract(
           outputTruncated: true,
           error: { type: 'ValueError', message: "bad 'x'", stack: 'Traceback...\n  line 1' },
           instanceId: null,
+          callDurationMs: 0.01,
+          initDurationMs: 150.22,
+          maxMemoryUsedMb: null,
+          memorySizeMb: 3008,
         });
         const running = execution('e-run', 'f', at(2), {
           status: 'running',

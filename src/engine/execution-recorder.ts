@@ -14,6 +14,7 @@ import {
   type LogStream,
 } from '../core/execution.js';
 import type { Store } from '../core/ports.js';
+import { renderedEnd, renderedLine, renderedStart } from './report-lines.js';
 
 /** What a new execution record is made from (see ExecutionRecorder.newExecution). */
 export interface NewExecution extends Pick<
@@ -60,12 +61,9 @@ export class ExecutionLog {
     for (const line of lines) this.line(stream, line, time);
   }
 
-  /**
-   * Records one whole line from the platform (START, END, REPORT), with no splitting. Not counted
-   * against the cap and kept after it, so every call's REPORT is there however much it printed.
-   */
-  systemLine(message: string, time: number): void {
-    this.addLine('system', message, time);
+  /** Where the next line goes (END and REPORT follow it in a rendered log). */
+  get nextSeq(): number {
+    return this.seq;
   }
 
   /** Records any unterminated fragments; called when the execution ends. */
@@ -86,10 +84,6 @@ export class ExecutionLog {
       stream = 'system';
       message = LOG_TRUNCATED_MARKER;
     }
-    this.addLine(stream, message, time);
-  }
-
-  private addLine(stream: LogStream, message: string, time: number): void {
     this.recorder.addLine({
       executionId: this.execution.id,
       functionName: this.execution.functionName,
@@ -132,8 +126,28 @@ export class ExecutionRecorder {
 
   addLine(line: LogLine): void {
     this.pendingLines.push(line);
-    this.live.emit('line', line);
+    // Followers see the log as rendered (START first), so each stored line one place down.
+    if (this.following()) this.live.emit('line', renderedLine(line));
     this.schedule();
+  }
+
+  /** Tells followers a call has started (its START line); nothing is stored. */
+  announceStart(execution: Execution): void {
+    if (this.following()) this.live.emit('line', renderedStart(execution));
+  }
+
+  /**
+   * Tells followers a call has ended (its END and REPORT lines), its stored lines ending before
+   * `nextStoredSeq`; nothing is stored (the record keeps the facts).
+   */
+  announceEnd(execution: Execution, nextStoredSeq: number): void {
+    if (!this.following()) return;
+    const time = new Date().toISOString();
+    for (const line of renderedEnd(execution, nextStoredSeq, time)) this.live.emit('line', line);
+  }
+
+  private following(): boolean {
+    return this.live.listenerCount('line') > 0;
   }
 
   /**
@@ -160,6 +174,10 @@ export class ExecutionRecorder {
       error: fields.error ?? null,
       instanceId: null,
       attempts: fields.attempts,
+      callDurationMs: null,
+      initDurationMs: null,
+      maxMemoryUsedMb: null,
+      memorySizeMb: null,
     };
     if (fields.qualifier !== undefined) execution.qualifier = fields.qualifier;
     return execution;

@@ -14,7 +14,7 @@ import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
 import type { CallContext } from '../runtimes/protocol.js';
-import { endLine, reportLine, startLine, type CallReport } from './report-lines.js';
+import { megabytes } from './report-lines.js';
 import type { VersionService } from './version-service.js';
 
 export interface InvocationOutcome {
@@ -126,7 +126,7 @@ export class Invoker {
       attempts: queued ? queued.attempt : 1,
       qualifier: options.qualifier,
     });
-    // The collector is made when the call gets its record (START), or when init output comes first.
+    // Most calls print nothing: the collector is made when the first output arrives.
     let log: ExecutionLog | undefined;
     const sink: LogSink = (stream, text, time) =>
       (log ??= this.recorder.logFor(execution, queued?.logSeqStart)).append(stream, text, time);
@@ -134,15 +134,14 @@ export class Invoker {
     let result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError };
     let instance: Instance | undefined;
     let callStarted = 0;
-    /** Whether the call's START line was written (its END and REPORT follow it). */
+    /** Whether the call has a record and its START was announced (its END and REPORT follow). */
     let reported = false;
     try {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
       // The record is saved once the call has an instance: a call refused with 429 leaves none.
       this.recorder.save(execution);
-      log ??= this.recorder.logFor(execution, queued?.logSeqStart);
-      log.systemLine(startLine(execution.id, fn.version), Date.now());
+      this.recorder.announceStart(execution);
       reported = true;
       if ('error' in acquired) {
         const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
@@ -202,24 +201,16 @@ export class Invoker {
     }
 
     log?.close();
-    if (reported) {
-      const now = Date.now();
-      log!.systemLine(endLine(execution.id), now);
-      log!.systemLine(
-        reportLine({
-          requestId: execution.id,
-          durationMs: callMs,
-          memorySizeMb: fn.memoryMb,
-          maxMemoryUsedBytes:
-            !result.ok && result.kind !== 'timeout' && result.error.type === 'OutOfMemory'
-              ? fn.memoryMb * 1024 * 1024
-              : peakMemoryBytes,
-          initDurationMs: execution.coldStart ? instance?.initDurationMs : undefined,
-          status: reportStatus(result),
-        }),
-        now,
-      );
-    }
+    // The REPORT line's facts (rendered where logs are read, see report-lines.ts).
+    execution.callDurationMs = callMs;
+    execution.memorySizeMb = fn.memoryMb;
+    const outOfMemory = !result.ok && result.kind !== 'timeout' && result.error.type === 'OutOfMemory';
+    execution.maxMemoryUsedMb = outOfMemory
+      ? fn.memoryMb
+      : peakMemoryBytes === undefined
+        ? null
+        : megabytes(peakMemoryBytes);
+    execution.initDurationMs = (execution.coldStart ? instance?.initDurationMs : undefined) ?? null;
     execution.durationMs = Date.now() - started;
     let payload: Buffer | undefined;
     if (result.ok) {
@@ -242,6 +233,7 @@ export class Invoker {
       execution.error = result.error;
     }
     this.recorder.save(execution);
+    if (reported) this.recorder.announceEnd(execution, log ? log.nextSeq : (queued?.logSeqStart ?? 0));
     return { execution, payload };
   }
 }
@@ -259,19 +251,6 @@ function callContextOf(scope: ArnScope, fn: FunctionRecord, options: InvokeOptio
   if (trace !== undefined) context.trace = trace;
   if (clientContext !== undefined) context.cc = clientContext;
   return context;
-}
-
-/** Lambda's `Status` on a REPORT line: for calls that stopped their instance (timeout, crash, out of memory). */
-function reportStatus(
-  result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError },
-): CallReport['status'] {
-  if (result.ok || result.kind === 'function') return undefined;
-  if (result.kind === 'timeout') return { kind: 'timeout' };
-  const type = result.error.type;
-  return {
-    kind: 'error',
-    errorType: type.startsWith('Runtime.') ? type : `Runtime.${type === 'Crash' ? 'ExitError' : type}`,
-  };
 }
 
 const OUTCOME_OF: Record<'function' | 'developer' | 'platform', Outcome> = {

@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Execution } from '../../core/execution.js';
 import { LIMITS } from '../../core/function.js';
 import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
+import { renderExecutionLog } from '../../engine/report-lines.js';
 import type { ApiDeps } from '../deps.js';
 import { isVersionNumber } from '../../core/version.js';
 import { LATEST } from './function-configuration.js';
@@ -103,12 +104,12 @@ export async function invokeFunction(
 }
 
 /**
- * The end of the execution's log as Lambda returns it: the last 4 KB, base64. The log holds the
- * call's START, END and REPORT lines (the Invoker writes them), as Lambda's log stream does.
+ * The end of the execution's log as Lambda returns it (START, the lines, END, REPORT): the last
+ * 4 KB, base64.
  */
 async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
   await deps.recorder.flush();
-  const lines = await deps.store.getLogs(execution.id);
+  const lines = renderExecutionLog(execution, await deps.store.getLogs(execution.id));
   const text = lines.map((line) => `${line.message}\n`).join('');
   const bytes = Buffer.from(text, 'utf8');
   return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
