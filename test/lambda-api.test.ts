@@ -496,8 +496,24 @@ describe('the AWS SDK for JavaScript v3', () => {
     await client.send(new DeleteFunctionCommand({ FunctionName: name }));
     await assert.rejects(client.send(new GetFunctionCommand({ FunctionName: name })), (err: unknown) => {
       assert.ok(err instanceof ResourceNotFoundException);
+      // As Lambda says it, with the ARN in the server's region and account.
+      assert.match(
+        err.message,
+        new RegExp(`^Function not found: ${ARN_PREFIX.replaceAll('$', '\\$')}${name} \\(`),
+      );
       return true;
     });
+    await assert.rejects(
+      client.send(new InvokeCommand({ FunctionName: 'lam-sdk-node-gone', Qualifier: 'live' })),
+      (err: unknown) => {
+        assert.ok(err instanceof ResourceNotFoundException);
+        assert.match(
+          err.message,
+          /^Function not found: arn:aws:lambda:ap-southeast-2:123456789012:function:lam-sdk-node-gone/,
+        );
+        return true;
+      },
+    );
   });
 
   it('raises the usual exceptions', async () => {

@@ -217,7 +217,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         await authenticate(request, deps);
       });
       scope.setErrorHandler((error, request, reply) => {
-        const lambda = toLambdaError(error) ?? fromFastifyError(error);
+        const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
         if (lambda) return sendLambdaError(reply, lambda);
         request.log.error({ err: error }, 'unhandled error in the Lambda API');
         return sendLambdaError(
@@ -581,7 +581,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
   );
 }
 
-function fromFastifyError(error: unknown): LambdaApiError | undefined {
+function fromFastifyError(error: unknown, scope: ArnScope): LambdaApiError | undefined {
   const fe = error as { code?: string; statusCode?: number; message?: string };
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new LambdaApiError(
@@ -593,7 +593,7 @@ function fromFastifyError(error: unknown): LambdaApiError | undefined {
   if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new LambdaApiError('InvalidParameterValueException', 400, fe.message ?? 'invalid request');
   }
-  if (error instanceof NimbusError) return toLambdaError(error);
+  if (error instanceof NimbusError) return toLambdaError(error, scope);
   return undefined;
 }
 
