@@ -291,6 +291,23 @@ describe('the per-call context', () => {
     });
   }
 
+  it("keeps an asynchronous call's trace id and qualifier through the queue (runtime)", async () => {
+    const queued = await nimbus.request('POST', '/v1/functions/env-python/invoke?qualifier=live', {
+      json: {},
+      headers: { 'x-nimbus-invocation-type': 'async', 'x-amzn-trace-id': trace },
+    });
+    assert.equal(queued.status, 202, queued.text);
+    let record: any;
+    await waitFor(async () => {
+      record = (await nimbus.request('GET', `/v1/executions/${queued.body.executionId}`)).body;
+      return record.status === 'succeeded' || record.status === 'failed';
+    }, 'the queued call to run');
+    assert.equal(record.status, 'succeeded', JSON.stringify(record.error));
+    const output = JSON.parse(record.output);
+    assert.equal(output.env._X_AMZN_TRACE_ID, trace);
+    assert.equal(output.context.invokedFunctionArn, `${ARN}env-python:live`);
+  });
+
   it("passes an HTTP request's trace id and the trigger's qualifier (runtime)", async () => {
     const made = await nimbus.request('POST', '/v1/functions/env-node/triggers', {
       json: { type: 'http', auth: 'anonymous', style: 'lambda', qualifier: 'live' },

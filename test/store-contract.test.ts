@@ -831,6 +831,18 @@ export function runAsyncQueueContract(
         assert.deepEqual(await queue.getDeadLetter('qa'), letter);
       }));
 
+    test("a call keeps its caller's trace id through get and claim", () =>
+      withQueue(async (queue) => {
+        const trace = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
+        const call = queued('qt', at(1), { trace });
+        await queue.enqueue(call, 10);
+        await queue.enqueue(queued('qu', at(2)), 10);
+        assert.deepEqual(await queue.get('qt'), call);
+        assert.equal('trace' in ((await queue.get('qu')) ?? {}), false);
+        const [claimed] = await queue.claim('me', 1, now, 60_000);
+        assert.equal(claimed?.trace, trace);
+      }));
+
     test('enqueue refuses past the bound with TOO_MANY_REQUESTS and stores nothing', () =>
       withQueue(async (queue) => {
         await queue.enqueue(queued('a', at(0)), 2);

@@ -139,7 +139,7 @@ export function invokeFront(
     }
     const trigger = req.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
     if (async) {
-      const queued = await deps.dispatcher.enqueue(name, text, trigger, undefined, qualifier);
+      const queued = await deps.dispatcher.enqueue(name, text, trigger, undefined, qualifier, context?.trace);
       const answer = JSON.stringify({ executionId: queued.id });
       res.writeHead(202, [
         'content-type',

@@ -126,6 +126,8 @@ export interface QueuedCall {
   lastError: ExecutionError | null;
   /** What the caller asked to run (a version number or an alias); absent for `$LATEST`. */
   qualifier?: string | undefined;
+  /** The caller's `X-Amzn-Trace-Id`, for the function's `_X_AMZN_TRACE_ID` on every attempt. */
+  trace?: string | undefined;
 }
 
 /** Why a call ended in the dead-letter list (Lambda's condition names). */

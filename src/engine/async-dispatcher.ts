@@ -78,6 +78,7 @@ export class AsyncDispatcher {
    * the execution id to use instead of a new one (a timer tick's: see timerExecutionId).
    * `qualifier` (a version number or alias) is checked now (VERSION_NOT_FOUND, ALIAS_NOT_FOUND)
    * and resolved again when the call runs, so an alias moved meanwhile runs its new version.
+   * `trace` is the caller's X-Amzn-Trace-Id, which every attempt gets.
    */
   async enqueue(
     name: string,
@@ -85,6 +86,7 @@ export class AsyncDispatcher {
     trigger: Trigger,
     givenId?: string,
     qualifier?: string,
+    trace?: string,
   ): Promise<Execution> {
     const fn = await this.versions.resolve(name, qualifier ?? LATEST);
     const now = Date.now();
@@ -101,6 +103,7 @@ export class AsyncDispatcher {
         runAfter: at,
         lastError: null,
         qualifier,
+        ...(trace === undefined ? {} : { trace }),
       },
       this.settings.queueMax,
     );
@@ -264,6 +267,7 @@ export class AsyncDispatcher {
         maxResultBytes: this.settings.maxResultBytes,
         queued: { executionId: call.id, attempt, logSeqStart },
         qualifier: call.qualifier,
+        trace: call.trace,
       });
     } catch (err) {
       if (err instanceof NimbusError && GONE.has(err.code)) return this.orphaned(call, err);

@@ -259,6 +259,7 @@ export function queuedCallToRow(call: QueuedCall): AsyncQueueTable {
     lease_until: null,
     last_error_json: call.lastError === null ? null : JSON.stringify(call.lastError),
     qualifier: call.qualifier ?? null,
+    trace: call.trace ?? null,
   };
 }
 
@@ -273,6 +274,7 @@ export function rowToQueuedCall(row: AsyncQueueTable): QueuedCall {
     runAfter: row.run_after,
     lastError: errorFromJson(row.last_error_json),
     ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
+    ...(row.trace === null ? {} : { trace: row.trace }),
   };
 }
 

@@ -74,6 +74,8 @@ export interface AsyncQueueTable {
   last_error_json: string | null;
   /** v6; null for `$LATEST`. */
   qualifier: string | null;
+  /** The caller's trace id (v8). */
+  trace: string | null;
 }
 
 export interface DeadLettersTable {
@@ -416,12 +418,13 @@ const v7: Migration = async (db) => {
     .execute();
 };
 
-/** The facts of an execution's REPORT line: call and init durations, peak memory, memory size. */
+/** The facts of an execution's REPORT line (call and init durations, peak memory, memory size); a queued call's trace id. */
 const v8: Migration = async (db) => {
   await db.schema.alterTable('executions').addColumn('call_duration_us', 'integer').execute();
   await db.schema.alterTable('executions').addColumn('init_duration_us', 'integer').execute();
   await db.schema.alterTable('executions').addColumn('max_memory_used_mb', 'integer').execute();
   await db.schema.alterTable('executions').addColumn('memory_size_mb', 'integer').execute();
+  await db.schema.alterTable('async_queue').addColumn('trace', 'text').execute();
 };
 
 const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8];

@@ -67,7 +67,7 @@ export async function invokeFunction(
   if (type === 'DryRun') return reply.header('x-amz-executed-version', fn.version).code(204).send();
   if (type === 'Event') {
     // A queued call resolves its qualifier again when it runs, so an alias's pick is made then.
-    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api', undefined, q);
+    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api', undefined, q, trace);
     if (q === undefined || isVersionNumber(q)) reply.header('x-amz-executed-version', fn.version);
     return reply.code(202).header('x-amzn-requestid', queued.id).send();
   }
