@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { SANDBOXES, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
 const REGION = 'eu-north-1';
 const ACCOUNT_ID = '210987654321';
@@ -41,7 +41,20 @@ const CASES: Case[] = [
 ];
 
 /** Lambda's documented variables (and Function Compute's), as a function of this server sees them. */
-function expectedEnv(c: Case, memoryMb: number): Record<string, Expected> {
+/**
+ * Where code and runtime are: bubblewrap mounts them at /code and /nimbus/runtime; the plain-process
+ * driver runs the function where they are on the host (its slot, the data dir's runtime copy).
+ */
+const PATHS: Record<(typeof SANDBOXES)[number], { code: Expected; runtime: Expected }> = {
+  bubblewrap: { code: '/code', runtime: '/nimbus/runtime' },
+  process: { code: /^\/.+\/slots\/i-[0-9a-f-]{36}$/, runtime: /^\/.+\/runtime$/ },
+};
+
+function expectedEnv(
+  c: Case,
+  memoryMb: number,
+  paths: { code: Expected; runtime: Expected } = PATHS.bubblewrap,
+): Record<string, Expected> {
   return {
     _HANDLER: c.handler,
     AWS_REGION: REGION,
@@ -53,8 +66,8 @@ function expectedEnv(c: Case, memoryMb: number): Record<string, Expected> {
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
     AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${c.name}`,
     AWS_LAMBDA_LOG_STREAM_NAME: /^\d{4}\/\d{2}\/\d{2}\/\[\$LATEST\][0-9a-f]{32}$/,
-    LAMBDA_TASK_ROOT: '/code',
-    LAMBDA_RUNTIME_DIR: '/nimbus/runtime',
+    LAMBDA_TASK_ROOT: paths.code,
+    LAMBDA_RUNTIME_DIR: paths.runtime,
     TZ: ':UTC',
     LANG: 'C.UTF-8',
     PATH: '/usr/local/bin:/usr/bin:/bin:/opt/bin',
@@ -65,7 +78,7 @@ function expectedEnv(c: Case, memoryMb: number): Record<string, Expected> {
     FC_REGION: REGION,
     FC_ACCOUNT_ID: ACCOUNT_ID,
     FC_INSTANCE_ID: /^i-[0-9a-f-]{36}$/,
-    FC_FUNC_CODE_PATH: '/code',
+    FC_FUNC_CODE_PATH: paths.code,
     NIMBUS_FUNCTION_NAME: c.name,
     NIMBUS_FUNCTION_VERSION: '$LATEST',
     NIMBUS_FUNCTION_MEMORY_MB: String(memoryMb),
@@ -78,6 +91,30 @@ function assertEnv(env: Record<string, string>, expected: Record<string, Expecte
     if (typeof value === 'string') assert.equal(env[name], value, `${what}: ${name}`);
     else assert.match(env[name] ?? '(unset)', value, `${what}: ${name}`);
   }
+}
+
+for (const sandbox of SANDBOXES) {
+  describe(`the code and runtime paths (${sandbox} sandbox)`, () => {
+    let nimbus: TestServer;
+    before(async () => {
+      nimbus = await startTestServer({ sandbox, region: REGION, accountId: ACCOUNT_ID });
+    });
+    after(() => nimbus.close());
+
+    for (const c of CASES) {
+      it(`are where the function's code and the runtime are (${c.runtime})`, async () => {
+        await nimbus.deploy(c.name, c.fixture, c.runtime, c.handler, {
+          memoryMb: 256,
+          env: { GREETING: 'from the function config' },
+        });
+        const res = await nimbus.invoke(c.name, {});
+        assert.equal(res.status, 200, res.text);
+        const env = res.body.env as Record<string, string>;
+        assertEnv(env, expectedEnv(c, 256, PATHS[sandbox]), `${c.runtime}, ${sandbox}`);
+        assert.equal(env.LAMBDA_TASK_ROOT, env.NIMBUS_CODE_DIR, 'the code the runtime loads');
+      });
+    }
+  });
 }
 
 describe('the environment every instance sees', () => {

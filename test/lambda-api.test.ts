@@ -406,6 +406,7 @@ describe('the AWS SDK for JavaScript v3', () => {
     );
     // Publish: true answers with the version it published.
     assert.equal(created.FunctionArn, `${ARN_PREFIX}${name}:1`);
+    assert.equal(created.Role, `arn:aws:iam::${ACCOUNT_ID}:role/nimbus`);
     assert.equal(created.Version, '1');
     assert.equal(created.MemorySize, 192);
     await waitUntilFunctionActiveV2({ client, maxWaitTime: 30 }, { FunctionName: name });
