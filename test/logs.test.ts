@@ -162,6 +162,15 @@ describe('execution logs', () => {
     );
   });
 
+  it('says Status: error, Runtime.OutOfMemory and the whole memory size used for a call out of memory', async () => {
+    await nimbus.deploy('framed-oom', 'python-hostile', 'python3', 'main.handler', { memoryMb: 64 });
+    const res = await nimbus.invoke('framed-oom', { action: 'oom' });
+    assert.equal(res.status, 502, res.text);
+    const report = (await logsOf(res)).at(-1)!.message;
+    assert.match(report, /\tMemory Size: 64 MB\tMax Memory Used: 64 MB\t/);
+    assert.match(report, /\tStatus: error\tError Type: Runtime\.OutOfMemory$/);
+  });
+
   it('says Status: timeout on the REPORT of a call that timed out', async () => {
     await nimbus.deploy('framed-slow', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
     const res = await nimbus.invoke('framed-slow', { action: 'sleep', seconds: 5 });
