@@ -133,6 +133,22 @@ export const SETTINGS = {
     schema: int(2, 3600).default(30),
     doc: 'Lease on a running async call, renewed while it runs; a call whose server died runs again once its lease ends (or at the next start).',
   },
+  region: {
+    env: 'NIMBUS_REGION',
+    schema: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, "must look like an AWS region, e.g. 'us-east-1' or 'eu-west-1'")
+      .default('us-east-1'),
+    doc: "Region in every ARN Nimbus shows and in functions' AWS_REGION (the Lambda API serves requests signed for any region).",
+  },
+  accountId: {
+    env: 'NIMBUS_ACCOUNT_ID',
+    schema: z
+      .string()
+      .regex(/^\d{12}$/, 'must be 12 digits, e.g. 123456789012')
+      .default('000000000000'),
+    doc: 'Account id in every ARN Nimbus shows (Lambda API, destination records, context.invokedFunctionArn).',
+  },
   rieFunction: {
     env: 'NIMBUS_RIE_FUNCTION',
     schema: z.string().min(1).optional(),

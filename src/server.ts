@@ -11,6 +11,7 @@ import pino from 'pino';
 import { buildApi } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
+import type { ArnScope } from './core/arn.js';
 import { LIMITS } from './core/function.js';
 import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
@@ -95,7 +96,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   installPythonPackages(runtimeDir, logger);
   const slotsDir = join(config.dataDir, 'slots');
   rmSync(slotsDir, { recursive: true, force: true }); // slots of a previous run's instances
+  const arnScope: ArnScope = { region: config.region, accountId: config.accountId };
   const pool = new InstancePool(driver, {
+    arnScope,
     idleTimeoutMs: config.idleTimeoutSec * 1000,
     maxProcesses: config.maxProcesses,
     tmpSizeMb: config.tmpSizeMb,
@@ -107,14 +110,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     prewarmMax: config.prewarmMax,
   });
   const recorder = new ExecutionRecorder(store, config, logger);
-  // Region and account of layer ARNs: placeholders until they are server settings.
-  const layers = new LayerService(store.layers(), codeStore, codeCache, {
-    region: 'us-east-1',
-    account: '000000000000',
-  });
+  const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope);
   const functions = new FunctionService(store, codeStore, codeCache, pool, layers);
   const versions = new VersionService(store, functions, pool);
-  const invoker = new Invoker(functions, codeCache, pool, recorder, versions);
+  const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope);
   const asyncQueue = store.asyncQueue();
   const dispatcher = new AsyncDispatcher(asyncQueue, store, versions, invoker, recorder, logger, {
     queueMax: config.asyncQueueMax,
@@ -122,6 +121,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     retryBaseMs: config.asyncRetryBaseMs,
     leaseMs: config.asyncLeaseSec * 1000,
     maxResultBytes: LIMITS.syncPayloadBytes,
+    arnScope,
   });
   const triggers = new TriggerService(
     store,
@@ -180,6 +180,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       version: VERSION,
       accessKeys: new AccessKeyService(store.accessKeys()),
       rieFunction: config.rieFunction,
+      arnScope,
     },
     { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
   );

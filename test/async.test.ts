@@ -62,7 +62,12 @@ describe('asynchronous invocation', () => {
   const received: any[] = [];
 
   before(async () => {
-    nimbus = await startTestServer({ asyncRetryBaseMs: RETRY_BASE_MS });
+    // Another region and account than the defaults: destination records carry the server's.
+    nimbus = await startTestServer({
+      asyncRetryBaseMs: RETRY_BASE_MS,
+      region: 'sa-east-1',
+      accountId: '111122223333',
+    });
     hook = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -245,7 +250,10 @@ describe('asynchronous invocation', () => {
     assert.equal(record.requestContext.requestId, ok.body.executionId);
     assert.equal(record.requestContext.condition, 'Success');
     assert.equal(record.requestContext.approximateInvokeCount, 1);
-    assert.match(record.requestContext.functionArn, /:function:source:\$LATEST$/);
+    assert.equal(
+      record.requestContext.functionArn,
+      'arn:aws:lambda:sa-east-1:111122223333:function:source:$LATEST',
+    );
     assert.deepEqual(record.requestPayload, { good: true });
     assert.deepEqual(record.responseContext, { statusCode: 200, executedVersion: '$LATEST' });
     assert.deepEqual(record.responsePayload, { ok: true, event: { good: true } });
@@ -260,6 +268,10 @@ describe('asynchronous invocation', () => {
     assert.equal(posted.path, '/hook');
     assert.match(posted.type, /application\/json/);
     assert.equal(posted.body.requestContext.condition, 'RetriesExhausted');
+    assert.equal(
+      posted.body.requestContext.functionArn,
+      'arn:aws:lambda:sa-east-1:111122223333:function:source:$LATEST',
+    );
     assert.equal(posted.body.requestContext.approximateInvokeCount, 1);
     assert.deepEqual(posted.body.requestPayload, { fail: true });
     assert.equal(posted.body.responseContext.functionError, 'Unhandled');

@@ -49,6 +49,21 @@ describe('nimbus CLI', () => {
     const logs = await run('logs', id);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /stdout greeting Ada/);
+    // Framed as in Lambda's log stream: START first, END and REPORT last (cold start: Init Duration).
+    const printed = logs.stdout.trimEnd().split('\n');
+    assert.match(printed[0]!, new RegExp(`system START RequestId: ${id} Version: \\$LATEST$`));
+    assert.match(printed.at(-2)!, new RegExp(`system END RequestId: ${id}$`));
+    assert.match(
+      printed.at(-1)!,
+      new RegExp(`system REPORT RequestId: ${id}\tDuration: .*\tInit Duration: `),
+    );
+
+    const detail = await run('executions', 'get', id);
+    assert.equal(detail.code, 0, detail.stderr);
+    assert.match(
+      detail.stdout,
+      /report\s+\d+\.\d\d ms call, \d+\.\d\d ms init, (\d+|\?) of 128 MB memory used/,
+    );
   });
 
   it('updates an existing function on a second deploy and manages functions', async () => {

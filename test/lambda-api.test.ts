@@ -49,6 +49,13 @@ let fullKey: AccessKey;
 let zipV1: Buffer;
 let zipV2: Buffer;
 const RIE_FUNCTION = 'lam-rie';
+/**
+ * The server's region and account: every ARN shows them, whatever region a client signs for (the
+ * clients here sign for us-west-2, eu-west-1 and eu-central-1).
+ */
+const REGION = 'ap-southeast-2';
+const ACCOUNT_ID = '123456789012';
+const ARN_PREFIX = `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:`;
 /** Debian's Python, where CI installs python3-boto3 (.ci/run); another python3 on PATH may lack it. */
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
@@ -94,6 +101,25 @@ function awsEnv(key: AccessKey): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * Checks a Tail log ends with Lambda's END and REPORT lines: duration, billed duration, memory size,
+ * Max Memory Used (the instance's cgroup peak; this server's sandboxes have cgroups) and, on a cold
+ * start only, Init Duration.
+ */
+function assertReport(log: string, expected: { cold: boolean; memorySize: number }): void {
+  const lines = log.trimEnd().split('\n');
+  const id = /^START RequestId: (\S+) /.exec(lines[0]!)?.[1];
+  assert.ok(id, log);
+  assert.equal(lines.at(-2), `END RequestId: ${id}`, log);
+  const init = expected.cold ? '\tInit Duration: \\d+\\.\\d\\d ms' : '';
+  assert.match(
+    lines.at(-1)!,
+    new RegExp(
+      `^REPORT RequestId: ${id}\tDuration: \\d+\\.\\d\\d ms\tBilled Duration: \\d+ ms\tMemory Size: ${expected.memorySize} MB\tMax Memory Used: \\d+ MB${init}$`,
+    ),
+  );
+}
+
 interface Run {
   code: number;
   stdout: string;
@@ -128,7 +154,7 @@ async function executionsOf(name: string): Promise<any[]> {
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), 'nimbus-lambda-'));
-  server = await startTestServer({ rieFunction: RIE_FUNCTION });
+  server = await startTestServer({ rieFunction: RIE_FUNCTION, region: REGION, accountId: ACCOUNT_ID });
   fullKey = await createKey({ description: 'full access for the tests' });
   zipV1 = await fixtureZip('v1');
   zipV2 = await fixtureZip('v2');
@@ -233,7 +259,7 @@ describe('the AWS CLI', () => {
       `fileb://${zipFile}`,
     );
     assert.equal(created.FunctionName, name);
-    assert.equal(created.FunctionArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}`);
+    assert.equal(created.FunctionArn, `${ARN_PREFIX}${name}`);
     assert.equal(created.State, 'Active');
     assert.equal(created.Timeout, 3);
     assert.equal(created.CodeSha256, createdSha(zipV1));
@@ -260,7 +286,8 @@ describe('the AWS CLI', () => {
     const log = Buffer.from(invoked.LogResult, 'base64').toString('utf8');
     assert.match(log, /^START RequestId: \S+ Version: \$LATEST/);
     assert.match(log, /called with \['from'\]/);
-    assert.match(log, /REPORT RequestId: .*Duration: /);
+    // The first call of a new function is a cold start: its REPORT has the Init Duration.
+    assertReport(log, { cold: true, memorySize: 128 });
     const result = JSON.parse(readFileSync(out, 'utf8'));
     assert.deepEqual(result.echo, { from: 'cli' });
     assert.equal(result.functionName, name);
@@ -269,7 +296,7 @@ describe('the AWS CLI', () => {
       fullKey,
       'invoke',
       '--function-name',
-      `arn:aws:lambda:us-west-2:000000000000:function:${name}`,
+      `${ARN_PREFIX}${name}`,
       '--invocation-type',
       'Event',
       '--payload',
@@ -378,7 +405,8 @@ describe('the AWS SDK for JavaScript v3', () => {
       }),
     );
     // Publish: true answers with the version it published.
-    assert.equal(created.FunctionArn, `arn:aws:lambda:eu-west-1:000000000000:function:${name}:1`);
+    assert.equal(created.FunctionArn, `${ARN_PREFIX}${name}:1`);
+    assert.equal(created.Role, `arn:aws:iam::${ACCOUNT_ID}:role/nimbus`);
     assert.equal(created.Version, '1');
     assert.equal(created.MemorySize, 192);
     await waitUntilFunctionActiveV2({ client, maxWaitTime: 30 }, { FunctionName: name });
@@ -469,8 +497,24 @@ describe('the AWS SDK for JavaScript v3', () => {
     await client.send(new DeleteFunctionCommand({ FunctionName: name }));
     await assert.rejects(client.send(new GetFunctionCommand({ FunctionName: name })), (err: unknown) => {
       assert.ok(err instanceof ResourceNotFoundException);
+      // As Lambda says it, with the ARN in the server's region and account.
+      assert.match(
+        err.message,
+        new RegExp(`^Function not found: ${ARN_PREFIX.replaceAll('$', '\\$')}${name} \\(`),
+      );
       return true;
     });
+    await assert.rejects(
+      client.send(new InvokeCommand({ FunctionName: 'lam-sdk-node-gone', Qualifier: 'live' })),
+      (err: unknown) => {
+        assert.ok(err instanceof ResourceNotFoundException);
+        assert.match(
+          err.message,
+          /^Function not found: arn:aws:lambda:ap-southeast-2:123456789012:function:lam-sdk-node-gone/,
+        );
+        return true;
+      },
+    );
   });
 
   it('raises the usual exceptions', async () => {
@@ -584,7 +628,7 @@ describe('boto3', () => {
     const report = JSON.parse(result.stdout);
     assert.deepEqual(report.created, {
       FunctionName: name,
-      FunctionArn: `arn:aws:lambda:eu-central-1:000000000000:function:${name}:1`,
+      FunctionArn: `${ARN_PREFIX}${name}:1`,
       Timeout: 7,
       State: 'Active',
     });
@@ -593,6 +637,7 @@ describe('boto3', () => {
     assert.equal(report.invoke.payload.greeting, 'boto3');
     assert.equal(report.invoke.version, '$LATEST');
     assert.match(report.invoke.log, /called with \['from'\]/);
+    assertReport(report.invoke.log, { cold: true, memorySize: 128 });
     assert.equal(report.failed.status, 200);
     assert.equal(report.failed.functionError, 'Unhandled');
     assert.equal(report.failed.payload.errorType, 'ValueError');
@@ -616,7 +661,7 @@ describe('versions, aliases and qualifiers', () => {
   it('publish, list, route by alias weights and delete with the AWS SDK for JavaScript v3', async () => {
     const client = sdk(fullKey);
     const name = 'lam-ver';
-    const arn = `arn:aws:lambda:eu-west-1:000000000000:function:${name}`;
+    const arn = `${ARN_PREFIX}${name}`;
     const created = await client.send(
       new CreateFunctionCommand({
         FunctionName: name,
@@ -890,7 +935,7 @@ describe('versions, aliases and qualifiers', () => {
     const v1 = await awsJson(fullKey, 'publish-version', '--function-name', name, '--description', 'one');
     assert.equal(v1.Version, '1');
     assert.equal(v1.Description, 'one');
-    assert.equal(v1.FunctionArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}:1`);
+    assert.equal(v1.FunctionArn, `${ARN_PREFIX}${name}:1`);
     await client.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipV2, Publish: true }));
     const alias = await awsJson(
       fullKey,
@@ -902,7 +947,7 @@ describe('versions, aliases and qualifiers', () => {
       '--function-version',
       '1',
     );
-    assert.equal(alias.AliasArn, `arn:aws:lambda:us-west-2:000000000000:function:${name}:production`);
+    assert.equal(alias.AliasArn, `${ARN_PREFIX}${name}:production`);
     assert.equal(alias.FunctionVersion, '1');
     const updated = await awsJson(
       fullKey,
@@ -948,7 +993,7 @@ describe('versions, aliases and qualifiers', () => {
     });
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout);
-    const arn = `arn:aws:lambda:eu-central-1:000000000000:function:${name}`;
+    const arn = `${ARN_PREFIX}${name}`;
     assert.deepEqual(report.published, [
       { Version: '1', Description: 'first', FunctionArn: `${arn}:1` },
       { Version: '2', Description: 'second', FunctionArn: `${arn}:2` },

@@ -72,7 +72,7 @@ async function publish(nimbus: TestServer, name: string, zip: Buffer, extra: Rec
 }
 
 describe('layer references and lists (core rules)', () => {
-  const scope = { region: 'us-east-1', account: '000000000000' };
+  const scope = { region: 'us-east-1', accountId: '000000000000' };
   it('takes this server’s ARNs and name:version, and refuses the rest with what to write', () => {
     assert.deepEqual(parseLayerVersionRef(scope, 'arn:aws:lambda:us-east-1:000000000000:layer:deps:3'), {
       layerName: 'deps',

@@ -55,12 +55,130 @@ describe('execution logs', () => {
     const res = await nimbus.invoke('spammer', { action: 'spam', lines: 500, width: 40 });
     assert.equal(res.status, 200);
     const lines = await logsOf(res);
-    const last = lines.at(-1)!;
-    assert.equal(last.stream, 'system');
-    assert.match(last.message, /log truncated/);
-    const kept = lines.slice(0, -1).map((l) => l.message);
+    // The platform's START, END and REPORT lines are kept whatever the function printed.
+    assert.match(lines[0]!.message, /^START RequestId: /);
+    assert.match(lines.at(-2)!.message, /^END RequestId: /);
+    assert.match(lines.at(-1)!.message, /^REPORT RequestId: /);
+    const marker = lines.at(-3)!;
+    assert.equal(marker.stream, 'system');
+    assert.match(marker.message, /log truncated/);
+    const kept = lines.slice(1, -3).map((l) => l.message);
     kept.forEach((m, i) => assert.ok(m.startsWith(`line ${i} `), `line ${i} kept in order`));
     assert.ok(kept.length > 50 && kept.length < 500);
+  });
+
+  it("frames every call's output with Lambda's START, END and REPORT lines (Init Duration on a cold start only)", async () => {
+    await nimbus.deploy('framed', 'node-cjs', 'nodejs', 'index.handler', { memoryMb: 192 });
+    const cold = await nimbus.invoke('framed', { name: 'cold' });
+    const warm = await nimbus.invoke('framed', { name: 'warm' });
+    for (const [res, isCold] of [
+      [cold, true],
+      [warm, false],
+    ] as const) {
+      const id = res.headers.get('x-nimbus-execution-id')!;
+      const lines = await logsOf(res);
+      assert.deepEqual(lines[0], {
+        ...lines[0],
+        stream: 'system',
+        message: `START RequestId: ${id} Version: $LATEST`,
+      });
+      assert.ok(lines.some((l) => l.stream === 'stdout' && l.message.includes('hello from node cjs')));
+      assert.deepEqual(lines.at(-2), { ...lines.at(-2)!, stream: 'system', message: `END RequestId: ${id}` });
+      const report = lines.at(-1)!;
+      assert.equal(report.stream, 'system');
+      const fields = report.message.split('\t');
+      assert.equal(fields[0], `REPORT RequestId: ${id}`);
+      assert.match(fields[1]!, /^Duration: \d+\.\d\d ms$/);
+      const duration = Number(/[\d.]+/.exec(fields[1]!)![0]);
+      assert.equal(fields[2], `Billed Duration: ${Math.max(1, Math.ceil(duration))} ms`);
+      assert.equal(fields[3], 'Memory Size: 192 MB');
+      // The instance's cgroup reports its peak; the plain-process driver without cgroups leaves it out.
+      const memory = fields.find((f) => f.startsWith('Max Memory Used: '));
+      if (memory) {
+        const mb = Number(/\d+/.exec(memory)![0]);
+        assert.ok(mb >= 1 && mb <= 192, memory);
+      }
+      const init = fields.find((f) => f.startsWith('Init Duration: '));
+      if (isCold) assert.match(init ?? '', /^Init Duration: \d+\.\d\d ms$/, report.message);
+      else assert.equal(init, undefined, report.message);
+    }
+  });
+
+  it("renders them from the record: nothing stored for a call that prints nothing, yet the function's log shows it", async () => {
+    await nimbus.deploy('silent', 'node-esm-await', 'nodejs', 'index.handler');
+    const res = await nimbus.invoke('silent', {});
+    assert.equal(res.status, 200, res.text);
+    const id = res.headers.get('x-nimbus-execution-id')!;
+    const record = await nimbus.executionOf(res);
+    assert.equal(typeof record.callDurationMs, 'number');
+    assert.equal(record.memorySizeMb, 128);
+    assert.equal(typeof record.initDurationMs, 'number', 'a cold start');
+    const lines = await logsOf(res);
+    assert.deepEqual(
+      lines.map((l) => [l.seq, l.stream, l.message.split('\t')[0]]),
+      [
+        [0, 'system', `START RequestId: ${id} Version: $LATEST`],
+        [1, 'system', `END RequestId: ${id}`],
+        [2, 'system', `REPORT RequestId: ${id}`],
+      ],
+    );
+    const warm = await nimbus.invoke('silent', {});
+    const listed = await nimbus.request('GET', '/v1/functions/silent/logs?tail=100');
+    assert.equal(listed.status, 200);
+    const all = listed.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { executionId: string; message: string });
+    const warmId = warm.headers.get('x-nimbus-execution-id')!;
+    assert.deepEqual(
+      all.map((l) => [l.executionId, l.message.split('\t')[0]]),
+      [
+        [id, `START RequestId: ${id} Version: $LATEST`],
+        [id, `END RequestId: ${id}`],
+        [id, `REPORT RequestId: ${id}`],
+        [warmId, `START RequestId: ${warmId} Version: $LATEST`],
+        [warmId, `END RequestId: ${warmId}`],
+        [warmId, `REPORT RequestId: ${warmId}`],
+      ],
+    );
+    assert.doesNotMatch(all.at(-1)!.message, /Init Duration/, 'a warm call');
+    // The tail counts rendered lines.
+    const two = await nimbus.request('GET', '/v1/functions/silent/logs?tail=2');
+    assert.deepEqual(
+      two.text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { message: string }).message.split('\t')[0]),
+      [`END RequestId: ${warmId}`, `REPORT RequestId: ${warmId}`],
+    );
+  });
+
+  it('says Status: error with the error type on the REPORT of a call that crashed', async () => {
+    const res = await nimbus.invoke('spammer', { action: 'exit' });
+    assert.equal(res.status, 502, res.text);
+    const lines = await logsOf(res);
+    assert.match(
+      lines.at(-1)!.message,
+      /^REPORT RequestId: .*\tStatus: error\tError Type: Runtime\.ExitError$/,
+    );
+  });
+
+  it('says Status: error, Runtime.OutOfMemory and the whole memory size used for a call out of memory', async () => {
+    await nimbus.deploy('framed-oom', 'python-hostile', 'python3', 'main.handler', { memoryMb: 64 });
+    const res = await nimbus.invoke('framed-oom', { action: 'oom' });
+    assert.equal(res.status, 502, res.text);
+    const report = (await logsOf(res)).at(-1)!.message;
+    assert.match(report, /\tMemory Size: 64 MB\tMax Memory Used: 64 MB\t/);
+    assert.match(report, /\tStatus: error\tError Type: Runtime\.OutOfMemory$/);
+  });
+
+  it('says Status: timeout on the REPORT of a call that timed out', async () => {
+    await nimbus.deploy('framed-slow', 'python-hostile', 'python3', 'main.handler', { timeoutSec: 1 });
+    const res = await nimbus.invoke('framed-slow', { action: 'sleep', seconds: 5 });
+    assert.equal(res.status, 504);
+    const lines = await logsOf(res);
+    assert.match(lines.at(-1)!.message, /^REPORT RequestId: .*\tStatus: timeout$/);
+    assert.ok(lines.some((l) => /timed out/.test(l.message)));
   });
 
   it("streams a function's logs live with follow=true", async () => {
@@ -82,7 +200,7 @@ describe('execution logs', () => {
         const parts = buffered.split('\n');
         buffered = parts.pop()!;
         for (const p of parts) if (p.trim()) seen.push(JSON.parse(p).message);
-        if (seen.some((m) => m.includes('name=streamed'))) return;
+        if (seen.some((m) => m.startsWith('REPORT RequestId: '))) return;
       }
     })();
     await nimbus.invoke('py-logs', { name: 'streamed' });
@@ -93,6 +211,10 @@ describe('execution logs', () => {
     ]).finally(() => clearTimeout(timer));
     controller.abort();
     assert.ok(seen.includes('hello from python, name=streamed'));
+    // Live followers get each call framed as the stored log renders it.
+    assert.match(seen[0]!, /^START RequestId: \S+ Version: \$LATEST$/);
+    assert.match(seen.at(-2)!, /^END RequestId: /);
+    assert.match(seen.at(-1)!, /^REPORT RequestId: .*\tDuration: /);
   });
 
   it('lists recent function logs without follow', async () => {

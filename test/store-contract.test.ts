@@ -76,6 +76,10 @@ function execution(
     instanceId: 'inst-1',
     invocationType: 'sync',
     attempts: 1,
+    callDurationMs: 10.25,
+    initDurationMs: null,
+    maxMemoryUsedMb: 41,
+    memorySizeMb: 128,
     ...overrides,
   };
 }
@@ -299,6 +303,10 @@ export function runStoreContract(
           outputTruncated: true,
           error: { type: 'ValueError', message: "bad 'x'", stack: 'Traceback...\n  line 1' },
           instanceId: null,
+          callDurationMs: 0.01,
+          initDurationMs: 150.22,
+          maxMemoryUsedMb: null,
+          memorySizeMb: 3008,
         });
         const running = execution('e-run', 'f', at(2), {
           status: 'running',
@@ -823,6 +831,18 @@ export function runAsyncQueueContract(
         const letter = letterOf(call, at(3), { qualifier: 'production' });
         await queue.deadLetter(letter);
         assert.deepEqual(await queue.getDeadLetter('qa'), letter);
+      }));
+
+    test("a call keeps its caller's trace id through get and claim", () =>
+      withQueue(async (queue) => {
+        const trace = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
+        const call = queued('qt', at(1), { trace });
+        await queue.enqueue(call, 10);
+        await queue.enqueue(queued('qu', at(2)), 10);
+        assert.deepEqual(await queue.get('qt'), call);
+        assert.equal('trace' in ((await queue.get('qu')) ?? {}), false);
+        const [claimed] = await queue.claim('me', 1, now, 60_000);
+        assert.equal(claimed?.trace, trace);
       }));
 
     test('enqueue refuses past the bound with TOO_MANY_REQUESTS and stores nothing', () =>

@@ -1,4 +1,5 @@
 /** What the API layer is handed by the composition root: engine services and read access to records. */
+import type { ArnScope } from '../core/arn.js';
 import type { AsyncQueue, IsolationReport, Store } from '../core/ports.js';
 import type { AccessKeyService } from '../engine/access-key-service.js';
 import type { AsyncDispatcher } from '../engine/async-dispatcher.js';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   version: string;
   /** Access keys of the Lambda-compatible API (SigV4). */
   accessKeys: AccessKeyService;
+  /** The server's region and account id: every ARN the API shows is in them. */
+  arnScope: ArnScope;
   /** The function served unsigned at the Runtime Interface Emulator's route, when one is set. */
   rieFunction?: string | undefined;
 }

@@ -1,6 +1,7 @@
 /** Routes for execution records and their logs. Reads flush the write-behind buffer first. */
 import type { FastifyInstance } from 'fastify';
 import { executionNotFound } from '../core/errors.js';
+import { renderExecutionLog } from '../engine/report-lines.js';
 import type { ApiDeps } from './deps.js';
 import { parseQuery } from './parse.js';
 import { executionListQuery } from './schemas.js';
@@ -29,7 +30,8 @@ export function registerExecutionRoutes(app: FastifyInstance, deps: ApiDeps): vo
     await deps.recorder.flush();
     const execution = await deps.store.getExecution(request.params.id);
     if (!execution) throw executionNotFound(request.params.id);
-    const lines = await deps.store.getLogs(execution.id);
+    // As Lambda's log stream shows it: START, the lines, END and REPORT (rendered from the record).
+    const lines = renderExecutionLog(execution, await deps.store.getLogs(execution.id));
     return {
       executionId: execution.id,
       lines: lines.map(({ seq, time, stream, message }) => ({ seq, time, stream, message })),

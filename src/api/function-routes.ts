@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS, type FunctionRecord } from '../core/function.js';
 import type { LogLine } from '../core/execution.js';
+import { renderFunctionLog } from '../engine/report-lines.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody, parseQuery } from './parse.js';
 import { createFunctionBody, functionLogsQuery, updateFunctionBody } from './schemas.js';
@@ -90,13 +91,31 @@ export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): voi
       const query = parseQuery(request.query, functionLogsQuery);
       const name = request.params.name;
       await deps.recorder.flush();
-      const recent = query.tail > 0 ? await deps.store.getFunctionLogs(name, query.tail) : [];
+      const recent = query.tail > 0 ? await recentLogs(deps, name, query.tail) : [];
       if (recent.length === 0) await deps.functions.get(name); // 404 for unknown functions
       const follow = query.follow === 'true' || query.follow === '1';
       if (!follow) return reply.type('application/x-ndjson').send(recent.map(ndjson).join(''));
       return streamLogs(reply, deps, name, recent, followers);
     },
   );
+}
+
+/**
+ * The newest `tail` lines of a function's log as Lambda's log stream shows it: each call framed by
+ * START, END and REPORT (rendered from the execution records, also for calls that printed nothing).
+ */
+async function recentLogs(deps: ApiDeps, name: string, tail: number): Promise<LogLine[]> {
+  const [lines, executions] = await Promise.all([
+    deps.store.getFunctionLogs(name, tail),
+    deps.store.listExecutions({ functionName: name, limit: tail }),
+  ]);
+  const known = new Set(executions.map((e) => e.id));
+  for (const id of new Set(lines.map((l) => l.executionId))) {
+    if (known.has(id)) continue;
+    const execution = await deps.store.getExecution(id);
+    if (execution) executions.push(execution);
+  }
+  return renderFunctionLog(executions, lines, tail);
 }
 
 function ndjson(line: LogLine): string {

@@ -16,6 +16,7 @@ import type { CorsSettings } from '../core/trigger.js';
 import type { HttpResponseSink } from '../engine/instance.js';
 import type { HttpRequestEvent } from '../runtimes/protocol.js';
 import { newRequestId } from './auth.js';
+import { isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
 import type { HttpRoute, HttpTriggerTable } from './http-trigger-table.js';
@@ -247,6 +248,12 @@ async function serve(
   return serveStreaming(deps, log, config.style, request, target.scriptName, res, extraHeaders);
 }
 
+/** The request's `X-Amzn-Trace-Id` for the function's `_X_AMZN_TRACE_ID`; one that is not usable is dropped. */
+function traceOf(request: TriggerRequest): string | undefined {
+  const trace = traceIdOf(request.headers.find(([name]) => name === 'x-amzn-trace-id')?.[1]);
+  return isProblem(trace) ? undefined : trace;
+}
+
 function portOf(host: string | undefined): number | undefined {
   const m = /:(\d+)$/.exec(host ?? '');
   return m ? Number(m[1]) : undefined;
@@ -353,6 +360,7 @@ async function invokeOrRefuse(
       maxResultBytes: LIMITS.syncPayloadBytes,
       http,
       qualifier: request.qualifier,
+      trace: traceOf(request),
     });
     return execution;
   } catch (err) {
@@ -376,6 +384,7 @@ async function serveLambda(
       trigger: 'http',
       maxResultBytes: LIMITS.syncPayloadBytes,
       qualifier: request.qualifier,
+      trace: traceOf(request),
     });
     execution = outcome.execution;
     payload = outcome.payload;

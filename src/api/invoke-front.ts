@@ -13,6 +13,7 @@ import { NimbusError } from '../core/errors.js';
 import type { Execution } from '../core/execution.js';
 import { LIMITS } from '../core/function.js';
 import { apiKeyError, newRequestId } from './auth.js';
+import { clientContextOf, isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
 
@@ -45,6 +46,27 @@ function isAsync(value: string | string[] | undefined): boolean | undefined {
   if (v === 'async' || v === 'event') return true;
   if (v === 'sync' || v === 'requestresponse') return false;
   return undefined;
+}
+
+/**
+ * The caller's trace id and client context (Lambda's headers, checked as the Lambda API checks
+ * them); undefined when neither header is there, which is one lookup each on the hot path.
+ */
+function callContextOf(
+  req: IncomingMessage,
+): { trace: string | undefined; clientContext: string | undefined } | undefined | NimbusError {
+  const traceHeader = req.headers['x-amzn-trace-id'];
+  const contextHeader = req.headers['x-amz-client-context'];
+  if (traceHeader === undefined && contextHeader === undefined) return undefined;
+  const trace = traceIdOf(traceHeader);
+  const clientContext = clientContextOf(contextHeader);
+  for (const [value, field] of [
+    [trace, 'x-amzn-trace-id'],
+    [clientContext, 'x-amz-client-context'],
+  ] as const) {
+    if (isProblem(value)) return new NimbusError('VALIDATION_FAILED', value.problem, { field });
+  }
+  return { trace: trace as string | undefined, clientContext: clientContext as string | undefined };
 }
 
 /** Logs failures the engine did not expect (the fastify instance's logger). */
@@ -102,6 +124,7 @@ export function invokeFront(
     id: string,
     async: boolean,
     qualifier: string | undefined,
+    context: { trace: string | undefined; clientContext: string | undefined } | undefined,
   ) => {
     const event = body.length > 0 ? body : EMPTY_EVENT;
     const text = event.toString('utf8');
@@ -116,7 +139,7 @@ export function invokeFront(
     }
     const trigger = req.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
     if (async) {
-      const queued = await deps.dispatcher.enqueue(name, text, trigger, undefined, qualifier);
+      const queued = await deps.dispatcher.enqueue(name, text, trigger, undefined, qualifier, context?.trace);
       const answer = JSON.stringify({ executionId: queued.id });
       res.writeHead(202, [
         'content-type',
@@ -132,6 +155,8 @@ export function invokeFront(
       trigger,
       maxResultBytes: syncLimit,
       qualifier,
+      trace: context?.trace,
+      clientContext: context?.clientContext,
     });
     if (!payload) {
       res.setHeader('x-nimbus-execution-id', execution.id);
@@ -178,6 +203,8 @@ export function invokeFront(
     }
     const qualifier = qualifierOf(req.url ?? '');
     if (qualifier instanceof NimbusError) return refuse(req, res, () => fail(res, id, qualifier));
+    const context = callContextOf(req);
+    if (context instanceof NimbusError) return refuse(req, res, () => fail(res, id, context));
     const limit = async ? asyncLimit : syncLimit;
     const tooLarge = () =>
       fail(
@@ -206,7 +233,7 @@ export function invokeFront(
     req.on('end', () => {
       if (size > limit) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      invoke(req, res, name, body, id, async, qualifier).catch((err: unknown) => {
+      invoke(req, res, name, body, id, async, qualifier, context).catch((err: unknown) => {
         if (res.headersSent) return;
         if (err instanceof NimbusError) return fail(res, id, err);
         log(err, 'unhandled error in invoke');

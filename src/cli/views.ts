@@ -76,6 +76,21 @@ export function executionsTable(executions: readonly Execution[], withFunction: 
   );
 }
 
+/** The REPORT line's figures: the call's own time, init time on a cold start, memory used of the size. */
+function reportText(e: Execution): string | undefined {
+  // Records written before these figures existed (or by an older server) have none.
+  if (e.callDurationMs === null || e.callDurationMs === undefined) return undefined;
+  const parts = [`${e.callDurationMs.toFixed(2)} ms call`];
+  if (e.initDurationMs !== null && e.initDurationMs !== undefined)
+    parts.push(`${e.initDurationMs.toFixed(2)} ms init`);
+  if (e.memorySizeMb !== null && e.memorySizeMb !== undefined) {
+    const used =
+      e.maxMemoryUsedMb === null || e.maxMemoryUsedMb === undefined ? '?' : String(e.maxMemoryUsedMb);
+    parts.push(`${used} of ${e.memorySizeMb} MB memory used`);
+  }
+  return parts.join(', ');
+}
+
 export function executionDetail(e: Execution): string {
   const fields: [string, string][] = [
     ['id', e.id],
@@ -90,6 +105,8 @@ export function executionDetail(e: Execution): string {
     ['duration', `${durationText(e.durationMs)}, ${e.coldStart ? 'cold' : 'warm'} start`],
   ];
   if (e.instanceId) fields.push(['instance', e.instanceId]);
+  const report = reportText(e);
+  if (report) fields.push(['report', report]);
   fields.push(['input', recordText(e.input, e.inputTruncated)]);
   fields.push(['output', recordText(e.output, e.outputTruncated)]);
   if (e.error) {

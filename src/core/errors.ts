@@ -64,6 +64,7 @@ export function functionNotFound(name: string): NimbusError {
   return new NimbusError(
     'FUNCTION_NOT_FOUND',
     `no function named '${name}'; list them with \`nimbus functions list\``,
+    { function: name },
   );
 }
 
@@ -96,6 +97,7 @@ export function versionNotFound(functionName: string, version: string): NimbusEr
   return new NimbusError(
     'VERSION_NOT_FOUND',
     `function '${functionName}' has no version ${version}; list them with \`nimbus versions list ${functionName}\``,
+    { function: functionName, qualifier: version },
   );
 }
 
@@ -103,6 +105,7 @@ export function aliasNotFound(functionName: string, alias: string): NimbusError 
   return new NimbusError(
     'ALIAS_NOT_FOUND',
     `function '${functionName}' has no alias '${alias}'; list them with \`nimbus aliases list ${functionName}\``,
+    { function: functionName, qualifier: alias },
   );
 }
 

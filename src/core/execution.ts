@@ -63,6 +63,16 @@ export interface Execution {
   instanceId: string | null;
   /** Times the function was run for this execution: 1 for sync calls, 0 while an async call is queued. */
   attempts: number;
+  /**
+   * What the REPORT line says about the (last) call, null until it has run: the call's own time
+   * in ms (a cold start's init is not in it), how long loading the function took (first call of a
+   * cold-started instance only), and the instance's peak memory in MB (null without cgroups); the
+   * memory size of the version that ran.
+   */
+  callDurationMs: number | null;
+  initDurationMs: number | null;
+  maxMemoryUsedMb: number | null;
+  memorySizeMb: number | null;
 }
 
 export type LogStream = 'stdout' | 'stderr' | 'system';

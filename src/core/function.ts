@@ -140,8 +140,14 @@ export function assertFunctionName(name: string): void {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Variables the platform sets for the function; users may not override them. */
-const RESERVED_ENV = /^(NIMBUS_|AWS_LAMBDA_|_HANDLER$|LAMBDA_TASK_ROOT$|LAMBDA_RUNTIME_DIR$)/;
+/**
+ * Variables the platform sets for the function, which users may not set: Nimbus's own, Lambda's
+ * reserved ones (its documented list, less the credentials, which Nimbus does not hand out yet, so
+ * a function may be given its own) and Function Compute's `FC_*`. TZ, LANG and PATH are not
+ * reserved, as on Lambda: a function may set its own.
+ */
+const RESERVED_ENV =
+  /^(NIMBUS_|AWS_LAMBDA_|FC_|_HANDLER$|_X_AMZN_TRACE_ID$|AWS_REGION$|AWS_DEFAULT_REGION$|AWS_EXECUTION_ENV$|LAMBDA_TASK_ROOT$|LAMBDA_RUNTIME_DIR$)/;
 
 export function assertEnv(env: Record<string, string>): void {
   let bytes = 0;
@@ -154,10 +160,8 @@ export function assertEnv(env: Record<string, string>): void {
     }
     if (RESERVED_ENV.test(key)) {
       throw validationFailed(
-        `environment variable '${key}' is reserved for the platform; choose another name`,
-        {
-          field: 'env',
-        },
+        `environment variable '${key}' is reserved: the platform sets it for every function (as Lambda and Function Compute do: _HANDLER, _X_AMZN_TRACE_ID, AWS_REGION, AWS_DEFAULT_REGION, AWS_EXECUTION_ENV, AWS_LAMBDA_*, LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR, FC_*, NIMBUS_*); choose another name`,
+        { field: 'env' },
       );
     }
     bytes += Buffer.byteLength(key) + Buffer.byteLength(value);

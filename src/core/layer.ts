@@ -3,6 +3,7 @@
  * name in order and see unpacked read-only at /opt (a later layer's file wins), as on Lambda.
  * Pure types and rules (names, version numbers, ARNs, references, limits): no I/O.
  */
+import type { ArnScope } from './arn.js';
 import { NimbusError, validationFailed } from './errors.js';
 
 /** A published layer version as stored. */
@@ -32,12 +33,6 @@ export interface FunctionLayer {
   codeSha256: string;
   codeSize: number;
   unpackedBytes: number;
-}
-
-/** The region and account layer ARNs are shown in (server-wide). */
-export interface ArnScope {
-  region: string;
-  account: string;
 }
 
 export const LAYER_LIMITS = {
@@ -109,7 +104,7 @@ export function assertLayerMetadata(meta: {
 
 /** `arn:aws:lambda:<region>:<account>:layer:<name>`. */
 export function layerArn(scope: ArnScope, name: string): string {
-  return `arn:aws:lambda:${scope.region}:${scope.account}:layer:${name}`;
+  return `arn:aws:lambda:${scope.region}:${scope.accountId}:layer:${name}`;
 }
 
 /** `arn:aws:lambda:<region>:<account>:layer:<name>:<version>`. */
@@ -139,7 +134,7 @@ export function parseLayerVersionRef(scope: ArnScope, given: string): LayerVersi
       { field: 'layers' },
     );
   }
-  if (arn && (arn[1] !== scope.region || arn[2] !== scope.account)) {
+  if (arn && (arn[1] !== scope.region || arn[2] !== scope.accountId)) {
     throw validationFailed(
       `layer '${given}' belongs to region ${arn[1]} and account ${arn[2]}; this server's layers are ${layerArn(scope, 'NAME')}:VERSION (publish the layer here first)`,
       { field: 'layers' },

@@ -127,6 +127,8 @@ export interface QueuedCall {
   lastError: ExecutionError | null;
   /** What the caller asked to run (a version number or an alias); absent for `$LATEST`. */
   qualifier?: string | undefined;
+  /** The caller's `X-Amzn-Trace-Id`, for the function's `_X_AMZN_TRACE_ID` on every attempt. */
+  trace?: string | undefined;
 }
 
 /** Why a call ended in the dead-letter list (Lambda's condition names). */
@@ -254,6 +256,11 @@ export interface SandboxProcess {
   readonly exited: Promise<SandboxExit>;
   /** Gives the sandbox its full CPU share (after it was started in the background). */
   setForeground(): void;
+  /**
+   * The most memory the sandbox has used so far, in bytes (its cgroup's peak); undefined when the
+   * driver cannot tell (no cgroups). Cheap enough to ask after every call.
+   */
+  peakMemoryBytes(): number | undefined;
   /** Kills every process of the sandbox and releases its resources. Idempotent. */
   kill(): Promise<void>;
 }

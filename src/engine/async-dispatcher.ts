@@ -8,6 +8,7 @@
  * dies mid-call leaves a leased call that the next server runs again. It must never drop a call.
  */
 import { hostname } from 'node:os';
+import type { ArnScope } from '../core/arn.js';
 import { NimbusError, deadLetterNotFound } from '../core/errors.js';
 import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
@@ -30,6 +31,8 @@ export interface DispatcherSettings {
   leaseMs: number;
   /** Result payloads larger than this fail the attempt. */
   maxResultBytes: number;
+  /** The server's region and account id, for the ARNs in destination records. */
+  arnScope: ArnScope;
 }
 
 export interface DispatcherLogger extends EngineLogger {
@@ -75,6 +78,7 @@ export class AsyncDispatcher {
    * the execution id to use instead of a new one (a timer tick's: see timerExecutionId).
    * `qualifier` (a version number or alias) is checked now (VERSION_NOT_FOUND, ALIAS_NOT_FOUND)
    * and resolved again when the call runs, so an alias moved meanwhile runs its new version.
+   * `trace` is the caller's X-Amzn-Trace-Id, which every attempt gets.
    */
   async enqueue(
     name: string,
@@ -82,6 +86,7 @@ export class AsyncDispatcher {
     trigger: Trigger,
     givenId?: string,
     qualifier?: string,
+    trace?: string,
   ): Promise<Execution> {
     const fn = await this.versions.resolve(name, qualifier ?? LATEST);
     const now = Date.now();
@@ -98,6 +103,7 @@ export class AsyncDispatcher {
         runAfter: at,
         lastError: null,
         qualifier,
+        ...(trace === undefined ? {} : { trace }),
       },
       this.settings.queueMax,
     );
@@ -261,6 +267,7 @@ export class AsyncDispatcher {
         maxResultBytes: this.settings.maxResultBytes,
         queued: { executionId: call.id, attempt, logSeqStart },
         qualifier: call.qualifier,
+        trace: call.trace,
       });
     } catch (err) {
       if (err instanceof NimbusError && GONE.has(err.code)) return this.orphaned(call, err);
@@ -451,6 +458,7 @@ export class AsyncDispatcher {
     if (!destination) return;
     const record = destinationRecord({
       fn,
+      scope: this.settings.arnScope,
       executionId: call.id,
       condition,
       attempts,

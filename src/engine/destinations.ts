@@ -3,6 +3,7 @@
  * shape, and its delivery to an HTTP destination. Pure shaping plus one outbound POST; it must never
  * put the function's environment (secrets) into a record or a log line.
  */
+import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import type { Execution, ExecutionError } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { DeadLetterCondition } from '../core/ports.js';
@@ -21,11 +22,6 @@ export interface DestinationRecord {
   requestPayload: unknown;
   responseContext?: { statusCode: number; executedVersion: string; functionError?: string };
   responsePayload?: unknown;
-}
-
-/** An ARN-shaped name, so tools that parse Lambda's records find the function name where they expect it. */
-export function functionArn(fn: Pick<FunctionRecord, 'name' | 'version'>): string {
-  return `arn:nimbus:lambda:local:000000000000:function:${fn.name}:${fn.version}`;
 }
 
 function parseJson(text: string): unknown {
@@ -48,6 +44,8 @@ function errorPayload(error: ExecutionError | null): Record<string, unknown> {
 
 export interface DestinationInput {
   fn: Pick<FunctionRecord, 'name' | 'version'>;
+  /** The server's region and account id, for the record's `functionArn`. */
+  scope: ArnScope;
   executionId: string;
   condition: DestinationCondition;
   attempts: number;
@@ -67,7 +65,8 @@ export function destinationRecord(input: DestinationInput, now = new Date()): De
     timestamp: now.toISOString(),
     requestContext: {
       requestId: input.executionId,
-      functionArn: functionArn(input.fn),
+      // As Lambda: the ARN of the version that ran (`:$LATEST` or `:<n>`).
+      functionArn: lambdaFunctionArn(input.scope, input.fn.name, input.fn.version),
       condition: input.condition,
       approximateInvokeCount: input.attempts,
     },

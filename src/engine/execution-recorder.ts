@@ -14,6 +14,7 @@ import {
   type LogStream,
 } from '../core/execution.js';
 import type { Store } from '../core/ports.js';
+import { renderedEnd, renderedLine, renderedStart } from './report-lines.js';
 
 /** What a new execution record is made from (see ExecutionRecorder.newExecution). */
 export interface NewExecution extends Pick<
@@ -58,6 +59,11 @@ export class ExecutionLog {
     const lines = combined.split('\n');
     this.partial[stream] = lines.pop() ?? '';
     for (const line of lines) this.line(stream, line, time);
+  }
+
+  /** Where the next line goes (END and REPORT follow it in a rendered log). */
+  get nextSeq(): number {
+    return this.seq;
   }
 
   /** Records any unterminated fragments; called when the execution ends. */
@@ -120,8 +126,28 @@ export class ExecutionRecorder {
 
   addLine(line: LogLine): void {
     this.pendingLines.push(line);
-    this.live.emit('line', line);
+    // Followers see the log as rendered (START first), so each stored line one place down.
+    if (this.following()) this.live.emit('line', renderedLine(line));
     this.schedule();
+  }
+
+  /** Tells followers a call has started (its START line); nothing is stored. */
+  announceStart(execution: Execution): void {
+    if (this.following()) this.live.emit('line', renderedStart(execution));
+  }
+
+  /**
+   * Tells followers a call has ended (its END and REPORT lines), its stored lines ending before
+   * `nextStoredSeq`; nothing is stored (the record keeps the facts).
+   */
+  announceEnd(execution: Execution, nextStoredSeq: number): void {
+    if (!this.following()) return;
+    const time = new Date().toISOString();
+    for (const line of renderedEnd(execution, nextStoredSeq, time)) this.live.emit('line', line);
+  }
+
+  private following(): boolean {
+    return this.live.listenerCount('line') > 0;
   }
 
   /**
@@ -148,6 +174,10 @@ export class ExecutionRecorder {
       error: fields.error ?? null,
       instanceId: null,
       attempts: fields.attempts,
+      callDurationMs: null,
+      initDurationMs: null,
+      maxMemoryUsedMb: null,
+      memorySizeMb: null,
     };
     if (fields.qualifier !== undefined) execution.qualifier = fields.qualifier;
     return execution;

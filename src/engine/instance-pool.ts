@@ -8,6 +8,7 @@
  * An instance only ever serves the one function revision it was specialised for.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import { NimbusError } from '../core/errors.js';
 import type { ExecutionError } from '../core/execution.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
@@ -19,6 +20,8 @@ import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
 import { functionEnv, runtimeCommand } from './runtime-commands.js';
 
 export interface PoolSettings {
+  /** The server's region and account id (functions' ARNs and AWS_REGION). */
+  arnScope: ArnScope;
   idleTimeoutMs: number;
   maxProcesses: number;
   tmpSizeMb: number;
@@ -483,14 +486,18 @@ export class InstancePool {
       {
         functionName: fn.name,
         functionVersion: fn.version,
-        // Placeholder until region and account are server settings.
-        functionArn: `arn:aws:lambda:us-east-1:000000000000:function:${fn.name}`,
+        functionArn: lambdaFunctionArn(this.settings.arnScope, fn.name),
         handler: fn.handler,
         entry: code.entry,
         memoryMb: fn.memoryMb,
         timeoutSec: fn.timeoutSec,
         concurrency: fn.concurrency,
-        env: functionEnv(fn),
+        env: functionEnv(fn, {
+          scope: this.settings.arnScope,
+          instanceId: instance.id,
+          provisioned,
+          now: new Date(),
+        }),
       },
       Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
       log,

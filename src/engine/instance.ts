@@ -6,6 +6,7 @@
 import type { ExecutionError, LogStream } from '../core/execution.js';
 import type { SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
+  type CallContext,
   encodeFrame,
   encodeInvokeFrame,
   FrameBatcher,
@@ -77,6 +78,8 @@ export class Instance {
   private clocksWaitingForInit: (() => void)[] | undefined;
   /** performance.now() when the function finished loading: a first call's time counts from here. */
   initedAt = 0;
+  /** How long loading the function took (init sent to `inited`), once it has loaded. */
+  initDurationMs: number | undefined;
 
   /** True while its function is loading (calls sent now run once it has loaded). */
   get initializing(): boolean {
@@ -158,6 +161,7 @@ export class Instance {
     this.orphanLog = log;
     this.toForeground();
     this.clocksWaitingForInit = [];
+    const sentAt = performance.now();
     this.send(encodeFrame({ t: 'init', ...init }));
     const inited = await this.nextControlMessage(timeoutMs);
     const clocks = this.clocksWaitingForInit;
@@ -168,6 +172,7 @@ export class Instance {
       return error;
     }
     this.initedAt = performance.now();
+    this.initDurationMs = this.initedAt - sentAt;
     this.orphanLog = undefined;
     for (const startClock of clocks) startClock();
     return undefined;
@@ -183,15 +188,18 @@ export class Instance {
     timeoutMs: number,
     log: LogSink,
     http?: HttpResponseSink,
+    context?: CallContext,
   ): Promise<InvokeResult> {
-    if (this.clocksWaitingForInit) return this.invokeBehindInit(id, event, timeoutMs, log, http);
+    if (this.clocksWaitingForInit) return this.invokeBehindInit(id, event, timeoutMs, log, http, context);
     return new Promise<InvokeResult>((resolve) => {
       const timer = this.timeoutOf(id, resolve, timeoutMs);
       this.pending.set(id, { resolve, log, timer, http });
       const deadline = Date.now() + timeoutMs;
-      if (!http) return this.send(encodeInvokeFrame(id, deadline, event));
-      this.send(encodeFrame({ t: 'invoke', id, deadline, http: http.style }, event));
-      this.allowCancel(id, http);
+      // A plain call (the hot path) gets its header written directly.
+      if (!http && !context) return this.send(encodeInvokeFrame(id, deadline, event));
+      const head = { t: 'invoke', id, deadline, ...context };
+      this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
+      if (http) this.allowCancel(id, http);
     });
   }
 
@@ -202,6 +210,7 @@ export class Instance {
     timeoutMs: number,
     log: LogSink,
     http: HttpResponseSink | undefined,
+    context: CallContext | undefined,
   ): Promise<InvokeResult> {
     return new Promise<InvokeResult>((resolve) => {
       const pending: PendingInvocation = { resolve, log, timer: undefined, http };
@@ -209,7 +218,7 @@ export class Instance {
       this.clocksWaitingForInit!.push(() => {
         if (this.pending.has(id)) pending.timer = this.timeoutOf(id, resolve, timeoutMs);
       });
-      const head = { t: 'invoke', id, deadline: Date.now() + timeoutMs, budgetMs: timeoutMs };
+      const head = { t: 'invoke', id, deadline: Date.now() + timeoutMs, budgetMs: timeoutMs, ...context };
       this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
       if (http) this.allowCancel(id, http);
     });
@@ -250,6 +259,11 @@ export class Instance {
     this.killReason ??= reason;
     this.alive = false;
     await this.process.kill();
+  }
+
+  /** The most memory the sandbox has used so far (bytes), when its driver can tell. */
+  peakMemoryBytes(): number | undefined {
+    return this.process.peakMemoryBytes();
   }
 
   get exited(): Promise<SandboxExit> {

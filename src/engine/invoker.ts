@@ -3,6 +3,7 @@
  * enforces the timeout by killing the instance, classifies the outcome, and gives the instance
  * back or replaces it. Every invocation ends in exactly one recorded outcome.
  */
+import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import { NimbusError } from '../core/errors.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
@@ -12,6 +13,8 @@ import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
+import type { CallContext } from '../runtimes/protocol.js';
+import { megabytes } from './report-lines.js';
 import type { VersionService } from './version-service.js';
 
 export interface InvocationOutcome {
@@ -36,6 +39,10 @@ export interface InvokeOptions {
    * weighted alias picks its version each time). The execution records it, and the version that served.
    */
   qualifier?: string | undefined;
+  /** The caller's `X-Amzn-Trace-Id`, for the function's `_X_AMZN_TRACE_ID`. */
+  trace?: string | undefined;
+  /** The caller's client context, JSON text (decoded from `X-Amz-Client-Context`). */
+  clientContext?: string | undefined;
 }
 
 export interface QueuedAttempt {
@@ -56,6 +63,8 @@ export class Invoker {
     private readonly pool: InstancePool,
     private readonly recorder: ExecutionRecorder,
     private readonly versions: VersionService,
+    /** The server's region and account id: a qualified call's invoked ARN is in them. */
+    private readonly arnScope: ArnScope,
   ) {}
 
   /** Resolves when no invocation is running (for a graceful shutdown). */
@@ -98,6 +107,10 @@ export class Invoker {
     }
   }
 
+  private callContext(fn: FunctionRecord, options: InvokeOptions): CallContext | undefined {
+    return callContextOf(this.arnScope, fn, options);
+  }
+
   private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     const started = Date.now();
     const queued = options.queued;
@@ -121,11 +134,15 @@ export class Invoker {
     let result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError };
     let instance: Instance | undefined;
     let callStarted = 0;
+    /** Whether the call has a record and its START was announced (its END and REPORT follow). */
+    let reported = false;
     try {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
       // The record is saved once the call has an instance: a call refused with 429 leaves none.
       this.recorder.save(execution);
+      this.recorder.announceStart(execution);
+      reported = true;
       if ('error' in acquired) {
         const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
         result = { ok: false, kind, error: acquired.error };
@@ -134,7 +151,14 @@ export class Invoker {
         execution.coldStart = acquired.cold;
         execution.instanceId = instance.id;
         callStarted = performance.now();
-        result = await instance.invoke(execution.id, event, fn.timeoutSec * 1000, sink, options.http);
+        result = await instance.invoke(
+          execution.id,
+          event,
+          fn.timeoutSec * 1000,
+          sink,
+          options.http,
+          this.callContext(fn, options),
+        );
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
@@ -145,10 +169,14 @@ export class Invoker {
       };
     }
 
+    // A first call sent behind its instance's init started when the init finished.
+    const callMs = instance
+      ? performance.now() - Math.max(callStarted, instance.initedAt)
+      : Date.now() - started;
+    // Read before the instance may be stopped below (its cgroup goes with it).
+    const peakMemoryBytes = instance?.peakMemoryBytes();
     if (instance) {
-      if (result.ok || result.kind === 'function')
-        // A first call sent behind its instance's init started when the init finished.
-        this.pool.release(instance, performance.now() - Math.max(callStarted, instance.initedAt));
+      if (result.ok || result.kind === 'function') this.pool.release(instance, callMs);
       else if (result.kind === 'timeout') {
         sink(
           'system',
@@ -173,6 +201,16 @@ export class Invoker {
     }
 
     log?.close();
+    // The REPORT line's facts (rendered where logs are read, see report-lines.ts).
+    execution.callDurationMs = callMs;
+    execution.memorySizeMb = fn.memoryMb;
+    const outOfMemory = !result.ok && result.kind !== 'timeout' && result.error.type === 'OutOfMemory';
+    execution.maxMemoryUsedMb = outOfMemory
+      ? fn.memoryMb
+      : peakMemoryBytes === undefined
+        ? null
+        : megabytes(peakMemoryBytes);
+    execution.initDurationMs = (execution.coldStart ? instance?.initDurationMs : undefined) ?? null;
     execution.durationMs = Date.now() - started;
     let payload: Buffer | undefined;
     if (result.ok) {
@@ -195,8 +233,24 @@ export class Invoker {
       execution.error = result.error;
     }
     this.recorder.save(execution);
+    if (reported) this.recorder.announceEnd(execution, log ? log.nextSeq : (queued?.logSeqStart ?? 0));
     return { execution, payload };
   }
+}
+
+/**
+ * What the runtime is told about the call besides its event: undefined for a plain call (the hot
+ * path's frame stays as it is); else the invoked ARN when a qualifier was named, the trace id and
+ * the client context.
+ */
+function callContextOf(scope: ArnScope, fn: FunctionRecord, options: InvokeOptions): CallContext | undefined {
+  const { qualifier, trace, clientContext } = options;
+  if (qualifier === undefined && trace === undefined && clientContext === undefined) return undefined;
+  const context: CallContext = {};
+  if (qualifier !== undefined) context.arn = lambdaFunctionArn(scope, fn.name, qualifier);
+  if (trace !== undefined) context.trace = trace;
+  if (clientContext !== undefined) context.cc = clientContext;
+  return context;
 }
 
 const OUTCOME_OF: Record<'function' | 'developer' | 'platform', Outcome> = {

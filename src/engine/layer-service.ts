@@ -18,10 +18,10 @@ import {
   layerVersionArn,
   layerVersionNotFound,
   parseLayerVersionRef,
-  type ArnScope,
   type FunctionLayer,
   type LayerVersionRecord,
 } from '../core/layer.js';
+import type { ArnScope } from '../core/arn.js';
 import type { CodeStore, LayerStore } from '../core/ports.js';
 import { sha256 } from '../packaging/zip-archive.js';
 import type { CodeCache } from './code-cache.js';

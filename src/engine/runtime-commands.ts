@@ -5,6 +5,7 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { logGroupName, type ArnScope } from '../core/arn.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
 
 export interface RuntimeCommand {
@@ -48,31 +49,75 @@ export function runtimeVersionName(runtime: Runtime): string {
   return minor ? `python${minor}` : 'python3';
 }
 
+/**
+ * What every runtime process starts with. Lambda's values where they work here: TZ `:UTC` (glibc,
+ * Node and Python read it as UTC), PATH with `/opt/bin` (a layer's programs); LANG is `C.UTF-8`,
+ * the UTF-8 locale every Debian system has (Lambda's `en_US.UTF-8` may not be installed).
+ */
 const BASE_ENV = {
-  // Lambda's: programs a layer ships in bin/ run by name.
   PATH: '/usr/local/bin:/usr/bin:/bin:/opt/bin',
   HOME: '/tmp',
   LANG: 'C.UTF-8',
-  TZ: 'UTC',
+  TZ: ':UTC',
 };
 
+/** Facts about the instance a function is loaded into, for its environment. */
+export interface InstanceFacts {
+  /** The server's region and account id. */
+  scope: ArnScope;
+  /** The instance's id (`i-<uuid>`): its 32 hex digits name the log stream, as on Lambda. */
+  instanceId: string;
+  /** Started for the function's minimum instances, ahead of any call. */
+  provisioned: boolean;
+  /** When the instance is loaded (the log stream's date). */
+  now: Date;
+}
+
 /**
- * The environment a function sees on top of the runtime's: its own variables, then the platform's,
- * which always win. Sent with `init`, since a pre-warmed runtime starts before it has a function.
+ * The environment a function sees on top of the runtime's (which has LAMBDA_TASK_ROOT and
+ * LAMBDA_RUNTIME_DIR, since only the sandbox driver knows where code and runtime are mounted):
+ * Lambda's documented variables, Function Compute's, and Nimbus's own. The function's variables
+ * may replace the unreserved defaults (TZ, LANG, PATH, HOME), as on Lambda; the reserved ones
+ * always win. No AWS credentials are set (Nimbus has no roles to take them from). Sent with
+ * `init`, since a pre-warmed runtime starts before it has a function.
  */
-export function functionEnv(fn: FunctionRecord): Record<string, string> {
+export function functionEnv(fn: FunctionRecord, facts: InstanceFacts): Record<string, string> {
+  const { region, accountId } = facts.scope;
+  const memory = String(fn.memoryMb);
   return {
+    ...BASE_ENV,
     ...fn.env,
-    NIMBUS_FUNCTION_NAME: fn.name,
-    NIMBUS_FUNCTION_VERSION: fn.version,
-    NIMBUS_FUNCTION_MEMORY_MB: String(fn.memoryMb),
+    _HANDLER: fn.handler,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_EXECUTION_ENV: `AWS_Lambda_${runtimeVersionName(fn.runtime)}`,
     AWS_LAMBDA_FUNCTION_NAME: fn.name,
     AWS_LAMBDA_FUNCTION_VERSION: fn.version,
-    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),
-    AWS_LAMBDA_INITIALIZATION_TYPE: fn.minInstances > 0 ? 'provisioned-concurrency' : 'on-demand',
-    _HANDLER: fn.handler,
-    ...BASE_ENV,
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: memory,
+    AWS_LAMBDA_INITIALIZATION_TYPE: facts.provisioned ? 'provisioned-concurrency' : 'on-demand',
+    AWS_LAMBDA_LOG_GROUP_NAME: logGroupName(fn.name),
+    AWS_LAMBDA_LOG_STREAM_NAME: logStreamName(fn.version, facts.instanceId, facts.now),
+    FC_FUNCTION_NAME: fn.name,
+    FC_FUNCTION_HANDLER: fn.handler,
+    FC_FUNCTION_MEMORY_SIZE: memory,
+    FC_FUNCTION_VERSION: fn.version,
+    FC_REGION: region,
+    FC_ACCOUNT_ID: accountId,
+    FC_INSTANCE_ID: facts.instanceId,
+    NIMBUS_FUNCTION_NAME: fn.name,
+    NIMBUS_FUNCTION_VERSION: fn.version,
+    NIMBUS_FUNCTION_MEMORY_MB: memory,
   };
+}
+
+/**
+ * Lambda's log stream name of an instance: `YYYY/MM/DD/[<version>]<32 hex>`, the date in UTC and
+ * the hex digits those of the instance id.
+ */
+export function logStreamName(version: string, instanceId: string, now: Date): string {
+  const day = now.toISOString().slice(0, 10).replaceAll('-', '/');
+  const hex = instanceId.replace(/[^0-9a-f]/g, '').slice(-32);
+  return `${day}/[${version}]${hex}`;
 }
 
 /** The command and base environment of a generic runtime process of one shape (runtime and memory). */
@@ -82,6 +127,8 @@ export function runtimeCommand(runtime: Runtime, memoryMb: number): RuntimeComma
     NIMBUS_CODE_DIR: '${CODE}',
     NIMBUS_OPT_DIR: '${OPT}',
     LAMBDA_TASK_ROOT: '${CODE}',
+    LAMBDA_RUNTIME_DIR: '${RUNTIME}',
+    FC_FUNC_CODE_PATH: '${CODE}',
     // As on Lambda, shared libraries in the package's and the layers' lib/ load by name. The
     // dynamic linker reads this when a process starts, so it belongs to the generic runtime.
     LD_LIBRARY_PATH: '${CODE}/lib:${OPT}/lib',

@@ -3,7 +3,16 @@
  * limit and a CPU share proportional to memory. Supports cgroup v2 (unified) and v1 (one hierarchy
  * per controller). Every instance gets its own group under a `nimbus` parent, removed when it dies.
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 export interface CgroupLimits {
@@ -26,6 +35,11 @@ export interface InstanceCgroup {
   setBackground(background: boolean): void;
   /** True when the kernel's OOM killer fired inside this group. */
   outOfMemory(): boolean;
+  /**
+   * The most memory the group has used since it was made, in bytes (v2 `memory.peak`, v1
+   * `memory.max_usage_in_bytes`); undefined when the kernel does not say (v2 before Linux 5.19).
+   */
+  peakMemoryBytes(): number | undefined;
   killAll(): void;
   remove(): Promise<void>;
 }
@@ -51,6 +65,35 @@ function readKey(file: string, key: string): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Reads a counter file of a group (one number) after every call, cheaply: the file stays open and
+ * each read is one pread (about 1 µs, against 13 µs for open, read and close each time). Closed
+ * before the group is removed; reads after that (or of a missing file) give undefined.
+ */
+function counterReader(file: string): { read(): number | undefined; close(): void } {
+  let fd: number | undefined;
+  let closed = false;
+  const buffer = Buffer.alloc(32);
+  return {
+    read() {
+      if (closed) return undefined;
+      try {
+        fd ??= openSync(file, 'r');
+        const n = readSync(fd, buffer, 0, buffer.length, 0);
+        const value = Number(buffer.toString('latin1', 0, n).trim());
+        return Number.isFinite(value) && n > 0 ? value : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    close() {
+      closed = true;
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
 }
 
 function pidsIn(dir: string): number[] {
@@ -121,8 +164,10 @@ function detectV2(): CgroupSupport | undefined {
       if (existsSync(join(dir, 'memory.swap.max'))) write(join(dir, 'memory.swap.max'), 0);
       write(join(dir, 'pids.max'), limits.maxProcesses);
       write(join(dir, 'cpu.weight'), limits.background ? 1 : cpuWeightV2(limits.memoryMb));
+      const peak = counterReader(join(dir, 'memory.peak'));
       return {
         procsFiles: [join(dir, 'cgroup.procs')],
+        peakMemoryBytes: () => peak.read(),
         setBackground: (background) =>
           write(join(dir, 'cpu.weight'), background ? 1 : cpuWeightV2(limits.memoryMb)),
         outOfMemory: () => readKey(join(dir, 'memory.events'), 'oom_kill') > 0,
@@ -137,7 +182,10 @@ function detectV2(): CgroupSupport | undefined {
           }
           killPids([dir]);
         },
-        remove: () => removeDirs([dir]),
+        remove: () => {
+          peak.close();
+          return removeDirs([dir]);
+        },
       };
     },
   };
@@ -184,15 +232,20 @@ function detectV1(): CgroupSupport {
       }
       write(join(pids, 'pids.max'), limits.maxProcesses);
       write(join(cpu, 'cpu.shares'), limits.background ? 2 : Math.max(2, limits.memoryMb));
+      const peak = counterReader(join(memory, 'memory.max_usage_in_bytes'));
       return {
         setBackground: (background) =>
           write(join(cpu, 'cpu.shares'), background ? 2 : Math.max(2, limits.memoryMb)),
+        peakMemoryBytes: () => peak.read(),
         procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
         outOfMemory: () =>
           readKey(join(memory, 'memory.oom_control'), 'oom_kill') > 0 ||
           Number(readFileSync(join(memory, 'memory.failcnt'), 'utf8')) > 0,
         killAll: () => killPids([memory]),
-        remove: () => removeDirs(dirs),
+        remove: () => {
+          peak.close();
+          return removeDirs(dirs);
+        },
       };
     },
   };

@@ -68,6 +68,7 @@ export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undef
     stderr: child.stderr,
     exited,
     kill,
+    peakMemoryBytes: () => cgroup?.peakMemoryBytes(),
     setForeground: () => {
       try {
         cgroup?.setBackground(false);

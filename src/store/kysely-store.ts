@@ -369,6 +369,10 @@ export class KyselyStore implements Store {
               invocation_type: eb.ref('excluded.invocation_type'),
               attempts: eb.ref('excluded.attempts'),
               qualifier: eb.ref('excluded.qualifier'),
+              call_duration_us: eb.ref('excluded.call_duration_us'),
+              init_duration_us: eb.ref('excluded.init_duration_us'),
+              max_memory_used_mb: eb.ref('excluded.max_memory_used_mb'),
+              memory_size_mb: eb.ref('excluded.memory_size_mb'),
             })),
           )
           .execute();

@@ -101,7 +101,19 @@ export function executionToRow(e: Execution): ExecutionsTable {
     invocation_type: e.invocationType,
     attempts: e.attempts,
     qualifier: e.qualifier ?? null,
+    call_duration_us: microseconds(e.callDurationMs),
+    init_duration_us: microseconds(e.initDurationMs),
+    max_memory_used_mb: e.maxMemoryUsedMb,
+    memory_size_mb: e.memorySizeMb,
   };
+}
+
+function microseconds(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms * 1000);
+}
+
+function milliseconds(us: number | null): number | null {
+  return us === null ? null : Number(us) / 1000;
 }
 
 /** The executions columns in the order `executionValues` gives them (positional statements). */
@@ -124,6 +136,10 @@ export const EXECUTION_COLUMNS: readonly (keyof ExecutionsTable)[] = [
   'invocation_type',
   'attempts',
   'qualifier',
+  'call_duration_us',
+  'init_duration_us',
+  'max_memory_used_mb',
+  'memory_size_mb',
 ];
 
 /**
@@ -170,6 +186,10 @@ export function rowToExecution(row: ExecutionsTable): Execution {
     instanceId: row.instance_id,
     invocationType: row.invocation_type as InvocationType,
     attempts: Number(row.attempts),
+    callDurationMs: milliseconds(row.call_duration_us),
+    initDurationMs: milliseconds(row.init_duration_us),
+    maxMemoryUsedMb: row.max_memory_used_mb === null ? null : Number(row.max_memory_used_mb),
+    memorySizeMb: row.memory_size_mb === null ? null : Number(row.memory_size_mb),
     // Absent rather than null: most calls name no qualifier.
     ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
   };
@@ -242,6 +262,7 @@ export function queuedCallToRow(call: QueuedCall): AsyncQueueTable {
     lease_until: null,
     last_error_json: call.lastError === null ? null : JSON.stringify(call.lastError),
     qualifier: call.qualifier ?? null,
+    trace: call.trace ?? null,
   };
 }
 
@@ -256,6 +277,7 @@ export function rowToQueuedCall(row: AsyncQueueTable): QueuedCall {
     runAfter: row.run_after,
     lastError: errorFromJson(row.last_error_json),
     ...(row.qualifier === null ? {} : { qualifier: row.qualifier }),
+    ...(row.trace === null ? {} : { trace: row.trace }),
   };
 }
 

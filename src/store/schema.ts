@@ -54,6 +54,11 @@ export interface ExecutionsTable {
   attempts: number;
   /** What the caller asked for (v6): a version number or alias; null for `$LATEST`. */
   qualifier: string | null;
+  /** The REPORT line's facts (v8): the call's own time and the init's, in microseconds; peak memory in MB. */
+  call_duration_us: number | null;
+  init_duration_us: number | null;
+  max_memory_used_mb: number | null;
+  memory_size_mb: number | null;
 }
 
 /** Asynchronous calls waiting or running; a row leaves when its call is finished or dead-lettered. */
@@ -71,6 +76,8 @@ export interface AsyncQueueTable {
   last_error_json: string | null;
   /** v6; null for `$LATEST`. */
   qualifier: string | null;
+  /** The caller's trace id (v8). */
+  trace: string | null;
 }
 
 export interface DeadLettersTable {
@@ -460,7 +467,16 @@ const v8: Migration = async (db) => {
   await db.schema.alterTable('functions').addColumn('layers_json', 'text').execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8];
+/** The facts of an execution's REPORT line (call and init durations, peak memory, memory size); a queued call's trace id. */
+const v9: Migration = async (db) => {
+  await db.schema.alterTable('executions').addColumn('call_duration_us', 'integer').execute();
+  await db.schema.alterTable('executions').addColumn('init_duration_us', 'integer').execute();
+  await db.schema.alterTable('executions').addColumn('max_memory_used_mb', 'integer').execute();
+  await db.schema.alterTable('executions').addColumn('memory_size_mb', 'integer').execute();
+  await db.schema.alterTable('async_queue').addColumn('trace', 'text').execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

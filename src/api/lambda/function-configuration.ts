@@ -4,14 +4,13 @@
  * (State, LastUpdateStatus). Pure mapping: no engine calls.
  */
 import { createHash } from 'node:crypto';
+import { lambdaFunctionArn, lambdaRoleArn, logGroupName, type ArnScope } from '../../core/arn.js';
 import type { FunctionRecord, Runtime } from '../../core/function.js';
 import type { FunctionLayer } from '../../core/layer.js';
 import { runtimeVersionName } from '../../engine/runtime-commands.js';
 import type { AliasRecord } from '../../core/version.js';
 import { invalidParameter } from './lambda-errors.js';
 
-/** The account id in every ARN Nimbus shows: there are no AWS accounts here. */
-export const ACCOUNT_ID = '000000000000';
 export const LATEST = '$LATEST';
 
 const LAMBDA_RUNTIMES: Record<string, Runtime> = {
@@ -84,10 +83,9 @@ export function assertUnqualified(ref: FunctionRef, action: string): void {
   );
 }
 
-/** A function's ARN, with `:qualifier` (a version, `$LATEST` or an alias) when one is given. */
-export function functionArn(name: string, region: string, qualifier?: string): string {
-  const arn = `arn:aws:lambda:${region}:${ACCOUNT_ID}:function:${name}`;
-  return qualifier === undefined ? arn : `${arn}:${qualifier}`;
+/** A function's ARN in the server's region and account, with `:qualifier` when one is given. */
+export function functionArn(name: string, scope: ArnScope, qualifier?: string): string {
+  return lambdaFunctionArn(scope, name, qualifier);
 }
 
 /** Lambda's LastModified format: `2026-11-23T16:31:33.123+0000`. */
@@ -117,14 +115,14 @@ export interface ConfigurationView {
  */
 export function functionConfiguration(
   fn: FunctionRecord,
-  region: string,
+  scope: ArnScope,
   view: ConfigurationView = {},
 ): Record<string, unknown> {
   return {
     FunctionName: fn.name,
-    FunctionArn: functionArn(fn.name, region, view.qualifier),
+    FunctionArn: functionArn(fn.name, scope, view.qualifier),
     Runtime: lambdaRuntime(fn.runtime),
-    Role: `arn:aws:iam::${ACCOUNT_ID}:role/nimbus`,
+    Role: lambdaRoleArn(scope),
     Handler: fn.handler,
     CodeSize: fn.codeSize,
     Description: view.description ?? fn.description,
@@ -145,14 +143,14 @@ export function functionConfiguration(
     Architectures: ['x86_64'],
     EphemeralStorage: { Size: 512 },
     SnapStart: { ApplyOn: 'None', OptimizationStatus: 'Off' },
-    LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${fn.name}` },
+    LoggingConfig: { LogFormat: 'Text', LogGroup: logGroupName(fn.name) },
   };
 }
 
 /** AliasConfiguration as Lambda returns it from CreateAlias, GetAlias, UpdateAlias and ListAliases. */
-export function aliasConfiguration(alias: AliasRecord, region: string): Record<string, unknown> {
+export function aliasConfiguration(alias: AliasRecord, scope: ArnScope): Record<string, unknown> {
   return {
-    AliasArn: functionArn(alias.functionName, region, alias.name),
+    AliasArn: functionArn(alias.functionName, scope, alias.name),
     Name: alias.name,
     FunctionVersion: alias.functionVersion,
     Description: alias.description,

@@ -4,6 +4,7 @@
  * table below maps Nimbus's error codes to Lambda's exception names; nothing else does.
  */
 import type { FastifyReply } from 'fastify';
+import { lambdaFunctionArn, type ArnScope } from '../../core/arn.js';
 import { NimbusError, type ErrorCode } from '../../core/errors.js';
 
 /** An error that only the Lambda API knows (signatures, permissions). */
@@ -51,11 +52,21 @@ const EXCEPTION_OF: Record<ErrorCode, [string, number]> = {
   SANDBOX_UNAVAILABLE: ['ServiceException', 500],
 };
 
-/** Any failure as a Lambda exception; unexpected ones become ServiceException. */
-export function toLambdaError(err: unknown): LambdaApiError | undefined {
+/**
+ * Any failure as a Lambda exception; unexpected ones become ServiceException. A missing function,
+ * version or alias is named by its ARN in the server's region and account, as Lambda says it
+ * (`Function not found: arn:aws:lambda:…:function:NAME[:QUALIFIER]`), then Nimbus's hint.
+ */
+export function toLambdaError(err: unknown, scope: ArnScope): LambdaApiError | undefined {
   if (err instanceof LambdaApiError) return err;
   if (err instanceof NimbusError) {
     const [type, status] = EXCEPTION_OF[err.code];
+    const name = err.details?.function;
+    if (type === 'ResourceNotFoundException' && typeof name === 'string') {
+      const qualifier = err.details?.qualifier;
+      const arn = lambdaFunctionArn(scope, name, typeof qualifier === 'string' ? qualifier : undefined);
+      return new LambdaApiError(type, status, `Function not found: ${arn} (${err.message})`);
+    }
     return new LambdaApiError(type, status, err.message);
   }
   return undefined;

@@ -7,6 +7,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Execution } from '../../core/execution.js';
 import { LIMITS } from '../../core/function.js';
+import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
+import { renderExecutionLog } from '../../engine/report-lines.js';
 import type { ApiDeps } from '../deps.js';
 import { isVersionNumber } from '../../core/version.js';
 import { LATEST } from './function-configuration.js';
@@ -32,6 +34,12 @@ export async function invokeFunction(
   if (logType !== 'None' && logType !== 'Tail') {
     throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
   }
+  const clientContext = clientContextOf(request.headers['x-amz-client-context']);
+  if (isProblem(clientContext)) {
+    throw new LambdaApiError('InvalidRequestContentException', 400, clientContext.problem);
+  }
+  const trace = traceIdOf(request.headers['x-amzn-trace-id']);
+  if (isProblem(trace)) throw new LambdaApiError('InvalidRequestContentException', 400, trace.problem);
   const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
   const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
   if (body.length > limit) {
@@ -60,7 +68,7 @@ export async function invokeFunction(
   if (type === 'DryRun') return reply.header('x-amz-executed-version', fn.version).code(204).send();
   if (type === 'Event') {
     // A queued call resolves its qualifier again when it runs, so an alias's pick is made then.
-    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api', undefined, q);
+    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api', undefined, q, trace);
     if (q === undefined || isVersionNumber(q)) reply.header('x-amz-executed-version', fn.version);
     return reply.code(202).header('x-amzn-requestid', queued.id).send();
   }
@@ -69,10 +77,12 @@ export async function invokeFunction(
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
     qualifier: q,
+    trace,
+    clientContext,
   });
   reply.header('x-amzn-requestid', execution.id);
   reply.header('x-amz-executed-version', execution.version);
-  if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution, fn.memoryMb));
+  if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution));
   if (payload) return reply.code(200).type('application/json').send(payload);
   if (execution.outcome === 'platform_error') {
     throw new LambdaApiError(
@@ -96,17 +106,14 @@ export async function invokeFunction(
   return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
 }
 
-/** Lambda's START / log / END / REPORT lines of one execution, the last 4 KB, base64. */
-async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): Promise<string> {
+/**
+ * The end of the execution's log as Lambda returns it (START, the lines, END, REPORT): the last
+ * 4 KB, base64.
+ */
+async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
   await deps.recorder.flush();
-  const lines = await deps.store.getLogs(execution.id);
-  const id = execution.id;
-  const duration = execution.durationMs ?? 0;
-  const text =
-    `START RequestId: ${id} Version: ${execution.version}\n` +
-    lines.map((line) => (line.message.endsWith('\n') ? line.message : `${line.message}\n`)).join('') +
-    `END RequestId: ${id}\n` +
-    `REPORT RequestId: ${id}\tDuration: ${duration.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms\tMemory Size: ${memoryMb} MB\n`;
+  const lines = renderExecutionLog(execution, await deps.store.getLogs(execution.id));
+  const text = lines.map((line) => `${line.message}\n`).join('');
   const bytes = Buffer.from(text, 'utf8');
   return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
 }

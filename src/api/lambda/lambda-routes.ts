@@ -10,6 +10,7 @@
  * Invoke and DeleteFunction.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ArnScope } from '../../core/arn.js';
 import { keyAllows, type AccessAction, type AccessKeyRecord } from '../../core/access-key.js';
 import { NimbusError } from '../../core/errors.js';
 import { LIMITS, type FunctionRecord } from '../../core/function.js';
@@ -59,10 +60,14 @@ export const LAMBDA_API_PREFIX = `${API_VERSION}/`;
 const FUNCTIONS = '/functions';
 const MB = 1024 * 1024;
 
-/** Who signed a request, and the region it was signed for (used in ARNs). */
+/**
+ * Who signed a request, and the server's region and account (for ARNs). A request signed for
+ * another region is served all the same: clients pointed at Nimbus with `--endpoint-url` often
+ * carry some other default region, and the signature is checked against the region it names.
+ */
 export interface LambdaCaller {
   key: AccessKeyRecord;
-  region: string;
+  scope: ArnScope;
 }
 
 const callers = new WeakMap<FastifyRequest, LambdaCaller>();
@@ -85,8 +90,7 @@ export async function authenticate(request: FastifyRequest, deps: ApiDeps): Prom
       secretOf: async (id) => (key = await deps.accessKeys.find(id))?.secret,
     },
   );
-  const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(request.headers.authorization ?? '')?.[1];
-  const caller = { key: key!, region: region ?? 'us-east-1' };
+  const caller = { key: key!, scope: deps.arnScope };
   callers.set(request, caller);
   return caller;
 }
@@ -99,7 +103,7 @@ const ACTION_NAMES: Record<string, string> = {
 /** AccessDeniedException unless the caller's key allows `action` on the function. */
 export function authorize(caller: LambdaCaller, action: AccessAction, name?: string): void {
   if (keyAllows(caller.key, action, name)) return;
-  const resource = name === undefined ? '*' : functionArn(name, caller.region);
+  const resource = name === undefined ? '*' : functionArn(name, caller.scope);
   throw accessDenied(
     `User: ${caller.key.id} is not authorized to perform: ${ACTION_NAMES[action]} on resource: ${resource} (the key allows ${caller.key.allow?.join(', ')})`,
   );
@@ -216,7 +220,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         await authenticate(request, deps);
       });
       scope.setErrorHandler((error, request, reply) => {
-        const lambda = toLambdaError(error) ?? fromFastifyError(error);
+        const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
         if (lambda) return sendLambdaError(reply, lambda);
         request.log.error({ err: error }, 'unhandled error in the Lambda API');
         return sendLambdaError(
@@ -230,14 +234,14 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       });
 
       /** FunctionConfiguration, with the ARNs of the function's layers. */
-      const functionConfiguration = (fn: FunctionRecord, region: string, view: ConfigurationView = {}) =>
-        configurationShape(fn, region, {
+      const functionConfiguration = (fn: FunctionRecord, scope: ArnScope, view: ConfigurationView = {}) =>
+        configurationShape(fn, scope, {
           ...view,
           layerArn: (layer) => deps.layers.versionArn(layer.layerName, layer.version),
         });
 
       const configurationOf = (request: FastifyRequest, fn: FunctionRecord) =>
-        functionConfiguration(fn, callerOf(request).region);
+        functionConfiguration(fn, callerOf(request).scope);
 
       /** A published version's configuration, its FunctionArn qualified by `qualifier` (the number by default). */
       const versionConfigurationOf = async (
@@ -249,7 +253,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         const record = await deps.versions.get(name, version);
         return {
           fn: servedRecord(record),
-          configuration: functionConfiguration(servedRecord(record), callerOf(request).region, {
+          configuration: functionConfiguration(servedRecord(record), callerOf(request).scope, {
             qualifier,
             description: record.description,
           }),
@@ -269,7 +273,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
           const fn = await deps.functions.get(ref.name);
           return {
             fn,
-            configuration: functionConfiguration(fn, callerOf(request).region, { qualifier: ref.qualifier }),
+            configuration: functionConfiguration(fn, callerOf(request).scope, { qualifier: ref.qualifier }),
           };
         }
         if (q.kind === 'version') return versionConfigurationOf(request, ref.name, q.version);
@@ -278,7 +282,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
           const fn = await deps.functions.get(ref.name);
           return {
             fn,
-            configuration: functionConfiguration(fn, callerOf(request).region, { qualifier: alias.name }),
+            configuration: functionConfiguration(fn, callerOf(request).scope, { qualifier: alias.name }),
           };
         }
         return versionConfigurationOf(request, ref.name, alias.functionVersion, alias.name);
@@ -469,13 +473,13 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
         const ref = unqualifiedTarget(request, 'ListVersionsByFunction');
         const maxItems = maxItemsOf(request.query.MaxItems, 50);
         const latest = await deps.functions.get(ref.name);
-        const region = callerOf(request).region;
+        const arnScope = callerOf(request).scope;
         const all = [
-          { key: LATEST, show: () => functionConfiguration(latest, region, { qualifier: LATEST }) },
+          { key: LATEST, show: () => functionConfiguration(latest, arnScope, { qualifier: LATEST }) },
           ...(await deps.versions.list(ref.name)).map((v) => ({
             key: v.version,
             show: () =>
-              functionConfiguration(servedRecord(v), region, {
+              functionConfiguration(servedRecord(v), arnScope, {
                 qualifier: v.version,
                 description: v.description,
               }),
@@ -486,7 +490,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       });
 
       const aliasOf = (request: FastifyRequest, alias: AliasRecord) =>
-        aliasConfiguration(alias, callerOf(request).region);
+        aliasConfiguration(alias, callerOf(request).scope);
 
       // CreateAlias
       scope.post(`${FUNCTIONS}/:name/aliases`, async (request: FnRequest, reply) => {
@@ -588,7 +592,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
 }
 
 /** Fastify's own request errors (body too large, bad content) as Lambda exceptions. */
-export function fromFastifyError(error: unknown): LambdaApiError | undefined {
+export function fromFastifyError(error: unknown, scope: ArnScope): LambdaApiError | undefined {
   const fe = error as { code?: string; statusCode?: number; message?: string };
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new LambdaApiError(
@@ -600,7 +604,7 @@ export function fromFastifyError(error: unknown): LambdaApiError | undefined {
   if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new LambdaApiError('InvalidParameterValueException', 400, fe.message ?? 'invalid request');
   }
-  if (error instanceof NimbusError) return toLambdaError(error);
+  if (error instanceof NimbusError) return toLambdaError(error, scope);
   return undefined;
 }
 

@@ -108,7 +108,7 @@ export function registerLambdaLayerRoutes(app: FastifyInstance, deps: ApiDeps): 
         await authenticate(request, deps);
       });
       scope.setErrorHandler((error, request, reply) => {
-        const lambda = toLambdaError(error) ?? fromFastifyError(error);
+        const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
         if (lambda) return sendLambdaError(reply, lambda);
         request.log.error({ err: error }, 'unhandled error in the Lambda API');
         return sendLambdaError(
