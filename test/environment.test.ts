@@ -177,6 +177,17 @@ describe('the environment every instance sees', () => {
     assert.equal(res.body.timezoneOffsetMinutes, -540, 'Node uses the time zone the function set');
   });
 
+  it("lets a Python function's own TZ change the time module's zone", async () => {
+    await nimbus.deploy('env-tz-py', 'python-context', 'python3', 'main.handler', {
+      env: { TZ: 'Asia/Tokyo' },
+    });
+    const res = await nimbus.invoke('env-tz-py', {});
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.env.TZ, 'Asia/Tokyo');
+    // time.timezone is seconds west of UTC: Tokyo is 9 hours east.
+    assert.equal(res.body.timezoneOffsetMinutes, -540, 'Python uses the time zone the function set');
+  });
+
   it('says provisioned-concurrency in instances started for minInstances', async () => {
     await nimbus.deploy('env-min', 'node-context', 'nodejs', 'index.handler', { minInstances: 1 });
     await waitFor(async () => {

@@ -649,7 +649,11 @@ def specialise(header):
     """Applies an `init`: the environment, logging, sys.path, then loads the handler."""
     import importlib
 
+    tz = os.environ.get("TZ")
     os.environ.update(header.get("env") or {})
+    if os.environ.get("TZ") != tz:
+        # The time module read TZ when the runtime started: a function's own zone needs a re-read.
+        time.tzset()
     setup_logging(os.environ)
     sys.path[:] = function_sys_path()
     # A pre-warmed runtime started before its code arrived: forget cached directory listings.
