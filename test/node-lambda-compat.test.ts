@@ -108,7 +108,10 @@ describe('Node.js functions as Lambda runs them', () => {
     const id = res.headers.get('x-nimbus-execution-id');
     const logs = await nimbus.request('GET', `/v1/executions/${id}/logs`);
     assert.equal(logs.status, 200);
-    return (logs.body.lines as { message: string }[]).map((l) => l.message);
+    // What the function printed: not the platform's START / END / REPORT lines around it.
+    return (logs.body.lines as { stream: string; message: string }[])
+      .filter((l) => l.stream !== 'system')
+      .map((l) => l.message);
   }
 
   before(async () => {
