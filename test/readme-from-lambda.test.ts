@@ -14,7 +14,7 @@ describe('README: moving a function from Lambda', () => {
     nimbus = await startTestServer();
     env = { ...process.env, NIMBUS_URL: nimbus.url, NIMBUS_KEY: nimbus.key, XDG_CONFIG_HOME: nimbus.dataDir };
   });
-  after(() => nimbus.stop());
+  after(() => nimbus.close());
 
   it('runs every line of the section as written', async () => {
     const lines = readmeShellLines('## Moving a function from Lambda or Function Compute');
