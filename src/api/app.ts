@@ -17,7 +17,7 @@ import { registerVersionRoutes } from './version-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
-import { LAMBDA_API_PREFIX, registerLambdaRoutes } from './lambda/lambda-routes.js';
+import { isLambdaApiUrl, registerLambdaRoutes } from './lambda/lambda-routes.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long shutdown waits for running invocations before cutting them off. */
@@ -50,7 +50,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const expected = Buffer.from(deps.adminKey);
   app.addHook('onRequest', async (request, reply) => {
     // The Lambda API (its routes and its 404s) signs with SigV4 instead; see lambda/lambda-routes.ts.
-    if (request.routeOptions.config?.public || request.url.startsWith(LAMBDA_API_PREFIX)) return;
+    if (request.routeOptions.config?.public || isLambdaApiUrl(request.url)) return;
     const denied = apiKeyError(request.headers.authorization, expected);
     if (denied) return sendError(reply, denied);
   });

@@ -31,25 +31,8 @@ export async function invokeFunction(
   if (logType !== 'None' && logType !== 'Tail') {
     throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
   }
-  const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
-  const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
-  if (body.length > limit) {
-    throw new LambdaApiError(
-      'RequestTooLargeException',
-      413,
-      `Request must be smaller than ${limit} bytes for the ${type === 'Event' ? 'Event' : 'RequestResponse'} invocation type`,
-    );
-  }
+  const body = eventOf(request, type === 'Event' ? 'Event' : 'RequestResponse');
   const text = body.toString('utf8');
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    throw new LambdaApiError(
-      'InvalidRequestContentException',
-      400,
-      `Could not parse request body into json: ${(err as Error).message}`,
-    );
-  }
   // The record that serves: $LATEST, a version, or the version a (weighted) alias picks for this call.
   const q = qualifier === LATEST ? undefined : qualifier;
   const fn =
@@ -80,21 +63,55 @@ export async function invokeFunction(
       `Nimbus failed to run the function (execution ${execution.id}): ${execution.error?.message ?? 'unknown failure'}`,
     );
   }
+  return reply
+    .code(200)
+    .header('x-amz-function-error', 'Unhandled')
+    .type('application/json')
+    .send(errorDocument(execution, fn.timeoutSec));
+}
+
+/**
+ * The request's event: the body (`{}` when empty), checked to be JSON and within the limit of the
+ * invocation type (a Lambda error saying which otherwise).
+ */
+export function eventOf(request: FastifyRequest, type: 'Event' | 'RequestResponse'): Buffer {
+  const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
+  const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
+  if (body.length > limit) {
+    throw new LambdaApiError(
+      'RequestTooLargeException',
+      413,
+      `Request must be smaller than ${limit} bytes for the ${type} invocation type`,
+    );
+  }
+  try {
+    JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new LambdaApiError(
+      'InvalidRequestContentException',
+      400,
+      `Could not parse request body into json: ${(err as Error).message}`,
+    );
+  }
+  return body;
+}
+
+/** Lambda's error document for a failed execution (what Invoke returns with `Unhandled`). */
+export function errorDocument(execution: Execution, timeoutSec: number): Record<string, unknown> {
   const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
-  const document = {
+  return {
     errorMessage:
       execution.status === 'timeout'
-        ? `${execution.startedAt} ${execution.id} Task timed out after ${fn.timeoutSec.toFixed(2)} seconds`
+        ? `${execution.startedAt} ${execution.id} Task timed out after ${timeoutSec.toFixed(2)} seconds`
         : error.message,
     errorType: error.type,
     requestId: execution.id,
     stackTrace: error.stack ? error.stack.split('\n').filter((line) => line.length > 0) : [],
   };
-  return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
 }
 
 /** Lambda's START / log / END / REPORT lines of one execution, the last 4 KB, base64. */
-async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): Promise<string> {
+export async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): Promise<string> {
   await deps.recorder.flush();
   const lines = await deps.store.getLogs(execution.id);
   const id = execution.id;
@@ -108,7 +125,7 @@ async function logTail(deps: ApiDeps, execution: Execution, memoryMb: number): P
   return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
 }
 
-function headerValue(request: FastifyRequest, name: string): string | undefined {
+export function headerValue(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -6,7 +6,9 @@
  * Handler styles: `async (event, context)`, promise-returning, and Lambda's callback style
  * `(event, context, callback)`; CommonJS, ESM, and TypeScript (pre-built to ESM by the host).
  * Calls of a `fetch` HTTP trigger get a Web `Request` and return a `Response`, whose body is
- * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s.
+ * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s. Handlers wrapped in
+ * Lambda's `awslambda.streamifyResponse` stream their response the same way (see "Response
+ * streaming" below).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
@@ -15,6 +17,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -23,6 +26,7 @@ import {
   FrameBatcher,
   FrameDecoder,
   HTTP_CHUNK_BYTES,
+  HTTP_INTEGRATION_CONTENT_TYPE,
   HTTP_STREAM_WINDOW_BYTES,
   type FunctionInit,
   type HostMessage,
@@ -145,6 +149,7 @@ async function initFunction(init: FunctionInit): Promise<void> {
     if (process.env[name] !== value) process.env[name] = value;
   }
   try {
+    installAwsLambdaGlobal();
     handler = await loadHandler(init, CODE_DIR);
     send({ t: 'inited' });
   } catch (err) {
@@ -231,6 +236,8 @@ interface HttpCall {
   unacked: number;
   cancelled: boolean;
   wake: (() => void) | undefined;
+  /** Called when the host cancels the call (a streaming handler's call then ends at once). */
+  onCancel?: (() => void) | undefined;
 }
 
 const httpCalls = new Map<string, HttpCall>();
@@ -309,7 +316,10 @@ function onHttpControl(msg: Extract<HostMessage, { t: 'http_ack' | 'http_cancel'
   const call = httpCalls.get(msg.id);
   if (!call) return;
   if (msg.t === 'http_ack') call.unacked -= msg.n;
-  else call.cancelled = true;
+  else {
+    call.cancelled = true;
+    call.onCancel?.();
+  }
   const wake = call.wake;
   if (wake && (call.cancelled || call.unacked < HTTP_STREAM_WINDOW_BYTES)) {
     call.wake = undefined;
@@ -321,6 +331,241 @@ async function invokeFetch(id: string, deadline: number, payload: Buffer): Promi
   inFlight.add(id);
   try {
     sendFrame(await runFetchCall(handler!, id, deadline, payload));
+  } finally {
+    inFlight.delete(id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response streaming: Lambda's `awslambda` global (streamifyResponse, HttpResponseStream) and the
+// calls of handlers wrapped in it, `(event, responseStream, context)`. Their bytes travel in the
+// same `http_head`/`http_chunk` frames and `http_ack` window as a `fetch` call's body.
+
+/** How Lambda's runtime marks a handler as streaming (and its stream's buffer size). */
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+/** What a streaming handler may send back to a caller that takes a buffered response (Invoke). */
+const BUFFERED_STREAM_BYTES = 6 * 1024 * 1024;
+
+type StreamingHandler = Handler & { [HANDLER_STREAMING]?: unknown; [HANDLER_HIGH_WATER_MARK]?: unknown };
+
+/**
+ * Defines `globalThis.awslambda` before the function's module loads, as Lambda's Node runtime
+ * does (and, like it, not when AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA is `1` or `true`).
+ */
+function installAwsLambdaGlobal(): void {
+  const off = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
+  if (off === '1' || off === 'true') return;
+  (globalThis as Record<string, unknown>).awslambda = {
+    streamifyResponse(h: StreamingHandler, options?: { highWaterMark?: unknown }): StreamingHandler {
+      h[HANDLER_STREAMING] = STREAM_RESPONSE;
+      if (typeof options?.highWaterMark === 'number')
+        h[HANDLER_HIGH_WATER_MARK] = Math.floor(options.highWaterMark);
+      return h;
+    },
+    HttpResponseStream,
+  };
+}
+
+function isStreamingHandler(h: Handler): boolean {
+  return (h as StreamingHandler)[HANDLER_STREAMING] === STREAM_RESPONSE;
+}
+
+/** An operation on a response stream that is not allowed (Lambda's error name). */
+class InvalidStreamingOperation extends Error {
+  override name = 'InvalidStreamingOperation';
+}
+
+/** Where a response stream's bytes go: to the host as they come, or into one buffer. */
+interface StreamOutput {
+  /** Resolves once `chunk` may be followed by more (the host's window has room). */
+  write(chunk: Buffer, contentType: string): Promise<void>;
+  /** The stream ended: send the head if nothing was written. */
+  end(contentType: string): void;
+}
+
+/**
+ * The `responseStream` a streaming handler gets: a Writable (write, end, pipeline, backpressure)
+ * with Lambda's `setContentType`. `HttpResponseStream.from` sets `_onBeforeFirstWrite` to put its
+ * prelude ahead of the body.
+ */
+class ResponseStream extends Writable {
+  _onBeforeFirstWrite: ((write: (chunk: string | Uint8Array) => void) => void) | undefined;
+  private contentType = 'application/octet-stream';
+  private started = false;
+
+  constructor(
+    private readonly output: StreamOutput,
+    highWaterMark: number | undefined,
+  ) {
+    super(highWaterMark === undefined ? {} : { highWaterMark });
+  }
+
+  setContentType(contentType: string): void {
+    if (this.started) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    this.contentType = String(contentType);
+  }
+
+  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    // As Lambda's stream does: anything but text and bytes is written as its JSON.
+    const data = typeof chunk === 'string' || chunk instanceof Uint8Array ? chunk : JSON.stringify(chunk);
+    this.startBody();
+    return super.write(data, encoding as BufferEncoding, cb as (err?: Error | null) => void);
+  }
+
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') return super.end(chunk as () => void);
+    if (chunk !== undefined && chunk !== null) {
+      this.write(chunk, typeof encoding === 'function' ? undefined : encoding);
+    }
+    this.startBody();
+    const done = typeof encoding === 'function' ? encoding : cb;
+    return super.end(done as (() => void) | undefined);
+  }
+
+  /** Writes the prelude of `HttpResponseStream.from` once, ahead of the first body bytes. */
+  private startBody(): void {
+    if (this.started) return;
+    this.started = true;
+    this._onBeforeFirstWrite?.((piece) => super.write(piece));
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.output.write(chunk, this.contentType).then(() => done(), done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.output.end(this.contentType);
+    done();
+  }
+}
+
+/** Lambda's `awslambda.HttpResponseStream`: `from(stream, {statusCode, headers, cookies})`. */
+class HttpResponseStream {
+  static from(stream: ResponseStream, prelude: unknown): ResponseStream {
+    stream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
+    const metadata = JSON.stringify(prelude ?? {});
+    stream._onBeforeFirstWrite = (write) => {
+      write(metadata);
+      // The delimiter: 8 NUL bytes (JSON text never contains one).
+      write(new Uint8Array(8));
+    };
+    return stream;
+  }
+}
+
+/** Sends the bytes to the host as they are written: a head, then chunks within the ack window. */
+function streamedOutput(id: string, call: HttpCall): StreamOutput {
+  let headSent = false;
+  const head = (contentType: string) => {
+    if (headSent) return;
+    headSent = true;
+    send({ t: 'http_head', id, status: 200, headers: [['content-type', contentType]] });
+  };
+  return {
+    async write(chunk, contentType) {
+      head(contentType);
+      for (let at = 0; at < chunk.length; at += HTTP_CHUNK_BYTES) {
+        await windowOpen(call);
+        if (call.cancelled) throw new Error('the caller stopped reading the response');
+        const part = chunk.subarray(at, at + HTTP_CHUNK_BYTES);
+        call.unacked += part.length;
+        send({ t: 'http_chunk', id }, part);
+      }
+    },
+    end: head,
+  };
+}
+
+/** Collects the bytes for a caller that takes the whole response at once (Invoke, async calls). */
+function bufferedOutput(): StreamOutput & { bytes(): Buffer } {
+  const parts: Buffer[] = [];
+  let size = 0;
+  return {
+    write(chunk) {
+      size += chunk.length;
+      if (size > BUFFERED_STREAM_BYTES) {
+        const err = new Error(
+          `the function streamed more than ${BUFFERED_STREAM_BYTES} bytes to a caller that takes a buffered response; invoke it with InvokeWithResponseStream or through an HTTP trigger to stream more`,
+        );
+        err.name = 'ResponseTooLarge';
+        return Promise.reject(err);
+      }
+      parts.push(chunk);
+      return Promise.resolve();
+    },
+    end() {},
+    bytes: () => Buffer.concat(parts, size),
+  };
+}
+
+/**
+ * Runs one call of a streaming handler and encodes its result frame: empty when the bytes were
+ * streamed, the bytes themselves when `streamed` is false. The call ends when the handler has
+ * settled and the stream has finished (Lambda waits for both), when the stream fails, or at once
+ * when the host cancels it (the client went away or the body passed its limit).
+ */
+async function runStreamingCall(
+  h: Handler,
+  id: string,
+  deadline: number,
+  payload: Buffer,
+  streamed: boolean,
+): Promise<Buffer> {
+  const call: HttpCall = { unacked: 0, cancelled: false, wake: undefined };
+  const buffered = streamed ? undefined : bufferedOutput();
+  const stream = new ResponseStream(
+    buffered ?? streamedOutput(id, call),
+    (h as StreamingHandler)[HANDLER_HIGH_WATER_MARK] as number | undefined,
+  );
+  let cancelled!: () => void;
+  const stopped = new Promise<void>((resolve) => (cancelled = resolve));
+  call.onCancel = cancelled;
+  if (streamed) httpCalls.set(id, call);
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.once('finish', resolve);
+    // `on`, not `once`: a later misuse (a write after end) must not become an uncaught error.
+    stream.on('error', reject);
+    stream.once('close', () => {
+      if (!stream.writableFinished) reject(new Error('the response stream was destroyed before it ended'));
+    });
+  });
+  finished.catch(() => undefined);
+  try {
+    const event: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'));
+    const run = async () => {
+      const streaming = h as unknown as (event: unknown, stream: ResponseStream, context: object) => unknown;
+      const returned = streaming(event, stream, makeContext(id, deadline));
+      if (!returned || typeof (returned as Promise<unknown>).then !== 'function') {
+        throw new InvalidStreamingOperation('Streaming does not support non-async handlers.');
+      }
+      if ((await returned) !== undefined) console.warn('Streaming handlers ignore return values.');
+      await finished;
+    };
+    const running = fn!.concurrency > 1 ? currentInvocation.run(id, run) : run();
+    running.catch(() => undefined);
+    await Promise.race([running, finished.then(() => running), stopped]);
+    if (call.cancelled) stream.destroy();
+    return encodeResultFrame(id, buffered ? buffered.bytes() : Buffer.alloc(0));
+  } catch (err) {
+    stream.destroy();
+    if (call.cancelled) return encodeResultFrame(id, Buffer.alloc(0));
+    return encodeFrame({ t: 'result', id, ok: false, error: toWireError(err) });
+  } finally {
+    httpCalls.delete(id);
+  }
+}
+
+async function invokeStreaming(
+  id: string,
+  deadline: number,
+  payload: Buffer,
+  streamed: boolean,
+): Promise<void> {
+  inFlight.add(id);
+  try {
+    sendFrame(await runStreamingCall(handler!, id, deadline, payload, streamed));
   } finally {
     inFlight.delete(id);
   }
@@ -391,6 +636,7 @@ function startInvoke(msg: Extract<HostMessage, { t: 'invoke' }>, payload: Buffer
   // After a failed init the host has already failed the call and stops this instance.
   if (!handler) return;
   if (msg.http === 'fetch') void invokeFetch(msg.id, deadline, payload);
+  else if (isStreamingHandler(handler)) void invokeStreaming(msg.id, deadline, payload, msg.stream === true);
   else void invoke(msg.id, deadline, payload);
 }
 
