@@ -280,6 +280,18 @@ describe('response streaming', () => {
       assert.equal(await empty.text(), '');
     });
 
+    it("serves the README's example", async () => {
+      await nimbus.deploy('example', '../../examples/stream-node', 'nodejs', 'index.handler');
+      const trigger = await nimbus.request('POST', '/v1/functions/example/triggers', {
+        json: { type: 'http', auth: 'anonymous' },
+      });
+      assert.equal(trigger.status, 201, trigger.text);
+      const res = await call('/fn/example/');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/plain');
+      assert.match(await res.text(), /^chunk 1 of \S+\nchunk 2 of \S+\nchunk 3 of \S+\n$/);
+    });
+
     it('keeps mapping the result of a handler that does not stream', async () => {
       const res = await call('/fn/plain/');
       assert.equal(res.status, 200);
