@@ -177,6 +177,30 @@ describe('response streaming', () => {
       assert.equal(early.complete?.ErrorCode, 'TypeError');
     });
 
+    it('stops the function when the client goes away', async () => {
+      const abort = new AbortController();
+      const response = await client.send(
+        new InvokeWithResponseStreamCommand({
+          FunctionName: 'streamer',
+          Payload: Buffer.from('{"mode":"big","mb":60}'),
+        }),
+        { abortSignal: abort.signal },
+      );
+      const events = response.EventStream![Symbol.asyncIterator]();
+      assert.ok((await events.next()).value.PayloadChunk);
+      abort.abort();
+      await assert.rejects(async () => {
+        for (;;) if ((await events.next()).done) break;
+      });
+      let record: any;
+      await waitFor(async () => {
+        const list = (await nimbus.request('GET', '/v1/executions?function=streamer')).body.executions;
+        record = list.find((e: any) => e.output?.includes('client closed'));
+        return record !== undefined && record.status !== 'running';
+      }, 'the cut-off execution to end');
+      assert.ok(JSON.parse(record.output).bytes < 60 * 1024 * 1024);
+    });
+
     it('runs the version a qualifier names', async () => {
       const published = await nimbus.request('POST', '/v1/functions/streamer/versions', { json: {} });
       assert.equal(published.status, 201, published.text);
@@ -362,40 +386,54 @@ describe('response streaming', () => {
       assert.match(await again.text(), /three/);
     });
 
-    it('bounds the server memory under a 200 MB flood to a slow reader and cuts the body at the limit', async () => {
-      global.gc?.();
-      const rssBefore = process.memoryUsage().rss;
-      let peak = rssBefore;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
-      const res = await call('/fn/streamer/?mode=flood');
-      const id = res.headers.get('x-nimbus-execution-id');
-      const reader = res.body!.getReader();
-      let bytes = 0;
-      let reads = 0;
-      let cutOff = false;
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          bytes += value.length;
-          // A slow reader: a pause every few megabytes.
-          if (++reads % 64 === 0) await sleep(5);
+    for (const mode of ['flood', 'flood-ignoring']) {
+      it(`bounds the server memory under a 200 MB ${mode} to a slow reader and cuts the body at the limit`, async () => {
+        global.gc?.();
+        const rssBefore = process.memoryUsage().rss;
+        let peak = rssBefore;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+        const res = await call(`/fn/streamer/?mode=${mode}`);
+        const id = res.headers.get('x-nimbus-execution-id');
+        const reader = res.body!.getReader();
+        let bytes = 0;
+        let reads = 0;
+        let cutOff = false;
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            bytes += value.length;
+            // A slow reader: a pause every few megabytes.
+            if (++reads % 64 === 0) await sleep(5);
+          }
+        } catch {
+          cutOff = true;
         }
-      } catch {
-        cutOff = true;
-      }
-      clearInterval(sampler);
-      assert.ok(cutOff, 'the body was not cut off');
-      assert.ok(bytes <= 100 * 1024 * 1024, `got ${bytes} bytes`);
-      assert.ok(bytes > 90 * 1024 * 1024, `got only ${bytes} bytes`);
-      const growth = (peak - rssBefore) / 1024 / 1024;
-      assert.ok(growth < 64, `the server grew by ${growth.toFixed(0)} MB`);
+        clearInterval(sampler);
+        assert.ok(cutOff, 'the body was not cut off');
+        assert.ok(bytes <= 100 * 1024 * 1024, `got ${bytes} bytes`);
+        assert.ok(bytes > 90 * 1024 * 1024, `got only ${bytes} bytes`);
+        const growth = (peak - rssBefore) / 1024 / 1024;
+        assert.ok(growth < 64, `the server grew by ${growth.toFixed(0)} MB`);
+        let record: any;
+        await waitFor(async () => {
+          record = await execution(id);
+          return record.status !== 'running';
+        }, 'the flooding execution to end');
+        assert.match(JSON.parse(record.output).cut, /passed the limit/);
+      });
+    }
+
+    it('answers 502 for a prelude that never ends, holding at most 64 KB of it', async () => {
+      const res = await call('/fn/streamer/?mode=endless-prelude');
+      assert.equal(res.status, 502);
+      assert.match(((await res.json()) as any).error.message, /no HttpResponseStream prelude end/);
       let record: any;
       await waitFor(async () => {
-        record = await execution(id);
+        record = await execution(res.headers.get('x-nimbus-execution-id'));
         return record.status !== 'running';
-      }, 'the flooding execution to end');
-      assert.match(JSON.parse(record.output).cut, /passed the limit/);
+      }, 'the execution to end');
+      assert.ok(JSON.parse(record.output).bytes < 1024 * 1024);
     });
   });
 });

@@ -477,7 +477,9 @@ function responseStream(
       else startResponse(200, ['content-type', type]);
     },
     chunk(data, written) {
-      if (cut !== undefined || res.destroyed) return;
+      // Asked again on every chunk that comes after the end: a cancel sent before the runtime
+      // started the call (it waited behind its init) finds no call to stop.
+      if (cut !== undefined || res.destroyed) return sink.cancel?.();
       if (bytes + data.length > HTTP_STREAM_LIMITS.responseBytes) {
         cut = `the response body passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
         sink.cancel?.();
@@ -513,7 +515,7 @@ function responseStream(
     },
   };
   res.on('close', () => {
-    if (res.writableFinished || executionId === undefined) return;
+    if (res.writableFinished) return;
     cut ??= 'the client closed the connection before the response ended';
     sink.cancel?.();
   });

@@ -70,7 +70,9 @@ export async function invokeWithResponseStream(
       start(executionId, contentType);
     },
     chunk(data, written) {
-      if (cut !== undefined || res.destroyed) return;
+      // Asked again on every chunk that comes after the end: a cancel sent before the runtime
+      // started the call (it waited behind its init) finds no call to stop.
+      if (cut !== undefined || res.destroyed) return sink.cancel?.();
       if (bytes + data.length > HTTP_STREAM_LIMITS.responseBytes) {
         cut = `the function's response passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
         tooLarge = true;
@@ -86,7 +88,7 @@ export async function invokeWithResponseStream(
     },
   };
   res.on('close', () => {
-    if (res.writableFinished || contentType === undefined) return;
+    if (res.writableFinished) return;
     cut ??= 'the client closed the connection before the response ended';
     sink.cancel?.();
   });
