@@ -1,5 +1,6 @@
 // Lambda response streaming: `awslambda` is a global of the runtime, as on Lambda.
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/* global awslambda */
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
   responseStream = awslambda.HttpResponseStream.from(responseStream, {
