@@ -53,6 +53,7 @@ describe('response streaming', () => {
     await Promise.all([
       nimbus.deploy('streamer', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 120 }),
       nimbus.deploy('plain', 'node-stream', 'nodejs', 'index.plain'),
+      nimbus.deploy('short', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 1 }),
     ]);
     for (const fn of ['streamer', 'plain']) {
       const res = await nimbus.request('POST', `/v1/functions/${fn}/triggers`, {
@@ -199,6 +200,20 @@ describe('response streaming', () => {
         return record !== undefined && record.status !== 'running';
       }, 'the cut-off execution to end');
       assert.ok(JSON.parse(record.output).bytes < 60 * 1024 * 1024);
+    });
+
+    it('times out a handler that never ends its stream, after the bytes it wrote', async () => {
+      const { chunks, complete } = await eventsOf(
+        await client.send(
+          new InvokeWithResponseStreamCommand({
+            FunctionName: 'short',
+            Payload: Buffer.from('{"mode":"no-end"}'),
+          }),
+        ),
+      );
+      assert.equal(chunks.map((c) => c.text).join(''), 'started');
+      assert.equal(complete?.ErrorCode, 'Timeout');
+      assert.match(JSON.parse(complete!.ErrorDetails!).errorMessage, /Task timed out after 1.00 seconds/);
     });
 
     it('runs the version a qualifier names', async () => {
