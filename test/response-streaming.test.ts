@@ -54,6 +54,7 @@ describe('response streaming', () => {
       nimbus.deploy('streamer', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 120 }),
       nimbus.deploy('plain', 'node-stream', 'nodejs', 'index.plain'),
       nimbus.deploy('short', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 1 }),
+      nimbus.deploy('py', 'python-lambda', 'python3', 'main.handler'),
     ]);
     for (const fn of ['streamer', 'plain']) {
       const res = await nimbus.request('POST', `/v1/functions/${fn}/triggers`, {
@@ -124,7 +125,7 @@ describe('response streaming', () => {
       assert.equal(body, '<p>first</p><p>second</p>');
     });
 
-    it('returns a handler that does not stream as one chunk, and its error in InvokeComplete', async () => {
+    it('returns a handler that does not stream (Node or Python) as one chunk, and its error in InvokeComplete', async () => {
       const ok = await client.send(
         new InvokeWithResponseStreamCommand({ FunctionName: 'plain', Payload: Buffer.from('{"a":1}') }),
       );
@@ -133,6 +134,14 @@ describe('response streaming', () => {
       assert.equal(events.chunks.length, 1);
       assert.deepEqual(JSON.parse(events.chunks[0]!.text), { hello: 'world', event: { a: 1 } });
       assert.deepEqual(events.complete, {});
+
+      const python = await eventsOf(
+        await client.send(
+          new InvokeWithResponseStreamCommand({ FunctionName: 'py', Payload: Buffer.from('{"name":"Ada"}') }),
+        ),
+      );
+      assert.equal(python.chunks.length, 1);
+      assert.equal(JSON.parse(python.chunks[0]!.text).greeting, 'Hello, Ada!');
 
       const failed = await eventsOf(
         await client.send(

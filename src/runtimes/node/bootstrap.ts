@@ -360,8 +360,9 @@ function installAwsLambdaGlobal(): void {
   (globalThis as Record<string, unknown>).awslambda = {
     streamifyResponse(h: StreamingHandler, options?: { highWaterMark?: unknown }): StreamingHandler {
       h[HANDLER_STREAMING] = STREAM_RESPONSE;
-      if (typeof options?.highWaterMark === 'number')
-        h[HANDLER_HIGH_WATER_MARK] = Math.floor(options.highWaterMark);
+      const highWaterMark = Number(options?.highWaterMark);
+      if (Number.isFinite(highWaterMark) && highWaterMark >= 0)
+        h[HANDLER_HIGH_WATER_MARK] = Math.floor(highWaterMark);
       return h;
     },
     HttpResponseStream,
