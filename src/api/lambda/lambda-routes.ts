@@ -58,13 +58,13 @@ const API_VERSION = '/2015-03-31';
 const STREAM_API_VERSION = '/2021-11-15';
 /** Requests under this path belong to the Lambda API (SigV4, Lambda's error shape). */
 export const LAMBDA_API_PREFIX = `${API_VERSION}/`;
+const FUNCTIONS = '/functions';
+const MB = 1024 * 1024;
 
 /** True for requests to the Lambda API (SigV4, Lambda's error shape), under either version. */
 export function isLambdaApiUrl(url: string): boolean {
   return url.startsWith(LAMBDA_API_PREFIX) || url.startsWith(`${STREAM_API_VERSION}/`);
 }
-const FUNCTIONS = '/functions';
-const MB = 1024 * 1024;
 
 /** Who signed a request, and the region it was signed for (used in ARNs). */
 export interface LambdaCaller {
