@@ -17,7 +17,11 @@ import {
   ResourceNotFoundException,
   type InvokeWithResponseStreamCommandOutput,
 } from '@aws-sdk/client-lambda';
-import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packDirectory } from '../src/packaging/pack-directory.js';
+import { FIXTURES, REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 
 interface AccessKey {
   accessKeyId: string;
@@ -48,6 +52,30 @@ describe('response streaming', () => {
   const call = (path: string, init: RequestInit = {}) => fetch(nimbus.url + path, init);
   const execution = async (id: string | null) => (await nimbus.request('GET', `/v1/executions/${id}`)).body;
 
+  /** The middy fixture with @middy/core in its node_modules, as a user's zip has it. */
+  async function deployMiddy(name: string): Promise<void> {
+    const dir = mkdtempSync(join(tmpdir(), 'nimbus-middy-'));
+    try {
+      cpSync(join(FIXTURES, 'node-stream-middy'), dir, { recursive: true });
+      cpSync(join(REPO_ROOT, 'node_modules/@middy/core'), join(dir, 'node_modules/@middy/core'), {
+        recursive: true,
+        dereference: true,
+      });
+      const zip = await packDirectory(dir);
+      const res = await nimbus.request('POST', '/v1/functions', {
+        json: {
+          name,
+          runtime: 'nodejs',
+          handler: 'index.handler',
+          code: { zipBase64: zip.toString('base64') },
+        },
+      });
+      assert.equal(res.status, 201, res.text);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   before(async () => {
     nimbus = await startTestServer();
     await Promise.all([
@@ -56,7 +84,8 @@ describe('response streaming', () => {
       nimbus.deploy('short', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 1 }),
       nimbus.deploy('py', 'python-lambda', 'python3', 'main.handler'),
     ]);
-    for (const fn of ['streamer', 'plain']) {
+    await deployMiddy('middy');
+    for (const fn of ['streamer', 'plain', 'middy']) {
       const res = await nimbus.request('POST', `/v1/functions/${fn}/triggers`, {
         json: { type: 'http', auth: 'anonymous', style: 'lambda' },
       });
@@ -338,6 +367,37 @@ describe('response streaming', () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'text/plain');
       assert.match(await res.text(), /^chunk 1 of \S+\nchunk 2 of \S+\nchunk 3 of \S+\n$/);
+    });
+
+    it('streams a middy handler (streamifyResponse: true) with its status and headers', async () => {
+      const started = Date.now();
+      const res = await call('/fn/middy/');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('x-middy'), 'yes');
+      const reader = res.body!.getReader();
+      const first = Buffer.from((await reader.read()).value!).toString();
+      const firstAt = Date.now() - started;
+      let text = first;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+      assert.match(text, /^line 1 of \S+\nline 2 of \S+\nline 3 of \S+\n$/);
+      assert.ok(firstAt < Date.now() - started - 400, 'the lines arrived at once');
+
+      const response = await client.send(new InvokeWithResponseStreamCommand({ FunctionName: 'middy' }));
+      const { chunks, complete } = await eventsOf(response);
+      const [prelude, body] = chunks
+        .map((c) => c.text)
+        .join('')
+        .split('\0'.repeat(8));
+      assert.deepEqual(JSON.parse(prelude!), {
+        statusCode: 200,
+        headers: { 'content-type': 'text/plain', 'x-middy': 'yes' },
+      });
+      assert.match(body!, /^line 1 of /);
+      assert.deepEqual(complete, {});
     });
 
     it('keeps mapping the result of a handler that does not stream', async () => {
