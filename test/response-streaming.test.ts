@@ -83,6 +83,7 @@ describe('response streaming', () => {
       nimbus.deploy('plain', 'node-stream', 'nodejs', 'index.plain'),
       nimbus.deploy('short', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 1 }),
       nimbus.deploy('py', 'python-lambda', 'python3', 'main.handler'),
+      nimbus.deploy('shared', 'node-stream', 'nodejs', 'index.handler', { concurrency: 4 }),
     ]);
     await deployMiddy('middy');
     for (const fn of ['streamer', 'plain', 'middy']) {
@@ -238,6 +239,27 @@ describe('response streaming', () => {
         return record !== undefined && record.status !== 'running';
       }, 'the cut-off execution to end');
       assert.ok(JSON.parse(record.output).bytes < 60 * 1024 * 1024);
+    });
+
+    it('keeps the streams of calls running at once on one instance apart', async () => {
+      const texts = await Promise.all(
+        [0, 1, 2].map(async () => {
+          const response = await client.send(
+            new InvokeWithResponseStreamCommand({
+              FunctionName: 'shared',
+              Payload: Buffer.from('{"mode":"chunks"}'),
+            }),
+          );
+          return (await eventsOf(response)).chunks.map((c) => c.text).join('');
+        }),
+      );
+      const ids = texts.map((text) => {
+        assert.match(text, /^one\ntwo\nthree \S+\n$/);
+        return /three (\S+)/.exec(text)![1]!;
+      });
+      assert.equal(new Set(ids).size, 3);
+      const records = await Promise.all(ids.map((id) => execution(id)));
+      assert.equal(new Set(records.map((r) => r.instanceId)).size, 1, 'the calls ran on different instances');
     });
 
     it('times out a handler that never ends its stream, after the bytes it wrote', async () => {
