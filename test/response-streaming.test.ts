@@ -84,6 +84,7 @@ describe('response streaming', () => {
       nimbus.deploy('short', 'node-stream', 'nodejs', 'index.handler', { timeoutSec: 1 }),
       nimbus.deploy('py', 'python-lambda', 'python3', 'main.handler'),
       nimbus.deploy('shared', 'node-stream', 'nodejs', 'index.handler', { concurrency: 4 }),
+      nimbus.deploy('probe', 'node-stream', 'nodejs', 'probe.handler'),
     ]);
     await deployMiddy('middy');
     for (const fn of ['streamer', 'plain', 'middy']) {
@@ -105,6 +106,11 @@ describe('response streaming', () => {
   after(async () => {
     client?.destroy();
     await nimbus?.close();
+  });
+
+  it('defines the awslambda global before the module loads', async () => {
+    const seen = await nimbus.invoke('probe');
+    assert.deepEqual(seen.body, { atLoad: 'object', streamifyResponse: 'function', from: 'function' });
   });
 
   describe('InvokeWithResponseStream (AWS SDK v3)', () => {
