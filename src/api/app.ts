@@ -19,7 +19,7 @@ import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
 import { LAMBDA_LAYERS_PREFIX, registerLambdaLayerRoutes } from './lambda/layer-routes.js';
-import { LAMBDA_API_PREFIX, registerLambdaRoutes } from './lambda/lambda-routes.js';
+import { isLambdaApiUrl, registerLambdaRoutes } from './lambda/lambda-routes.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long shutdown waits for running invocations before cutting them off. */
@@ -54,7 +54,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
     // The Lambda API (its routes and its 404s) signs with SigV4 instead; see lambda/lambda-routes.ts.
     if (
       request.routeOptions.config?.public ||
-      request.url.startsWith(LAMBDA_API_PREFIX) ||
+      isLambdaApiUrl(request.url) ||
       request.url.startsWith(LAMBDA_LAYERS_PREFIX)
     )
       return;

@@ -4,8 +4,10 @@
  * of fastify, like the invoke front door. It answers CORS preflights itself, checks the trigger's
  * auth (bearer key or signed URL), reads the body (6 MB cap), turns the request into the trigger
  * style's event and runs it through the Invoker as an `http` execution. `lambda` results are
- * mapped as function URLs map them; `wsgi` and `fetch` responses are streamed to the client as
- * the runtime sends them, paced by the client (up to HTTP_STREAM_LIMITS.responseBytes).
+ * mapped as function URLs map them, and `lambda` handlers that stream (`awslambda.streamifyResponse`)
+ * are answered as function URLs in RESPONSE_STREAM mode answer; `wsgi` and `fetch` responses are
+ * streamed to the client as the runtime sends them, paced by the client (up to
+ * HTTP_STREAM_LIMITS.responseBytes).
  * Must never pass the trigger key or the admin key to a function, nor log them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,14 +16,16 @@ import type { Execution } from '../core/execution.js';
 import { LIMITS } from '../core/function.js';
 import type { CorsSettings } from '../core/trigger.js';
 import type { HttpResponseSink } from '../engine/instance.js';
-import type { HttpRequestEvent } from '../runtimes/protocol.js';
+import { HTTP_INTEGRATION_CONTENT_TYPE, type HttpRequestEvent } from '../runtimes/protocol.js';
 import { newRequestId } from './auth.js';
 import { isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
 import type { HttpRoute, HttpTriggerTable } from './http-trigger-table.js';
 import type { FrontLogger } from './invoke-front.js';
+import { pacedWriter } from './paced-writer.js';
 import {
+  StreamPreludeReader,
   lambdaUrlEvent,
   lambdaUrlResponse,
   type TriggerRequest,
@@ -32,7 +36,10 @@ import { splitSignature, triggerAuthError } from './trigger-auth.js';
 export const HTTP_STREAM_LIMITS = {
   /** Request bodies (all styles), as for a synchronous invoke. */
   requestBytes: LIMITS.syncPayloadBytes,
-  /** Streamed (`wsgi`, `fetch`) response bodies; `lambda` responses have the 6 MB sync limit. */
+  /**
+   * Streamed response bodies (`wsgi`, `fetch`, streaming `lambda` handlers, InvokeWithResponseStream);
+   * other `lambda` responses have the 6 MB sync limit.
+   */
   responseBytes: 100 * 1024 * 1024,
 } as const;
 
@@ -377,6 +384,7 @@ async function serveLambda(
   extraHeaders: string[],
 ): Promise<void> {
   const event = Buffer.from(JSON.stringify(lambdaUrlEvent(request, new Date())));
+  const stream = responseStream(request, res, extraHeaders);
   let payload: Buffer | undefined;
   let execution: Execution | undefined;
   try {
@@ -385,6 +393,7 @@ async function serveLambda(
       maxResultBytes: LIMITS.syncPayloadBytes,
       qualifier: request.qualifier,
       trace: traceOf(request),
+      http: stream.sink,
     });
     execution = outcome.execution;
     payload = outcome.payload;
@@ -392,6 +401,7 @@ async function serveLambda(
     if (!(err instanceof NimbusError)) throw err;
     return sendError(res, request.requestId, err, { headers: extraHeaders });
   }
+  if (stream.streamed()) return stream.finish(execution);
   if (!payload) return sendFailure(res, request.requestId, execution, extraHeaders);
   const ran = execution;
   const invalid = (problem: string, err: unknown) =>
@@ -424,6 +434,122 @@ async function serveLambda(
     return invalid("the function's response headers are not valid", err);
   }
   res.end(response.body);
+}
+
+/**
+ * The response of a `lambda` call whose handler streams (`awslambda.streamifyResponse`), as
+ * function URLs in RESPONSE_STREAM mode answer: a stream of type
+ * `application/vnd.awslambda.http-integration-response` starts with the `HttpResponseStream.from`
+ * prelude (status, headers, cookies), anything else is a 200 of the stream's content type. The
+ * body goes to the client as it comes, paced by the client, up to HTTP_STREAM_LIMITS.responseBytes.
+ * A handler that does not stream leaves it unused (`streamed()` is false).
+ */
+function responseStream(
+  request: TriggerRequest,
+  res: ServerResponse,
+  extraHeaders: string[],
+): { sink: HttpResponseSink; streamed(): boolean; finish(execution: Execution): void } {
+  const write = pacedWriter(res);
+  let executionId: string | undefined;
+  let prelude: StreamPreludeReader | undefined;
+  let head: { status: number; headers: Record<string, string> } | undefined;
+  let bytes = 0;
+  let cut: string | undefined;
+  const fail = (problem: string) => {
+    cut = problem;
+    sink.cancel?.();
+    if (res.headersSent) return void res.destroy();
+    sendError(res, request.requestId, new NimbusError('FUNCTION_ERROR', problem), {
+      status: 502,
+      headers: ['x-nimbus-execution-id', executionId!, ...extraHeaders],
+      extra: { executionId },
+    });
+  };
+  const startResponse = (status: number, flat: string[]): boolean => {
+    const headers = dropHopByHop(flat);
+    const summary: Record<string, string> = {};
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!.toLowerCase();
+      summary[name] = summary[name] === undefined ? headers[i + 1]! : `${summary[name]}, ${headers[i + 1]}`;
+    }
+    head = { status, headers: summary };
+    try {
+      res.writeHead(status, [...headers, ...extraHeaders, 'x-nimbus-execution-id', executionId!]);
+      return true;
+    } catch (err) {
+      fail(`the function's response headers are not valid: ${(err as Error).message}`);
+      return false;
+    }
+  };
+  const sink: HttpResponseSink = {
+    style: 'response-stream',
+    head(id, _status, headers) {
+      executionId = id;
+      const type = headers.find(([name]) => name === 'content-type')?.[1] ?? 'application/octet-stream';
+      if (type === HTTP_INTEGRATION_CONTENT_TYPE) prelude = new StreamPreludeReader();
+      else startResponse(200, ['content-type', type]);
+    },
+    chunk(data, written) {
+      // Asked again on every chunk that comes after the end: a cancel sent before the runtime
+      // started the call (it waited behind its init) finds no call to stop.
+      if (cut !== undefined || res.destroyed) return sink.cancel?.();
+      if (bytes + data.length > HTTP_STREAM_LIMITS.responseBytes) {
+        cut = `the response body passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
+        sink.cancel?.();
+        res.destroy();
+        return;
+      }
+      bytes += data.length;
+      let body = data;
+      if (prelude) {
+        let read: ReturnType<StreamPreludeReader['push']>;
+        try {
+          read = prelude.push(data);
+        } catch (err) {
+          return fail(`the function's response stream is not valid: ${(err as Error).message}`);
+        }
+        // Held until the prelude is complete (at most MAX_PRELUDE_BYTES).
+        if (read === undefined) return written();
+        prelude = undefined;
+        if (!startResponse(read.status, read.headers)) return;
+        body = read.rest;
+        if (body.length === 0) return written();
+      }
+      write(body, written);
+    },
+    summary() {
+      if (executionId === undefined) return undefined;
+      return JSON.stringify({
+        status: head?.status ?? null,
+        headers: head?.headers ?? {},
+        bytes,
+        ...(cut !== undefined ? { cut } : {}),
+      });
+    },
+  };
+  res.on('close', () => {
+    if (res.writableFinished) return;
+    cut ??= 'the client closed the connection before the response ended';
+    sink.cancel?.();
+  });
+  return {
+    sink,
+    streamed: () => executionId !== undefined,
+    finish(execution) {
+      if (res.writableEnded || res.destroyed) return;
+      if (execution.outcome !== 'succeeded' || cut !== undefined) {
+        // Too late for an error answer once the head has gone: the client sees the body cut short.
+        if (res.headersSent) return void res.destroy();
+        return sendFailure(res, request.requestId, execution, extraHeaders);
+      }
+      if (prelude) {
+        return fail(
+          "the function's response stream ended inside its HttpResponseStream prelude (JSON, then 8 NUL bytes)",
+        );
+      }
+      res.end();
+    },
+  };
 }
 
 /** Leaves out connection-level headers and any content-length (the server sets it). */

@@ -1,8 +1,8 @@
 /**
  * The `lambda` style of HTTP triggers: an HTTP request as the Lambda function URL event (payload
  * version 2.0), and a function's result as an HTTP response, by the same rules as function URLs
- * (an object with `statusCode` describes the response; any other value is a 200 JSON body).
- * Pure: no I/O.
+ * (an object with `statusCode` describes the response; any other value is a 200 JSON body), and
+ * the prelude of a streamed response (`awslambda.HttpResponseStream.from`). Pure: no I/O.
  */
 
 /** An HTTP request to a trigger, as the front door read it. */
@@ -134,6 +134,56 @@ export class InvalidLambdaResponse extends Error {
 
 const JSON_TYPE = ['content-type', 'application/json'];
 
+/** The most prelude bytes read while looking for its delimiter (a real prelude is far smaller). */
+export const MAX_PRELUDE_BYTES = 64 * 1024;
+const DELIMITER_BYTES = 8;
+
+/**
+ * Reads the prelude that `awslambda.HttpResponseStream.from` puts ahead of a streamed body (JSON
+ * `{statusCode, headers, cookies}`, then 8 NUL bytes), as function URLs in RESPONSE_STREAM mode do.
+ * Feed it the body's first bytes until it returns the head and the body bytes after the prelude.
+ */
+export class StreamPreludeReader {
+  private parts: Buffer[] = [];
+  private size = 0;
+
+  /** Undefined while the delimiter has not come; throws InvalidLambdaResponse for a bad prelude. */
+  push(data: Buffer): { status: number; headers: string[]; rest: Buffer } | undefined {
+    this.parts.push(data);
+    this.size += data.length;
+    const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size);
+    this.parts = [all];
+    // JSON text never contains a NUL byte, so the first one starts the delimiter.
+    const nul = all.indexOf(0);
+    if (nul === -1 || all.length < nul + DELIMITER_BYTES) {
+      if (all.length > MAX_PRELUDE_BYTES) {
+        throw new InvalidLambdaResponse(
+          `no HttpResponseStream prelude end (8 NUL bytes) within the first ${MAX_PRELUDE_BYTES} bytes`,
+        );
+      }
+      return undefined;
+    }
+    if (all.subarray(nul, nul + DELIMITER_BYTES).some((byte) => byte !== 0)) {
+      throw new InvalidLambdaResponse('the HttpResponseStream prelude must end with 8 NUL bytes');
+    }
+    let prelude: unknown;
+    try {
+      prelude = JSON.parse(all.toString('utf8', 0, nul));
+    } catch (err) {
+      throw new InvalidLambdaResponse(
+        `the HttpResponseStream prelude is not JSON: ${(err as Error).message}`,
+      );
+    }
+    if (prelude === null || typeof prelude !== 'object' || Array.isArray(prelude)) {
+      throw new InvalidLambdaResponse(
+        'the HttpResponseStream prelude must be an object like {statusCode, headers, cookies}',
+      );
+    }
+    const head = responseHead({ statusCode: 200, ...prelude }, false);
+    return { ...head, rest: all.subarray(nul + DELIMITER_BYTES) };
+  }
+}
+
 /** Maps a function's result (JSON bytes) to the HTTP response, as function URLs do. */
 export function lambdaUrlResponse(payload: Buffer): TriggerResponse {
   const value: unknown = JSON.parse(payload.toString('utf8'));
@@ -143,6 +193,23 @@ export function lambdaUrlResponse(payload: Buffer): TriggerResponse {
     return { status: 200, headers: [...JSON_TYPE], body };
   }
   const r = value as Record<string, unknown>;
+  const { status, headers } = responseHead(r, true);
+  let body = Buffer.alloc(0);
+  if (r.body !== undefined && r.body !== null) {
+    const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+    body = r.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8');
+  }
+  return { status, headers, body };
+}
+
+/**
+ * Status and headers (cookies as Set-Cookie) of a function URL response or streaming prelude;
+ * `defaultJson` adds a JSON content type when none is given.
+ */
+function responseHead(
+  r: Record<string, unknown>,
+  defaultJson: boolean,
+): { status: number; headers: string[] } {
   const status = Number(r.statusCode);
   if (!Number.isInteger(status) || status < 100 || status > 599) {
     throw new InvalidLambdaResponse(
@@ -161,16 +228,11 @@ export function lambdaUrlResponse(payload: Buffer): TriggerResponse {
       headers.push(name, Array.isArray(v) ? v.map(String).join(',') : String(v));
     }
   }
-  if (!hasType) headers.push(...JSON_TYPE);
+  if (!hasType && defaultJson) headers.push(...JSON_TYPE);
   if (r.cookies !== undefined && r.cookies !== null) {
     if (!Array.isArray(r.cookies))
       throw new InvalidLambdaResponse('cookies must be a list of Set-Cookie values');
     for (const c of r.cookies) headers.push('set-cookie', String(c));
   }
-  let body = Buffer.alloc(0);
-  if (r.body !== undefined && r.body !== null) {
-    const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
-    body = r.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8');
-  }
-  return { status, headers, body };
+  return { status, headers };
 }

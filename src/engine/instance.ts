@@ -30,15 +30,25 @@ export type LogSink = (stream: LogStream, text: string, time: number) => void;
  * Where a streaming HTTP call's response goes (the HTTP trigger front door). The instance calls
  * `head` once, then `chunk` for each piece of the body; the receiver calls `written` when a chunk
  * has left (so the runtime may send more), and the instance sets `cancel` to stop the function's
- * body early.
+ * body early. Style `response-stream` is a plain call whose caller takes a streamed response
+ * (InvokeWithResponseStream, `lambda` HTTP triggers): a streaming handler's bytes come through
+ * `head` and `chunk`, any other handler's result comes back as the call's payload.
  */
 export interface HttpResponseSink {
-  style: StreamingHttpStyle;
+  style: StreamingHttpStyle | 'response-stream';
   head(executionId: string, status: number, headers: [string, string][]): void;
   chunk(data: Buffer, written: () => void): void;
   cancel?: () => void;
-  /** What the execution record keeps as output (status, headers, byte count), once the call ends. */
-  summary(): string;
+  /**
+   * What the execution record keeps as output (status, headers, byte count), once the call ends;
+   * undefined when nothing was streamed (the result payload is the output then).
+   */
+  summary(): string | undefined;
+}
+
+/** The invoke frame's fields that ask for a streamed response. */
+function streamFields(http: HttpResponseSink): { http: StreamingHttpStyle } | { stream: true } {
+  return http.style === 'response-stream' ? { stream: true } : { http: http.style };
 }
 
 interface PendingInvocation {
@@ -198,7 +208,7 @@ export class Instance {
       // A plain call (the hot path) gets its header written directly.
       if (!http && !context) return this.send(encodeInvokeFrame(id, deadline, event));
       const head = { t: 'invoke', id, deadline, ...context };
-      this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
+      this.send(encodeFrame(http ? { ...head, ...streamFields(http) } : head, event));
       if (http) this.allowCancel(id, http);
     });
   }
@@ -219,7 +229,7 @@ export class Instance {
         if (this.pending.has(id)) pending.timer = this.timeoutOf(id, resolve, timeoutMs);
       });
       const head = { t: 'invoke', id, deadline: Date.now() + timeoutMs, budgetMs: timeoutMs, ...context };
-      this.send(encodeFrame(http ? { ...head, http: http.style } : head, event));
+      this.send(encodeFrame(http ? { ...head, ...streamFields(http) } : head, event));
       if (http) this.allowCancel(id, http);
     });
   }

@@ -32,7 +32,10 @@ export interface InvokeOptions {
    * attempts, so the id stays the one the caller was given.
    */
   queued?: QueuedAttempt | undefined;
-  /** A streaming HTTP call (wsgi, fetch): the response goes here, the record keeps its summary. */
+  /**
+   * A streaming HTTP call (wsgi, fetch) or a call that takes a streamed response: the response
+   * goes here, the record keeps its summary.
+   */
   http?: HttpResponseSink | undefined;
   /**
    * What to run: `$LATEST` (when absent), a version number, or an alias (resolved per call, so a
@@ -215,7 +218,7 @@ export class Invoker {
     let payload: Buffer | undefined;
     if (result.ok) {
       payload = result.payload;
-      const output = this.recorder.capText(options.http ? options.http.summary() : payload.toString('utf8'));
+      const output = this.recorder.capText(options.http?.summary() ?? payload.toString('utf8'));
       execution.status = 'succeeded';
       execution.outcome = 'succeeded';
       execution.output = output.text;

@@ -49,6 +49,16 @@ export type HostMessage =
       deadline: number;
       budgetMs?: number;
       http?: StreamingHttpStyle;
+      /**
+       * The caller takes a streamed response (InvokeWithResponseStream, a `lambda`-style HTTP
+       * trigger): a handler wrapped in `awslambda.streamifyResponse` answers with one `http_head`
+       * (status 200 and the stream's content type), `http_chunk`s and an empty `result`, paced by
+       * `http_ack`s and stopped by `http_cancel` like a streaming HTTP call; any other handler
+       * answers with a plain `result`. Without it a streaming handler's bytes come back whole as
+       * the `result` payload, as Lambda's Invoke returns them. Runtimes without response
+       * streaming (Python) ignore it.
+       */
+      stream?: true;
     } & CallContext)
   /** The host wrote `n` more bytes of the call's response to its client: the runtime may send more. */
   | { t: 'http_ack'; id: string; n: number }
@@ -73,6 +83,9 @@ export interface CallContext {
 
 /** HTTP request styles whose responses the runtime streams (the `lambda` style is a plain invoke). */
 export type StreamingHttpStyle = 'wsgi' | 'fetch';
+
+/** The content type of a stream that starts with an `HttpResponseStream.from` prelude. */
+export const HTTP_INTEGRATION_CONTENT_TYPE = 'application/vnd.awslambda.http-integration-response';
 
 /** The event of a streaming HTTP call (JSON, the body base64). */
 export interface HttpRequestEvent {

@@ -6,7 +6,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Execution } from '../../core/execution.js';
-import { LIMITS } from '../../core/function.js';
+import { LIMITS, type FunctionRecord } from '../../core/function.js';
 import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
 import { renderExecutionLog } from '../../engine/report-lines.js';
 import type { ApiDeps } from '../deps.js';
@@ -34,31 +34,9 @@ export async function invokeFunction(
   if (logType !== 'None' && logType !== 'Tail') {
     throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
   }
-  const clientContext = clientContextOf(request.headers['x-amz-client-context']);
-  if (isProblem(clientContext)) {
-    throw new LambdaApiError('InvalidRequestContentException', 400, clientContext.problem);
-  }
-  const trace = traceIdOf(request.headers['x-amzn-trace-id']);
-  if (isProblem(trace)) throw new LambdaApiError('InvalidRequestContentException', 400, trace.problem);
-  const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
-  const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
-  if (body.length > limit) {
-    throw new LambdaApiError(
-      'RequestTooLargeException',
-      413,
-      `Request must be smaller than ${limit} bytes for the ${type === 'Event' ? 'Event' : 'RequestResponse'} invocation type`,
-    );
-  }
+  const { clientContext, trace } = callContextOf(request);
+  const body = eventOf(request, type === 'Event' ? 'Event' : 'RequestResponse');
   const text = body.toString('utf8');
-  try {
-    JSON.parse(text);
-  } catch (err) {
-    throw new LambdaApiError(
-      'InvalidRequestContentException',
-      400,
-      `Could not parse request body into json: ${(err as Error).message}`,
-    );
-  }
   // The record that serves: $LATEST, a version, or the version a (weighted) alias picks for this call.
   const q = qualifier === LATEST ? undefined : qualifier;
   const fn =
@@ -91,6 +69,58 @@ export async function invokeFunction(
       `Nimbus failed to run the function (execution ${execution.id}): ${execution.error?.message ?? 'unknown failure'}`,
     );
   }
+  return reply
+    .code(200)
+    .header('x-amz-function-error', 'Unhandled')
+    .type('application/json')
+    .send(errorDocument(execution, fn));
+}
+
+/**
+ * What the caller says about the call besides its event: `X-Amz-Client-Context` and
+ * `X-Amzn-Trace-Id`, checked (InvalidRequestContentException saying what to send otherwise).
+ */
+export function callContextOf(request: FastifyRequest): { clientContext?: string; trace?: string } {
+  const clientContext = clientContextOf(request.headers['x-amz-client-context']);
+  if (isProblem(clientContext)) {
+    throw new LambdaApiError('InvalidRequestContentException', 400, clientContext.problem);
+  }
+  const trace = traceIdOf(request.headers['x-amzn-trace-id']);
+  if (isProblem(trace)) throw new LambdaApiError('InvalidRequestContentException', 400, trace.problem);
+  return { clientContext, trace };
+}
+
+/**
+ * The request's event: the body (`{}` when empty), checked to be JSON and within the limit of the
+ * invocation type (a Lambda error saying which otherwise).
+ */
+export function eventOf(request: FastifyRequest, type: 'Event' | 'RequestResponse'): Buffer {
+  const body = Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : EMPTY_EVENT;
+  const limit = type === 'Event' ? LIMITS.asyncPayloadBytes : LIMITS.syncPayloadBytes;
+  if (body.length > limit) {
+    throw new LambdaApiError(
+      'RequestTooLargeException',
+      413,
+      `Request must be smaller than ${limit} bytes for the ${type} invocation type`,
+    );
+  }
+  try {
+    JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new LambdaApiError(
+      'InvalidRequestContentException',
+      400,
+      `Could not parse request body into json: ${(err as Error).message}`,
+    );
+  }
+  return body;
+}
+
+/** Lambda's error document for a failed execution (what Invoke returns with `Unhandled`). */
+export function errorDocument(
+  execution: Execution,
+  fn: Pick<FunctionRecord, 'runtime' | 'timeoutSec'>,
+): Record<string, unknown> {
   const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
   const errorMessage =
     execution.status === 'timeout'
@@ -99,18 +129,16 @@ export async function invokeFunction(
   const stack = lambdaStackTrace(fn.runtime, error.stack);
   // Each runtime's own shape: Lambda's Node runtime reports `trace` (the stack's lines, message
   // first), its Python runtime `requestId` and `stackTrace` (an entry per frame).
-  const document =
-    fn.runtime === 'nodejs'
-      ? { errorType: error.type, errorMessage, trace: stack }
-      : { errorMessage, errorType: error.type, requestId: execution.id, stackTrace: stack };
-  return reply.code(200).header('x-amz-function-error', 'Unhandled').type('application/json').send(document);
+  return fn.runtime === 'nodejs'
+    ? { errorType: error.type, errorMessage, trace: stack }
+    : { errorMessage, errorType: error.type, requestId: execution.id, stackTrace: stack };
 }
 
 /**
  * The end of the execution's log as Lambda returns it (START, the lines, END, REPORT): the last
  * 4 KB, base64.
  */
-async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
+export async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
   await deps.recorder.flush();
   const lines = renderExecutionLog(execution, await deps.store.getLogs(execution.id));
   const text = lines.map((line) => `${line.message}\n`).join('');
@@ -118,7 +146,7 @@ async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
   return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
 }
 
-function headerValue(request: FastifyRequest, name: string): string | undefined {
+export function headerValue(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -32,6 +32,7 @@ import {
 } from './function-configuration.js';
 import { codeLocationQuery, verifyCodeLocation } from './code-location.js';
 import { invokeFunction } from './lambda-invoke.js';
+import { invokeWithResponseStream } from './lambda-invoke-stream.js';
 
 /** The Runtime Interface Emulator's route, below `/functions` (its one function is called `function`). */
 const RIE_PATH = '/function/invocations';
@@ -55,10 +56,17 @@ import { verifySignature } from './sigv4.js';
 
 /** Lambda's API version: the plugin's prefix, so routes below are relative to it. */
 const API_VERSION = '/2015-03-31';
+/** The API version of InvokeWithResponseStream, Lambda's one action under its own prefix. */
+const STREAM_API_VERSION = '/2021-11-15';
 /** Requests under this path belong to the Lambda API (SigV4, Lambda's error shape). */
 export const LAMBDA_API_PREFIX = `${API_VERSION}/`;
 const FUNCTIONS = '/functions';
 const MB = 1024 * 1024;
+
+/** True for requests to the Lambda API (SigV4, Lambda's error shape), under either version. */
+export function isLambdaApiUrl(url: string): boolean {
+  return url.startsWith(LAMBDA_API_PREFIX) || url.startsWith(`${STREAM_API_VERSION}/`);
+}
 
 /**
  * Who signed a request, and the server's region and account (for ARNs). A request signed for
@@ -207,31 +215,54 @@ function configInput(body: {
   return input;
 }
 
+/**
+ * What every Lambda API scope shares: SigV4 instead of the admin bearer key (app.ts skips these
+ * prefixes), checked in preHandler once the body, which the signature covers, has been read, and
+ * Lambda's error shape.
+ */
+export function lambdaScope(scope: FastifyInstance, deps: ApiDeps): void {
+  scope.addHook('onRequest', async (request, reply) => {
+    reply.header('x-amzn-requestid', request.id);
+  });
+  scope.addHook('preHandler', async (request) => {
+    if (request.routeOptions.config?.unsigned) return;
+    await authenticate(request, deps);
+  });
+  scope.setErrorHandler((error, request, reply) => {
+    const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
+    if (lambda) return sendLambdaError(reply, lambda);
+    request.log.error({ err: error }, 'unhandled error in the Lambda API');
+    return sendLambdaError(
+      reply,
+      new LambdaApiError(
+        'ServiceException',
+        500,
+        `internal error (request ${request.id}); the server log has the details`,
+      ),
+    );
+  });
+}
+
 export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  // InvokeWithResponseStream, with Invoke's checks and grants.
   void app.register(
     async (scope) => {
-      // Lambda routes sign with SigV4 instead of the admin bearer key (app.ts skips this prefix),
-      // checked in preHandler once the body, which the signature covers, has been read.
-      scope.addHook('onRequest', async (request, reply) => {
-        reply.header('x-amzn-requestid', request.id);
-      });
-      scope.addHook('preHandler', async (request) => {
-        if (request.routeOptions.config?.unsigned) return;
-        await authenticate(request, deps);
-      });
-      scope.setErrorHandler((error, request, reply) => {
-        const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
-        if (lambda) return sendLambdaError(reply, lambda);
-        request.log.error({ err: error }, 'unhandled error in the Lambda API');
-        return sendLambdaError(
-          reply,
-          new LambdaApiError(
-            'ServiceException',
-            500,
-            `internal error (request ${request.id}); the server log has the details`,
-          ),
-        );
-      });
+      lambdaScope(scope, deps);
+      const options = { bodyLimit: LIMITS.syncPayloadBytes + MB, config: { bodyLimitText: '6 MB' } };
+      scope.post(
+        `${FUNCTIONS}/:name/response-streaming-invocations`,
+        options,
+        async (request: FnRequest, reply) => {
+          const ref = target(request, 'invoke');
+          return invokeWithResponseStream(deps, request, reply, ref.name, ref.qualifier);
+        },
+      );
+    },
+    { prefix: STREAM_API_VERSION },
+  );
+  void app.register(
+    async (scope) => {
+      lambdaScope(scope, deps);
 
       /** FunctionConfiguration, with the ARNs of the function's layers. */
       const functionConfiguration = (fn: FunctionRecord, scope: ArnScope, view: ConfigurationView = {}) =>
@@ -582,7 +613,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
           new LambdaApiError(
             'UnknownOperationException',
             404,
-            `Nimbus does not serve ${request.method} ${request.url.split('?')[0]}: it implements CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, Invoke, PublishVersion, ListVersionsByFunction, CreateAlias, GetAlias, UpdateAlias, ListAliases and DeleteAlias`,
+            `Nimbus does not serve ${request.method} ${request.url.split('?')[0]}: it implements CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, Invoke, InvokeWithResponseStream, PublishVersion, ListVersionsByFunction, CreateAlias, GetAlias, UpdateAlias, ListAliases and DeleteAlias`,
           ),
         ),
       );
@@ -592,7 +623,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
 }
 
 /** Fastify's own request errors (body too large, bad content) as Lambda exceptions. */
-export function fromFastifyError(error: unknown, scope: ArnScope): LambdaApiError | undefined {
+function fromFastifyError(error: unknown, scope: ArnScope): LambdaApiError | undefined {
   const fe = error as { code?: string; statusCode?: number; message?: string };
   if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new LambdaApiError(

@@ -19,18 +19,9 @@ import {
   invalidParameter,
   resourceNotFound,
   sendLambdaError,
-  toLambdaError,
 } from './lambda-errors.js';
 import { publishLayerVersionBody } from './lambda-schemas.js';
-import {
-  authenticate,
-  authorize,
-  callerOf,
-  fromFastifyError,
-  maxItemsOf,
-  page,
-  type LambdaCaller,
-} from './lambda-routes.js';
+import { authorize, callerOf, lambdaScope, maxItemsOf, page, type LambdaCaller } from './lambda-routes.js';
 
 /** The API version of Lambda's layer actions: the plugin's prefix. */
 const API_VERSION = '/2018-10-31';
@@ -100,26 +91,7 @@ export function registerLambdaLayerRoutes(app: FastifyInstance, deps: ApiDeps): 
 
   void app.register(
     async (scope) => {
-      scope.addHook('onRequest', async (request, reply) => {
-        reply.header('x-amzn-requestid', request.id);
-      });
-      scope.addHook('preHandler', async (request) => {
-        if (request.routeOptions.config?.unsigned) return;
-        await authenticate(request, deps);
-      });
-      scope.setErrorHandler((error, request, reply) => {
-        const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
-        if (lambda) return sendLambdaError(reply, lambda);
-        request.log.error({ err: error }, 'unhandled error in the Lambda API');
-        return sendLambdaError(
-          reply,
-          new LambdaApiError(
-            'ServiceException',
-            500,
-            `internal error (request ${request.id}); the server log has the details`,
-          ),
-        );
-      });
+      lambdaScope(scope, deps);
 
       // PublishLayerVersion
       scope.post(

@@ -9,7 +9,9 @@
  * names its module and export, the `Runtime.*` init errors, the context object, console output as
  * `<time>\t<requestId>\t<LEVEL>\t<message>` lines and `Invoke Error` lines for failed calls.
  * Calls of a `fetch` HTTP trigger get a Web `Request` and return a `Response`, whose body is
- * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s.
+ * streamed to the host in `http_chunk` frames, paced by the host's `http_ack`s. Handlers wrapped in
+ * Lambda's `awslambda.streamifyResponse` stream their response the same way (see "Response
+ * streaming" below).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Module, { createRequire } from 'node:module';
@@ -18,6 +20,7 @@ import { randomFillSync } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { format } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -28,6 +31,7 @@ import {
   FrameBatcher,
   FrameDecoder,
   HTTP_CHUNK_BYTES,
+  HTTP_INTEGRATION_CONTENT_TYPE,
   HTTP_STREAM_WINDOW_BYTES,
   type CallContext,
   type FunctionInit,
@@ -326,6 +330,7 @@ async function initFunction(init: FunctionInit): Promise<void> {
   // Node reads NODE_PATH once, at start-up, which for a pre-warmed runtime came before its function.
   if (process.env.NODE_PATH !== nodePath) (Module as unknown as { _initPaths(): void })._initPaths();
   try {
+    installAwsLambdaGlobal();
     handler = await loadHandler(init, CODE_DIR);
     send({ t: 'inited' });
   } catch (err) {
@@ -638,6 +643,8 @@ interface HttpCall {
   unacked: number;
   cancelled: boolean;
   wake: (() => void) | undefined;
+  /** Called when the host cancels the call (a streaming handler's call then ends at once). */
+  onCancel?: (() => void) | undefined;
 }
 
 const httpCalls = new Map<string, HttpCall>();
@@ -716,7 +723,10 @@ function onHttpControl(msg: Extract<HostMessage, { t: 'http_ack' | 'http_cancel'
   const call = httpCalls.get(msg.id);
   if (!call) return;
   if (msg.t === 'http_ack') call.unacked -= msg.n;
-  else call.cancelled = true;
+  else {
+    call.cancelled = true;
+    call.onCancel?.();
+  }
   const wake = call.wake;
   if (wake && (call.cancelled || call.unacked < HTTP_STREAM_WINDOW_BYTES)) {
     call.wake = undefined;
@@ -728,6 +738,248 @@ async function invokeFetch(id: string, deadline: number, payload: Buffer): Promi
   inFlight.add(id);
   try {
     sendFrame(await runFetchCall(handler!, id, deadline, payload));
+  } finally {
+    inFlight.delete(id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response streaming: Lambda's `awslambda` global (streamifyResponse, HttpResponseStream) and the
+// calls of handlers wrapped in it, `(event, responseStream, context)`. Their bytes travel in the
+// same `http_head`/`http_chunk` frames and `http_ack` window as a `fetch` call's body.
+
+/** How Lambda's runtime marks a handler as streaming (and its stream's buffer size). */
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGH_WATER_MARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+/** What a streaming handler may send back to a caller that takes a buffered response (Invoke). */
+const BUFFERED_STREAM_BYTES = 6 * 1024 * 1024;
+
+type StreamingHandler = Handler & { [HANDLER_STREAMING]?: unknown; [HANDLER_HIGH_WATER_MARK]?: unknown };
+
+/**
+ * Defines `globalThis.awslambda` before the function's module loads, as Lambda's Node runtime
+ * does (and, like it, not when AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA is `1` or `true`).
+ */
+function installAwsLambdaGlobal(): void {
+  const off = process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA;
+  if (off === '1' || off === 'true') return;
+  (globalThis as Record<string, unknown>).awslambda = {
+    streamifyResponse(h: StreamingHandler, options?: { highWaterMark?: unknown }): StreamingHandler {
+      h[HANDLER_STREAMING] = STREAM_RESPONSE;
+      const highWaterMark = Number(options?.highWaterMark);
+      if (Number.isFinite(highWaterMark) && highWaterMark >= 0)
+        h[HANDLER_HIGH_WATER_MARK] = Math.floor(highWaterMark);
+      return h;
+    },
+    HttpResponseStream,
+  };
+}
+
+function isStreamingHandler(h: Handler): boolean {
+  return (h as StreamingHandler)[HANDLER_STREAMING] === STREAM_RESPONSE;
+}
+
+/** An operation on a response stream that is not allowed (Lambda's error name). */
+class InvalidStreamingOperation extends Error {
+  override name = 'InvalidStreamingOperation';
+}
+
+/** Where a response stream's bytes go: to the host as they come, or into one buffer. */
+interface StreamOutput {
+  /** Resolves once `chunk` may be followed by more (the host's window has room). */
+  write(chunk: Buffer, contentType: string): Promise<void>;
+  /** The stream ended: send the head if nothing was written. */
+  end(contentType: string): void;
+}
+
+/**
+ * The `responseStream` a streaming handler gets: a Writable (write, end, pipeline, backpressure)
+ * with Lambda's `setContentType`. `HttpResponseStream.from` sets `_onBeforeFirstWrite` to put its
+ * prelude ahead of the body.
+ */
+class ResponseStream extends Writable {
+  _onBeforeFirstWrite: ((write: (chunk: string | Uint8Array) => void) => void) | undefined;
+  private contentType = 'application/octet-stream';
+  private started = false;
+
+  constructor(
+    private readonly output: StreamOutput,
+    highWaterMark: number | undefined,
+  ) {
+    super(highWaterMark === undefined ? {} : { highWaterMark });
+  }
+
+  setContentType(contentType: string): void {
+    if (this.started) throw new InvalidStreamingOperation('Cannot set content-type, too late.');
+    this.contentType = String(contentType);
+  }
+
+  override write(chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    // As Lambda's stream does: anything but text and bytes is written as its JSON.
+    const data = typeof chunk === 'string' || chunk instanceof Uint8Array ? chunk : JSON.stringify(chunk);
+    this.startBody();
+    return super.write(data, encoding as BufferEncoding, cb as (err?: Error | null) => void);
+  }
+
+  override end(chunk?: unknown, encoding?: unknown, cb?: unknown): this {
+    if (typeof chunk === 'function') return super.end(chunk as () => void);
+    if (chunk !== undefined && chunk !== null) {
+      this.write(chunk, typeof encoding === 'function' ? undefined : encoding);
+    }
+    this.startBody();
+    const done = typeof encoding === 'function' ? encoding : cb;
+    return super.end(done as (() => void) | undefined);
+  }
+
+  /** Writes the prelude of `HttpResponseStream.from` once, ahead of the first body bytes. */
+  private startBody(): void {
+    if (this.started) return;
+    this.started = true;
+    this._onBeforeFirstWrite?.((piece) => super.write(piece));
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.output.write(chunk, this.contentType).then(() => done(), done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.output.end(this.contentType);
+    done();
+  }
+}
+
+/** Lambda's `awslambda.HttpResponseStream`: `from(stream, {statusCode, headers, cookies})`. */
+class HttpResponseStream {
+  static from(stream: ResponseStream, prelude: unknown): ResponseStream {
+    stream.setContentType(HTTP_INTEGRATION_CONTENT_TYPE);
+    const metadata = JSON.stringify(prelude ?? {});
+    stream._onBeforeFirstWrite = (write) => {
+      write(metadata);
+      // The delimiter: 8 NUL bytes (JSON text never contains one).
+      write(new Uint8Array(8));
+    };
+    return stream;
+  }
+}
+
+/** Sends the bytes to the host as they are written: a head, then chunks within the ack window. */
+function streamedOutput(id: string, call: HttpCall): StreamOutput {
+  let headSent = false;
+  const head = (contentType: string) => {
+    if (headSent) return;
+    headSent = true;
+    send({ t: 'http_head', id, status: 200, headers: [['content-type', contentType]] });
+  };
+  return {
+    async write(chunk, contentType) {
+      head(contentType);
+      for (let at = 0; at < chunk.length; at += HTTP_CHUNK_BYTES) {
+        await windowOpen(call);
+        if (call.cancelled) throw new Error('the caller stopped reading the response');
+        const part = chunk.subarray(at, at + HTTP_CHUNK_BYTES);
+        call.unacked += part.length;
+        send({ t: 'http_chunk', id }, part);
+      }
+    },
+    end: head,
+  };
+}
+
+/** Collects the bytes for a caller that takes the whole response at once (Invoke, async calls). */
+function bufferedOutput(): StreamOutput & { bytes(): Buffer } {
+  const parts: Buffer[] = [];
+  let size = 0;
+  return {
+    write(chunk) {
+      size += chunk.length;
+      if (size > BUFFERED_STREAM_BYTES) {
+        const err = new Error(
+          `the function streamed more than ${BUFFERED_STREAM_BYTES} bytes to a caller that takes a buffered response; invoke it with InvokeWithResponseStream or through an HTTP trigger to stream more`,
+        );
+        err.name = 'ResponseTooLarge';
+        return Promise.reject(err);
+      }
+      parts.push(chunk);
+      return Promise.resolve();
+    },
+    end() {},
+    bytes: () => Buffer.concat(parts, size),
+  };
+}
+
+/**
+ * Runs one call of a streaming handler and encodes its result frame: empty when the bytes were
+ * streamed, the bytes themselves when `streamed` is false. The call ends when the handler has
+ * settled and the stream has finished (Lambda waits for both), when the stream fails, or at once
+ * when the host cancels it (the client went away or the body passed its limit).
+ */
+async function runStreamingCall(
+  h: Handler,
+  id: string,
+  deadline: number,
+  payload: Buffer,
+  streamed: boolean,
+  context: CallContext | undefined,
+): Promise<Buffer> {
+  const call: HttpCall = { unacked: 0, cancelled: false, wake: undefined };
+  const buffered = streamed ? undefined : bufferedOutput();
+  const stream = new ResponseStream(
+    buffered ?? streamedOutput(id, call),
+    (h as StreamingHandler)[HANDLER_HIGH_WATER_MARK] as number | undefined,
+  );
+  let cancelled!: () => void;
+  const stopped = new Promise<void>((resolve) => (cancelled = resolve));
+  call.onCancel = cancelled;
+  if (streamed) httpCalls.set(id, call);
+  const finished = new Promise<void>((resolve, reject) => {
+    stream.once('finish', resolve);
+    // `on`, not `once`: a later misuse (a write after end) must not become an uncaught error.
+    stream.on('error', reject);
+    stream.once('close', () => {
+      if (!stream.writableFinished) reject(new Error('the response stream was destroyed before it ended'));
+    });
+  });
+  finished.catch(() => undefined);
+  try {
+    const event: unknown = payload.length === 0 ? {} : JSON.parse(payload.toString('utf8'));
+    const trace = context?.trace ?? freshTraceId();
+    const run = async () => {
+      process.env._X_AMZN_TRACE_ID = trace;
+      const streaming = h as unknown as (event: unknown, stream: ResponseStream, context: object) => unknown;
+      const returned = streaming(event, stream, makeContext(id, deadline, context));
+      if (!returned || typeof (returned as Promise<unknown>).then !== 'function') {
+        throw new InvalidStreamingOperation('Streaming does not support non-async handlers.');
+      }
+      if ((await returned) !== undefined) console.warn('Streaming handlers ignore return values.');
+      await finished;
+    };
+    const running = fn!.concurrency > 1 ? currentInvocation.run(id, run) : run();
+    running.catch(() => undefined);
+    await Promise.race([running, finished.then(() => running), stopped]);
+    if (call.cancelled) stream.destroy();
+    return encodeResultFrame(id, buffered ? buffered.bytes() : Buffer.alloc(0));
+  } catch (err) {
+    stream.destroy();
+    if (call.cancelled) return encodeResultFrame(id, Buffer.alloc(0));
+    if (fn!.concurrency > 1) currentInvocation.run(id, () => logError('Invoke Error', err));
+    else logError('Invoke Error', err);
+    return encodeFrame({ t: 'result', id, ok: false, error: toWireError(err) });
+  } finally {
+    httpCalls.delete(id);
+  }
+}
+
+async function invokeStreaming(
+  id: string,
+  deadline: number,
+  payload: Buffer,
+  streamed: boolean,
+  context: CallContext | undefined,
+): Promise<void> {
+  inFlight.add(id);
+  try {
+    sendFrame(await runStreamingCall(handler!, id, deadline, payload, streamed, context));
   } finally {
     inFlight.delete(id);
   }
@@ -800,6 +1052,11 @@ process.on('beforeExit', onEventLoopEmpty);
 /** Set while the function loads: calls sent behind the init wait for it. */
 let loading: Promise<void> | undefined;
 
+/** The call context of an invoke frame, or undefined when the caller gave none (a plain call). */
+function callContextOf(msg: CallContext): CallContext | undefined {
+  return msg.arn || msg.trace || msg.cc ? msg : undefined;
+}
+
 function startInvoke(msg: Extract<HostMessage, { t: 'invoke' }>, payload: Buffer): void {
   // A call that came behind its init gets its time from when it starts, not from when it was sent.
   const deadline = msg.budgetMs === undefined ? msg.deadline : Date.now() + msg.budgetMs;
@@ -807,7 +1064,9 @@ function startInvoke(msg: Extract<HostMessage, { t: 'invoke' }>, payload: Buffer
   if (!handler) return;
   if (msg.http === 'fetch') void invokeFetch(msg.id, deadline, payload);
   // The call's own ARN, trace id and client context travel only when the caller gave them.
-  else void invoke(msg.id, deadline, payload, msg.arn || msg.trace || msg.cc ? msg : undefined);
+  else if (isStreamingHandler(handler))
+    void invokeStreaming(msg.id, deadline, payload, msg.stream === true, callContextOf(msg));
+  else void invoke(msg.id, deadline, payload, callContextOf(msg));
 }
 
 const decoder = new FrameDecoder((header, payload) => {
