@@ -192,6 +192,26 @@ describe('response streaming', () => {
       assert.equal(JSON.parse(failed.complete!.ErrorDetails!).errorMessage, 'plain failure');
     });
 
+    it("gives a streaming call its caller's client context, trace id and invoked ARN", async () => {
+      const trace = 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1';
+      const response = await client.send(
+        new InvokeWithResponseStreamCommand({
+          FunctionName: 'streamer',
+          Payload: Buffer.from('{"mode":"context"}'),
+          ClientContext: Buffer.from(JSON.stringify({ custom: { who: 'streamer-test' } })).toString('base64'),
+        }),
+      );
+      const { chunks } = await eventsOf(response);
+      const seen = JSON.parse(chunks.map((c) => c.text).join(''));
+      assert.deepEqual(seen.clientContext.custom, { who: 'streamer-test' });
+      assert.match(seen.trace, /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/);
+      assert.equal(seen.arn, 'arn:aws:lambda:us-east-1:000000000000:function:streamer');
+      // Behind an HTTP trigger the request's trace header reaches the streaming call.
+      const traced = await call('/fn/streamer/?mode=context', { headers: { 'x-amzn-trace-id': trace } });
+      assert.equal(traced.status, 200);
+      assert.equal(JSON.parse(await traced.text()).trace, trace);
+    });
+
     it('ends with the error when the function throws mid-stream, after the bytes it wrote', async () => {
       const response = await client.send(
         new InvokeWithResponseStreamCommand({
@@ -206,9 +226,10 @@ describe('response streaming', () => {
       const details = JSON.parse(complete!.ErrorDetails!);
       assert.equal(details.errorType, 'Error');
       assert.equal(details.errorMessage, 'stream failed midway');
+      // The failure is in the log as Lambda's Node runtime writes it, between START and END.
       assert.match(
         Buffer.from(complete!.LogResult!, 'base64').toString('utf8'),
-        /START RequestId: .*\nEND RequestId/s,
+        /START RequestId: .*\tERROR\tInvoke Error \t\{"errorType":"Error","errorMessage":"stream failed midway".*\nEND RequestId/s,
       );
 
       const early = await eventsOf(
