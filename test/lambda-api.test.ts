@@ -120,6 +120,30 @@ function assertReport(log: string, expected: { cold: boolean; memorySize: number
   );
 }
 
+/**
+ * Checks a Python function's failure as Lambda's Python runtime reports it: the error document's
+ * stackTrace has the function's frames only, and the Tail log has the `[ERROR] Type: message` entry
+ * with its traceback (lines joined with carriage returns, as the runtime writes one entry) before
+ * END and REPORT.
+ */
+function assertPythonFailure(document: any, log: string, reason: string): void {
+  assert.equal(document.errorMessage, `asked to fail: ${reason}`);
+  assert.ok(Array.isArray(document.stackTrace) && document.stackTrace.length > 0, JSON.stringify(document));
+  assert.match(document.stackTrace.at(-1), /File ".*main\.py", line \d+, in handler/);
+  assert.ok(
+    document.stackTrace.every((frame: string) => !/bootstrap|awslambdaric|importlib/.test(frame)),
+    JSON.stringify(document.stackTrace),
+  );
+  assert.match(
+    log,
+    new RegExp(
+      `\\[ERROR\\] ValueError: asked to fail: ${reason}\\rTraceback \\(most recent call last\\):\\r`,
+    ),
+  );
+  assert.doesNotMatch(log, /bootstrap\.py/);
+  assert.match(log, /\nEND RequestId: \S+\nREPORT RequestId: \S+\tDuration: .*Max Memory Used: \d+ MB/);
+}
+
 interface Run {
   code: number;
   stdout: string;
@@ -308,6 +332,26 @@ describe('the AWS CLI', () => {
       async () =>
         (await executionsOf(name)).some((e) => e.invocationType === 'async' && e.status === 'succeeded'),
       'the Event invocation to run',
+    );
+
+    const failEvent = join(work, 'cli-fail.json');
+    writeFileSync(failEvent, JSON.stringify({ fail: 'cli' }));
+    const failed = await awsJson(
+      fullKey,
+      'invoke',
+      '--function-name',
+      name,
+      '--payload',
+      `fileb://${failEvent}`,
+      '--log-type',
+      'Tail',
+      out,
+    );
+    assert.equal(failed.FunctionError, 'Unhandled');
+    assertPythonFailure(
+      JSON.parse(readFileSync(out, 'utf8')),
+      Buffer.from(failed.LogResult, 'base64').toString('utf8'),
+      'cli',
     );
 
     const dry = await awsJson(fullKey, 'invoke', '--function-name', name, '--invocation-type', 'DryRun', out);
@@ -641,6 +685,7 @@ describe('boto3', () => {
     assert.equal(report.failed.status, 200);
     assert.equal(report.failed.functionError, 'Unhandled');
     assert.equal(report.failed.payload.errorType, 'ValueError');
+    assertPythonFailure(report.failed.payload, report.failed.log, 'on purpose');
     assert.equal(report.event.status, 202);
     assert.deepEqual(report.configuration.Environment, { Variables: { GREETING: 'boto3' } });
     assert.match(report.configuration.Runtime, /^python3/);
