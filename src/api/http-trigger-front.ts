@@ -519,17 +519,11 @@ function responseStream(
     },
     summary() {
       if (executionId === undefined) return undefined;
-      return JSON.stringify({
-        status: head?.status ?? null,
-        headers: head?.headers ?? {},
-        bytes,
-        ...(cut !== undefined ? { cut } : {}),
-      });
+      return responseSummary(head, bytes, cut);
     },
   };
-  res.on('close', () => {
-    if (res.writableFinished) return;
-    cut ??= 'the client closed the connection before the response ended';
+  onClientGone(res, () => {
+    cut ??= CLIENT_GONE;
     sink.cancel?.();
   });
   return {
@@ -553,6 +547,29 @@ function responseStream(
 }
 
 /** Leaves out connection-level headers and any content-length (the server sets it). */
+const CLIENT_GONE = 'the client closed the connection before the response ended';
+
+/** What an execution's record keeps of a streamed response: status, headers, bytes, why it was cut. */
+function responseSummary(
+  head: { status: number; headers: Record<string, string> } | undefined,
+  bytes: number,
+  cut: string | undefined,
+): string {
+  return JSON.stringify({
+    status: head?.status ?? null,
+    headers: head?.headers ?? {},
+    bytes,
+    ...(cut !== undefined ? { cut } : {}),
+  });
+}
+
+/** Calls `gone` when the client closes the connection before the whole response was written. */
+function onClientGone(res: ServerResponse, gone: () => void): void {
+  res.on('close', () => {
+    if (!res.writableFinished) gone();
+  });
+}
+
 function dropHopByHop(flat: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < flat.length; i += 2) {
@@ -635,17 +652,11 @@ async function serveStreaming(
       }
     },
     summary() {
-      return JSON.stringify({
-        status: head?.status ?? null,
-        headers: head?.headers ?? {},
-        bytes,
-        ...(cut !== undefined ? { cut } : {}),
-      });
+      return responseSummary(head, bytes, cut);
     },
   };
-  res.on('close', () => {
-    if (res.writableFinished) return;
-    cut ??= 'the client closed the connection before the response ended';
+  onClientGone(res, () => {
+    cut ??= CLIENT_GONE;
     sink.cancel?.();
   });
   const execution = await invokeOrRefuse(

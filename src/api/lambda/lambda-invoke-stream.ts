@@ -17,7 +17,15 @@ import { pacedWriter } from '../paced-writer.js';
 import { invokeCompleteMessage, payloadChunkMessage, type InvokeComplete } from './event-stream.js';
 import { LATEST } from './function-configuration.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
-import { callContextOf, errorDocument, eventOf, headerValue, logTail } from './lambda-invoke.js';
+import {
+  callContextOf,
+  errorDocument,
+  eventOf,
+  headerValue,
+  logTail,
+  logTypeOf,
+  servingRecord,
+} from './lambda-invoke.js';
 
 /** The error code of a stream cut off at the response size limit (Lambda's name for it). */
 const TOO_LARGE = 'Function.ResponseSizeTooLarge';
@@ -35,17 +43,11 @@ export async function invokeWithResponseStream(
       `X-Amz-Invocation-Type must be RequestResponse or DryRun for InvokeWithResponseStream (got ${type}); use Invoke for Event`,
     );
   }
-  const logType = headerValue(request, 'x-amz-log-type') ?? 'None';
-  if (logType !== 'None' && logType !== 'Tail') {
-    throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
-  }
+  const logType = logTypeOf(request);
   const { clientContext, trace } = callContextOf(request);
   const body = eventOf(request, 'RequestResponse');
   const q = qualifier === LATEST ? undefined : qualifier;
-  const fn =
-    q === undefined
-      ? (deps.functions.cached(name) ?? (await deps.functions.get(name)))
-      : await deps.versions.resolve(name, q);
+  const fn = await servingRecord(deps, name, q);
   if (type === 'DryRun') return reply.header('x-amz-executed-version', fn.version).code(204).send();
 
   const res = reply.raw;

@@ -30,19 +30,12 @@ export async function invokeFunction(
   if (type !== 'RequestResponse' && type !== 'Event' && type !== 'DryRun') {
     throw invalidParameter(`X-Amz-Invocation-Type must be RequestResponse, Event or DryRun (got ${type})`);
   }
-  const logType = headerValue(request, 'x-amz-log-type') ?? 'None';
-  if (logType !== 'None' && logType !== 'Tail') {
-    throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
-  }
+  const logType = logTypeOf(request);
   const { clientContext, trace } = callContextOf(request);
   const body = eventOf(request, type === 'Event' ? 'Event' : 'RequestResponse');
   const text = body.toString('utf8');
-  // The record that serves: $LATEST, a version, or the version a (weighted) alias picks for this call.
   const q = qualifier === LATEST ? undefined : qualifier;
-  const fn =
-    q === undefined
-      ? (deps.functions.cached(name) ?? (await deps.functions.get(name)))
-      : await deps.versions.resolve(name, q);
+  const fn = await servingRecord(deps, name, q);
   if (type === 'DryRun') return reply.header('x-amz-executed-version', fn.version).code(204).send();
   if (type === 'Event') {
     // A queued call resolves its qualifier again when it runs, so an alias's pick is made then.
@@ -74,6 +67,29 @@ export async function invokeFunction(
     .header('x-amz-function-error', 'Unhandled')
     .type('application/json')
     .send(errorDocument(execution, fn));
+}
+
+/** `X-Amz-Log-Type`: `None` (the default) or `Tail`. */
+export function logTypeOf(request: FastifyRequest): 'None' | 'Tail' {
+  const logType = headerValue(request, 'x-amz-log-type') ?? 'None';
+  if (logType !== 'None' && logType !== 'Tail') {
+    throw invalidParameter(`X-Amz-Log-Type must be None or Tail (got ${logType})`);
+  }
+  return logType;
+}
+
+/**
+ * The record that serves a call: `$LATEST` (no qualifier), a version, or the version a (weighted)
+ * alias picks for this call.
+ */
+export async function servingRecord(
+  deps: ApiDeps,
+  name: string,
+  qualifier: string | undefined,
+): Promise<FunctionRecord> {
+  return qualifier === undefined
+    ? (deps.functions.cached(name) ?? (await deps.functions.get(name)))
+    : await deps.versions.resolve(name, qualifier);
 }
 
 /**
