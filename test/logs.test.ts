@@ -1,6 +1,8 @@
 /** Log capture per execution, live streaming with follow, and the visible cut of oversized logs. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Execution } from '../src/core/execution.js';
+import { reportLine } from '../src/engine/report-lines.js';
 import { startTestServer, type TestServer } from './helpers/harness.js';
 
 describe('execution logs', () => {
@@ -226,5 +228,36 @@ describe('execution logs', () => {
       .map((l) => JSON.parse(l));
     assert.ok(lines.length > 0 && lines.length <= 5);
     assert.ok(lines.every((l) => l.functionName === 'py-logs'));
+  });
+});
+
+describe('REPORT line', () => {
+  /** An execution record with only what the REPORT line reads. */
+  const record = (callDurationMs: number) =>
+    ({
+      id: 'r-1',
+      callDurationMs,
+      durationMs: callDurationMs,
+      memorySizeMb: 128,
+      maxMemoryUsedMb: 9,
+      initDurationMs: null,
+      status: 'succeeded',
+      outcome: 'succeeded',
+      error: null,
+    }) as unknown as Execution;
+
+  it('bills the duration it shows, rounded up to the millisecond (at least 1 ms)', () => {
+    for (const [ms, shown, billed] of [
+      [1.001, '1.00', 1],
+      [1.006, '1.01', 2],
+      [0.2, '0.20', 1],
+      [12.341, '12.34', 13],
+      [13, '13.00', 13],
+    ] as const) {
+      assert.equal(
+        reportLine(record(ms)),
+        `REPORT RequestId: r-1\tDuration: ${shown} ms\tBilled Duration: ${billed} ms\tMemory Size: 128 MB\tMax Memory Used: 9 MB`,
+      );
+    }
   });
 });

@@ -31,7 +31,8 @@ export function megabytes(bytes: number): number {
  * `Status: timeout` or `Status: error\tError Type: Runtime.…` for a call that stopped its instance.
  */
 export function reportLine(execution: Execution): string {
-  const duration = execution.callDurationMs ?? execution.durationMs ?? 0;
+  // Billed from the duration as shown (to 0.01 ms), so the line never says 1.00 ms billed as 2 ms.
+  const duration = Math.round((execution.callDurationMs ?? execution.durationMs ?? 0) * 100) / 100;
   let line =
     `REPORT RequestId: ${execution.id}\tDuration: ${duration.toFixed(2)} ms` +
     `\tBilled Duration: ${Math.max(1, Math.ceil(duration))} ms`;
