@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SANDBOXES, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { createAccessKey, lambdaClient } from './helpers/lambda-client.js';
 
 const REGION = 'eu-north-1';
 const ACCOUNT_ID = '210987654321';
@@ -279,14 +280,7 @@ describe('the per-call context', () => {
       });
       assert.equal(made.status, 201, made.text);
     }
-    const key = await nimbus.request('POST', '/v1/access-keys', { json: {} });
-    assert.equal(key.status, 201, key.text);
-    lambda = new LambdaClient({
-      endpoint: nimbus.url,
-      region: 'us-west-2',
-      credentials: { accessKeyId: key.body.accessKeyId, secretAccessKey: key.body.secretAccessKey },
-      maxAttempts: 1,
-    });
+    lambda = lambdaClient(nimbus, await createAccessKey(nimbus), 'us-west-2');
     // The SDK has no parameter for the trace header: add it as a tracing middleware would.
     lambda.middlewareStack.add(
       (next) => (args) => {

@@ -37,11 +37,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { FIXTURES, REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
-
-interface AccessKey {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+import { createAccessKey, lambdaClient, type AccessKey } from './helpers/lambda-client.js';
 
 let server: TestServer;
 let work: string;
@@ -68,19 +64,12 @@ async function fixtureZip(revision: string): Promise<Buffer> {
   return packDirectory(dir);
 }
 
-async function createKey(body: Record<string, unknown> = {}): Promise<AccessKey> {
-  const res = await server.request<AccessKey>('POST', '/v1/access-keys', { json: body });
-  assert.equal(res.status, 201, res.text);
-  return res.body;
+function createKey(grants: Record<string, unknown> = {}): Promise<AccessKey> {
+  return createAccessKey(server, grants);
 }
 
 function sdk(key: AccessKey, region = 'eu-west-1'): LambdaClient {
-  return new LambdaClient({
-    endpoint: server.url,
-    region,
-    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
-    maxAttempts: 1,
-  });
+  return lambdaClient(server, key, region);
 }
 
 /** The environment of an AWS client process: this key, and no config of the machine's user. */

@@ -29,11 +29,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { startTestServer, type TestServer } from './helpers/harness.js';
-
-interface AccessKey {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+import { createAccessKey, lambdaClient, type AccessKey } from './helpers/lambda-client.js';
 
 let server: TestServer;
 let work: string;
@@ -50,19 +46,12 @@ async function zipOf(files: Record<string, string>): Promise<Buffer> {
   return packDirectory(dir);
 }
 
-async function createKey(body: Record<string, unknown> = {}): Promise<AccessKey> {
-  const res = await server.request<AccessKey>('POST', '/v1/access-keys', { json: body });
-  assert.equal(res.status, 201, res.text);
-  return res.body;
+function createKey(grants: Record<string, unknown> = {}): Promise<AccessKey> {
+  return createAccessKey(server, grants);
 }
 
 function sdk(key: AccessKey): LambdaClient {
-  return new LambdaClient({
-    endpoint: server.url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
-    maxAttempts: 1,
-  });
+  return lambdaClient(server, key);
 }
 
 interface Run {

@@ -19,6 +19,7 @@ import {
 import { missingHandlerModule, type ListPackageDirectory } from '../src/core/handler.js';
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { FIXTURES, REPO_ROOT, startTestServer, type TestServer } from './helpers/harness.js';
+import { createAccessKey, lambdaClient } from './helpers/lambda-client.js';
 
 const ISO_TIME = '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z';
 const TRACE_ID = /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/;
@@ -116,14 +117,7 @@ describe('Node.js functions as Lambda runs them', () => {
 
   before(async () => {
     nimbus = await startTestServer({});
-    const key = await nimbus.request('POST', '/v1/access-keys', { json: {} });
-    assert.equal(key.status, 201, key.text);
-    lambda = new LambdaClient({
-      endpoint: nimbus.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: key.body.accessKeyId, secretAccessKey: key.body.secretAccessKey },
-      maxAttempts: 1,
-    });
+    lambda = lambdaClient(nimbus, await createAccessKey(nimbus));
     handlersZip = await packageOf('node-handlers', HANDLER_EXTRAS);
     const wide = await deployZip(
       'rt-callback-wide',

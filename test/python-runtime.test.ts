@@ -13,6 +13,7 @@ import { linkProvidedPythonPackages, providedPackagesWarning } from '../src/engi
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { runCli } from './helpers/cli.js';
 import { FIXTURES, SANDBOXES, startTestServer, type TestServer } from './helpers/harness.js';
+import { createAccessKey, lambdaClient } from './helpers/lambda-client.js';
 
 const ARN_PREFIX = 'arn:aws:lambda:us-east-1:000000000000:function:';
 const NBSP = '\u00a0';
@@ -138,14 +139,7 @@ describe('Python errors, logs and results as Lambda writes them', () => {
     await nimbus.deploy('py-set', 'python-handlers', 'python3', 'main.returns_set');
     await nimbus.deploy('py-init-fail', 'python-handlers', 'python3', 'needs_yaml.handler');
     await nimbus.deploy('py-decimal', 'python-handlers', 'python3', 'main.returns_decimal');
-    const key = await nimbus.request('POST', '/v1/access-keys', { json: {} });
-    assert.equal(key.status, 201, key.text);
-    lambda = new LambdaClient({
-      endpoint: nimbus.url,
-      region: 'us-east-1',
-      credentials: { accessKeyId: key.body.accessKeyId, secretAccessKey: key.body.secretAccessKey },
-      maxAttempts: 1,
-    });
+    lambda = lambdaClient(nimbus, await createAccessKey(nimbus));
   });
   after(() => nimbus.close());
 

@@ -22,11 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { FIXTURES, REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
-
-interface AccessKey {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+import { createAccessKey, lambdaClient, type AccessKey } from './helpers/lambda-client.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -93,15 +89,8 @@ describe('response streaming', () => {
       });
       assert.equal(res.status, 201, res.text);
     }
-    const created = await nimbus.request<AccessKey>('POST', '/v1/access-keys', { json: {} });
-    assert.equal(created.status, 201, created.text);
-    key = created.body;
-    client = new LambdaClient({
-      endpoint: nimbus.url,
-      region: 'us-east-1',
-      credentials: key,
-      maxAttempts: 1,
-    });
+    key = await createAccessKey(nimbus);
+    client = lambdaClient(nimbus, key);
   });
   after(async () => {
     client?.destroy();
@@ -339,15 +328,7 @@ describe('response streaming', () => {
         new InvokeWithResponseStreamCommand({ FunctionName: 'streamer', InvocationType: 'DryRun' }),
       );
       assert.equal(dry.StatusCode, 204);
-      const created = await nimbus.request<AccessKey>('POST', '/v1/access-keys', {
-        json: { allow: ['invoke:plain'] },
-      });
-      const limited = new LambdaClient({
-        endpoint: nimbus.url,
-        region: 'us-east-1',
-        credentials: created.body,
-        maxAttempts: 1,
-      });
+      const limited = lambdaClient(nimbus, await createAccessKey(nimbus, { allow: ['invoke:plain'] }));
       await assert.rejects(
         limited.send(new InvokeWithResponseStreamCommand({ FunctionName: 'streamer' })),
         (err: Error) => err.name === 'AccessDeniedException',
