@@ -41,13 +41,24 @@ export const SETTINGS = {
   },
   sandbox: {
     env: 'NIMBUS_SANDBOX',
-    schema: z.enum(['auto', 'bubblewrap', 'process']).default('auto'),
-    doc: 'Sandbox driver: bubblewrap, plain process (rlimits only), or auto (bubblewrap when it works).',
+    schema: z.enum(['auto', 'bubblewrap', 'none', 'process']).default('auto'),
+    doc: "Sandbox driver: bubblewrap, auto (bubblewrap; refuses to start without it), or none (plain processes, NOT isolated: only when you trust every function; 'process' is an old name for it).",
   },
-  sandboxUid: {
-    env: 'NIMBUS_SANDBOX_UID',
-    schema: int(1, 2 ** 31).default(65534),
-    doc: 'Unprivileged user id functions run as when Nimbus runs as root.',
+  sandboxUids: {
+    env: 'NIMBUS_SANDBOX_UIDS',
+    schema: z
+      .string()
+      .regex(/^\d+-\d+$/, 'must be a range of user ids like 200000-265535')
+      .default('200000-265535')
+      .transform((range) => {
+        const [first, last] = range.split('-').map(Number) as [number, number];
+        return { first, last };
+      })
+      .refine((r) => r.first >= 1 && r.first <= r.last && r.last < 2 ** 31, {
+        message: 'must be a range first-last with 1 <= first <= last < 2^31',
+      }),
+    doc: 'User ids given to sandboxes when Nimbus runs as root, one per running instance, so no two instances share a user.',
+    shownDefault: '`"200000-265535"`',
   },
   idleTimeoutSec: {
     env: 'NIMBUS_IDLE_TIMEOUT_SEC',

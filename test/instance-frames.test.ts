@@ -65,7 +65,7 @@ describe('instance frames', () => {
     dir = mkdtempSync(join(tmpdir(), 'nimbus-frames-'));
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, 'echo.cjs'), ECHO_RUNTIME, { mode: 0o644 });
-    driver = new ProcessSandbox(detectCgroups(), 65534, 'instance frame test');
+    driver = new ProcessSandbox(detectCgroups(), { first: 65534, last: 65534 }, 'instance frame test');
   });
   after(async () => {
     await Promise.all(processes.map((p) => p.kill()));

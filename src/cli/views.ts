@@ -193,6 +193,14 @@ export function isolationReport(report: IsolationReport): string {
     ['memory limit', ENFORCEMENT[report.memoryLimit] ?? report.memoryLimit],
     ['process limit', ENFORCEMENT[report.processLimit] ?? report.processLimit],
     ['cpu shares', ENFORCEMENT[report.cpuShares] ?? report.cpuShares],
+    ['seccomp filter', report.seccomp.length > 0 ? `yes, denies ${report.seccomp.join(', ')}` : 'NO'],
+    ['nested user namespaces', report.nestedUserNamespaces === 'denied' ? 'denied' : 'ALLOWED'],
+    [
+      'uid per instance',
+      report.uidSeparation === 'none'
+        ? 'NO (all functions share one user)'
+        : `yes, from ${report.uidSeparation.first}-${report.uidSeparation.last}`,
+    ],
   ]);
   const warnings =
     report.warnings.length > 0 ? ['warnings:', ...report.warnings.map((w) => `  - ${w}`)] : ['no warnings'];

@@ -274,6 +274,12 @@ export interface IsolationReport {
   memoryLimit: 'cgroup-v2' | 'cgroup-v1' | 'rlimit' | 'none';
   processLimit: 'cgroup-v2' | 'cgroup-v1' | 'none';
   cpuShares: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  /** System calls the sandbox's seccomp filter denies, in words; empty when there is no filter. */
+  seccomp: string[];
+  /** Whether a function can create a user namespace of its own (and be root with capabilities in it). */
+  nestedUserNamespaces: 'denied' | 'allowed';
+  /** The range each running instance gets a user id of its own from, or 'none' when all share one user. */
+  uidSeparation: { first: number; last: number } | 'none';
   warnings: string[];
 }
 

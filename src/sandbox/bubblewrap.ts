@@ -1,16 +1,21 @@
 /**
  * The bubblewrap sandbox driver: each instance gets its own mount, PID, IPC and UTS namespaces,
  * sees only /usr (read-only), a minimal /etc, its own code, its layers at /opt and the runtime (read-only), and a
- * private size-capped /tmp; it runs as an unprivileged user. Memory, process count and CPU share
- * are enforced by a cgroup the process joins before it executes anything.
+ * private size-capped /tmp; it runs as an unprivileged user of its own (one uid per running sandbox
+ * when Nimbus runs as root), under a seccomp filter that denies new user namespaces and the
+ * kernel's riskiest calls. Memory, process count and CPU share are enforced by a cgroup the
+ * process joins before it executes anything.
  * It must never mount the platform's data dir or another function's code.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
+import { buildSeccompProgram, hostSeccompArch, seccompDeniedCalls } from './seccomp.js';
+import { UidPool, writeUserFiles, type UidRange } from './uid-pool.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -44,9 +49,9 @@ export function systemMountArgs(): string[] {
 
 export interface BubblewrapOptions {
   cgroups: CgroupSupport;
-  /** User the sandbox runs as when Nimbus itself runs as root. */
-  sandboxUid: number;
-  /** Directory for files the driver generates (a minimal /etc/passwd). */
+  /** User ids sandboxes run as when Nimbus itself runs as root, one per running sandbox. */
+  sandboxUids: UidRange;
+  /** Directory for files the driver generates (minimal /etc/passwd files, the seccomp program). */
   stateDir: string;
 }
 
@@ -55,39 +60,41 @@ export const SETPRIV = '/usr/bin/setpriv';
 export class BubblewrapSandbox implements SandboxDriver {
   readonly name = 'bubblewrap';
   private readonly baseArgs: string[];
-  /** Run before the runtime inside the sandbox: drops root to the sandbox user (empty when not root). */
-  private readonly dropPrivileges: string[];
+  private readonly isRoot = process.getuid?.() === 0;
+  /** As root: the user ids sandboxes take and give back. Otherwise every sandbox runs as the server's user. */
+  private readonly uids: UidPool | undefined;
+  private readonly userFilesWritten = new Set<number>();
+  /** /etc/passwd and /etc/group of the server's own user (not root). */
+  private readonly ownUserFiles: { passwd: string; group: string } | undefined;
+  /** The compiled seccomp filter, passed to bubblewrap as fd 6; undefined on an architecture without tables. */
+  private readonly seccompFile: string | undefined;
+  /** Not root: bubblewrap forbids further user namespaces inside its own (bubblewrap 0.8 and later). */
+  private readonly disableUserns = !this.isRoot && bubblewrapSupports('--disable-userns');
   /** Starts the sandbox processes, so forking never stalls the server's event loop. */
   private readonly launcher = new Launcher();
 
   constructor(private readonly options: BubblewrapOptions) {
-    const isRoot = process.getuid?.() === 0;
-    const uid = isRoot ? options.sandboxUid : (process.getuid?.() ?? 65534);
-    const gid = isRoot ? options.sandboxUid : (process.getgid?.() ?? 65534);
+    const isRoot = this.isRoot;
     mkdirSync(options.stateDir, { recursive: true, mode: 0o755 });
-    const passwd = join(options.stateDir, 'passwd');
-    writeFileSync(passwd, `nimbus:x:${uid}:${gid}:nimbus function:/tmp:/usr/sbin/nologin\n`, { mode: 0o644 });
-    const group = join(options.stateDir, 'group');
-    writeFileSync(group, `nimbus:x:${gid}:\n`, { mode: 0o644 });
+    if (isRoot) this.uids = new UidPool(options.sandboxUids);
+    else {
+      const dir = join(options.stateDir, 'users', 'self');
+      writeUserFiles(dir, process.getuid?.() ?? 65534, process.getgid?.() ?? 65534);
+      this.ownUserFiles = { passwd: join(dir, 'passwd'), group: join(dir, 'group') };
+    }
+    const arch = hostSeccompArch();
+    if (arch !== undefined) {
+      this.seccompFile = join(options.stateDir, 'seccomp.bpf');
+      writeFileSync(this.seccompFile, buildSeccompProgram(arch), { mode: 0o644 });
+    }
 
     // As root, bubblewrap sets the sandbox up with root's rights (so it can mount code from
-    // private directories) and setpriv then becomes the unprivileged user, with no capabilities
-    // and no way back, before anything of the function runs. As another user, bubblewrap uses a
-    // user namespace and the function runs as that user.
-    this.dropPrivileges = isRoot
-      ? [
-          SETPRIV,
-          `--reuid=${uid}`,
-          `--regid=${gid}`,
-          '--clear-groups',
-          '--inh-caps=-all',
-          '--bounding-set=-all',
-          '--no-new-privs',
-          '--',
-        ]
-      : [];
+    // private directories) and setpriv then becomes the sandbox's own unprivileged user, with no
+    // capabilities and no way back, before anything of the function runs. As another user,
+    // bubblewrap uses a user namespace (in which no further one may be made) and the function
+    // runs as that user.
     const args = [
-      ...(isRoot ? [] : ['--unshare-user']),
+      ...(isRoot ? [] : ['--unshare-user', ...(this.disableUserns ? ['--disable-userns'] : [])]),
       '--unshare-pid',
       '--unshare-ipc',
       '--unshare-uts',
@@ -103,16 +110,44 @@ export class BubblewrapSandbox implements SandboxDriver {
     for (const name of ETC_FILES) {
       if (existsSync(`/etc/${name}`)) args.push('--ro-bind', `/etc/${name}`, `/etc/${name}`);
     }
-    args.push('--ro-bind', passwd, '/etc/passwd', '--ro-bind', group, '/etc/group');
     args.push('--proc', '/proc', '--dev', '/dev');
     this.baseArgs = args;
   }
 
   async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
+    const uid = this.uids?.take();
+    try {
+      const sandbox = await this.spawnAs(uid, spec);
+      if (uid !== undefined) void sandbox.exited.then(() => this.uids?.release(uid));
+      return sandbox;
+    } catch (err) {
+      if (uid !== undefined) this.uids?.release(uid);
+      throw err;
+    }
+  }
+
+  /**
+   * A minimal /etc/passwd and /etc/group naming `uid` (the user the sandbox really runs as),
+   * written the first time the id is used and kept for the server's lifetime.
+   */
+  private userFilesOf(uid: number): { passwd: string; group: string } {
+    const dir = join(this.options.stateDir, 'users', String(uid));
+    if (!this.userFilesWritten.has(uid)) {
+      writeUserFiles(dir, uid, uid);
+      this.userFilesWritten.add(uid);
+    }
+    return { passwd: join(dir, 'passwd'), group: join(dir, 'group') };
+  }
+
+  /** Starts one sandbox running as `uid` (as root) or as the server's user (otherwise). */
+  private async spawnAs(uid: number | undefined, spec: SandboxSpec): Promise<SandboxProcess> {
+    const users = uid === undefined ? this.ownUserFiles! : this.userFilesOf(uid);
     const { command, env } = substitutePaths(spec, '/code', '/nimbus/runtime', '/opt');
     const tmpBytes = String(spec.tmpSizeMb * 1024 * 1024);
     const args = [
       ...this.baseArgs,
+      ...['--ro-bind', users.passwd, '/etc/passwd', '--ro-bind', users.group, '/etc/group'],
+      ...(this.seccompFile === undefined ? [] : ['--seccomp', '6']),
       ...['--perms', '1777', '--size', tmpBytes, '--tmpfs', '/tmp'],
       ...['--perms', '1777', '--size', tmpBytes, '--tmpfs', '/dev/shm'],
       // Parent directories bubblewrap creates are private to root unless told otherwise.
@@ -127,7 +162,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
       ...['--info-fd', '4', '--block-fd', '5'],
       '--',
-      ...this.dropPrivileges,
+      ...(uid === undefined ? [] : dropPrivileges(uid)),
       ...command,
     ];
     const cgroup =
@@ -141,7 +176,17 @@ export class BubblewrapSandbox implements SandboxDriver {
           });
     // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
     try {
-      return await launchSandbox(this.launcher, { file: BWRAP, args, env: {}, handshake: true }, cgroup);
+      return await launchSandbox(
+        this.launcher,
+        {
+          file: BWRAP,
+          args,
+          env: {},
+          handshake: true,
+          ...(this.seccompFile === undefined ? {} : { seccompFile: this.seccompFile }),
+        },
+        cgroup,
+      );
     } catch (err) {
       throw new Error(`bubblewrap failed: ${(err as Error).message}`, { cause: err });
     }
@@ -160,17 +205,44 @@ export class BubblewrapSandbox implements SandboxDriver {
         `${this.options.cgroups.reason}: memory and process limits are not enforced (Node heap size is capped)`,
       );
     }
+    if (this.seccompFile === undefined)
+      warnings.push(
+        `no seccomp filter for this architecture (${process.arch}): system calls are not filtered`,
+      );
+    const range = this.options.sandboxUids;
     return {
       driver: this.name,
       namespaces: true,
       readOnlyCode: true,
       unprivilegedUser: true,
+      seccomp: this.seccompFile === undefined ? [] : seccompDeniedCalls(),
+      nestedUserNamespaces: this.seccompFile !== undefined || this.disableUserns ? 'denied' : 'allowed',
+      uidSeparation: this.isRoot ? { first: range.first, last: range.last } : 'none',
       memoryLimit: cg,
       processLimit: cg,
       cpuShares: cg,
       warnings,
     };
   }
+}
+
+/** Whether this bubblewrap knows an option (asked once, at start). */
+function bubblewrapSupports(option: string): boolean {
+  return spawnSync(BWRAP, ['--help'], { encoding: 'utf8', timeout: 5000 }).stdout?.includes(option) ?? false;
+}
+
+/** Becomes the sandbox's user (as root) with no capabilities, no groups and no way back. */
+function dropPrivileges(uid: number): string[] {
+  return [
+    SETPRIV,
+    `--reuid=${uid}`,
+    `--regid=${uid}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    '--bounding-set=-all',
+    '--no-new-privs',
+    '--',
+  ];
 }
 
 /** Read-only binds of host directories at their own paths, with traversable parents. */

@@ -1,6 +1,7 @@
 /**
  * Chooses the sandbox driver for this host and reports what isolation it really enforces.
- * `auto` tries bubblewrap for real (one throw-away sandbox) and falls back to plain processes.
+ * `auto` tries bubblewrap for real (one throw-away sandbox) and refuses to run functions without
+ * it: plain processes (`none`) are used only when the operator names them.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -35,20 +36,42 @@ function bubblewrapProblem(sandboxUid: number): string | undefined {
   return `bubblewrap cannot create a sandbox here: ${(result.stderr || result.error?.message || 'unknown error').trim()}`;
 }
 
+/** Raised when functions cannot be isolated and the operator has not asked for `--sandbox none`. */
+export class NoIsolationError extends Error {}
+
 export function createSandboxDriver(config: Config): SandboxDriver {
   const cgroups = detectCgroups();
   const stateDir = join(config.dataDir, 'sandbox');
-  if (config.sandbox === 'process') {
-    return new ProcessSandbox(cgroups, config.sandboxUid, 'sandbox set to "process"');
+  if (config.sandbox === 'none' || config.sandbox === 'process') {
+    return new ProcessSandbox(cgroups, config.sandboxUids, `sandbox set to "${config.sandbox}"`);
   }
-  const problem = bubblewrapProblem(config.sandboxUid);
+  const problem = bubblewrapProblem(config.sandboxUids.first);
   if (problem === undefined)
-    return new BubblewrapSandbox({ cgroups, sandboxUid: config.sandboxUid, stateDir });
-  if (config.sandbox === 'bubblewrap') throw new Error(`sandbox is set to bubblewrap, but ${problem}`);
-  return new ProcessSandbox(cgroups, config.sandboxUid, problem);
+    return new BubblewrapSandbox({ cgroups, sandboxUids: config.sandboxUids, stateDir });
+  throw new NoIsolationError(
+    `functions cannot be isolated on this host: ${problem}. Fix that, or start with --sandbox none ` +
+      '(NIMBUS_SANDBOX=none) to run functions as plain processes without isolation, only if you trust every function.',
+  );
 }
 
-/** What `nimbus doctor` prints: the isolation the configured driver enforces on this host. */
+/** What `nimbus doctor` prints: the isolation the configured driver enforces on this host (never throws for lack of it). */
 export async function probeIsolation(config: Config): Promise<IsolationReport> {
-  return createSandboxDriver(config).isolation();
+  try {
+    return createSandboxDriver(config).isolation();
+  } catch (err) {
+    if (!(err instanceof NoIsolationError)) throw err;
+    return {
+      driver: 'unavailable (the server refuses to start)',
+      namespaces: false,
+      readOnlyCode: false,
+      unprivilegedUser: false,
+      memoryLimit: 'none',
+      processLimit: 'none',
+      cpuShares: 'none',
+      seccomp: [],
+      nestedUserNamespaces: 'allowed',
+      uidSeparation: 'none',
+      warnings: [err.message],
+    };
+  }
 }

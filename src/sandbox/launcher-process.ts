@@ -8,6 +8,7 @@
  * each process's exit. It imports nothing of the platform but the message types.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { LauncherReply, LaunchRequest } from './launcher.js';
@@ -30,9 +31,19 @@ setInterval(() => {
 async function launch(request: LaunchRequest): Promise<void> {
   const { id } = request;
   let child: ChildProcess;
+  let seccompFd: number | undefined;
   try {
+    // fd 6: the seccomp program, opened afresh so bubblewrap reads it from its start.
+    if (request.seccompFile !== undefined) seccompFd = openSync(request.seccompFile, 'r');
     child = spawn(request.file, request.args, {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', ...(request.handshake ? (['pipe', 'pipe'] as const) : [])],
+      stdio: [
+        'ignore',
+        'pipe',
+        'pipe',
+        'pipe',
+        ...(request.handshake ? (['pipe', 'pipe'] as const) : []),
+        ...(seccompFd === undefined ? [] : [seccompFd]),
+      ],
       env: request.env,
       detached: true,
       ...(request.cwd === undefined ? {} : { cwd: request.cwd }),
@@ -41,6 +52,8 @@ async function launch(request: LaunchRequest): Promise<void> {
   } catch (err) {
     await send({ op: 'failed', id, message: (err as Error).message });
     return;
+  } finally {
+    if (seccompFd !== undefined) closeSync(seccompFd);
   }
   let exited = false;
   const exit = new Promise<void>((resolve) => {

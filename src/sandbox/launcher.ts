@@ -21,6 +21,8 @@ export interface LaunchRequest {
   handshake: boolean;
   /** cgroup.procs files the process joins before it runs. */
   cgroupProcs: string[];
+  /** A file opened read-only and passed as fd 6 (bubblewrap's `--seccomp 6`); needs `handshake`. */
+  seccompFile?: string;
 }
 
 export type LauncherReply =
@@ -138,6 +140,9 @@ export class Launcher {
   private start(): ChildProcess {
     if (this.child) return this.child;
     const child = fork(new URL('./launcher-process.js', import.meta.url), [], {
+      // Nothing of the server's environment (the admin key, database settings) may reach the
+      // launcher, and through it a sandbox: it needs none, and passes each process its own.
+      env: {},
       // It reports everything over IPC; holding the server's stdout or stderr open could keep
       // whoever reads them (a supervisor, a test runner) waiting after the server is gone.
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],

@@ -1,29 +1,46 @@
 /**
- * The fallback sandbox driver for hosts without bubblewrap: a plain child process in a session of
- * its own, as an unprivileged user when Nimbus runs as root, with the memory cap applied by the
- * runtime (RLIMIT_AS for Python, heap size for Node) and cgroups when they are writable. It is
- * weaker than bubblewrap: the function can see the host's file system with that user's rights,
- * which `nimbus doctor` and the start-up warning say plainly.
+ * `--sandbox none`: no sandbox, only for operators who trust every function. Each function runs as
+ * a plain child process in a session of its own (as an unprivileged user of its own from the uid
+ * range when Nimbus runs as root, as the server's own user otherwise), with the memory cap applied
+ * by the runtime (RLIMIT_AS for Python, heap size for Node) and cgroups when they are writable. The
+ * function sees the host's file system with its user's rights and no system call is filtered; run
+ * as the server's user it can read the database and the admin key. The server uses it only when
+ * asked by name, and `nimbus doctor` and the start-up warning say all of this plainly.
  */
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
 import type { CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
+import { UidPool, type UidRange } from './uid-pool.js';
 
 export class ProcessSandbox implements SandboxDriver {
   readonly name = 'process';
-  private readonly runAs: { uid: number; gid: number } | undefined;
+  /** As root: a user id of its own for each running process. Otherwise all run as the server's user. */
+  private readonly uids: UidPool | undefined;
   private readonly launcher = new Launcher();
 
   constructor(
     private readonly cgroups: CgroupSupport,
-    sandboxUid: number,
+    sandboxUids: UidRange,
+    /** Why functions run without a sandbox (the operator's choice), for the warnings. */
     private readonly reason: string,
   ) {
-    this.runAs = process.getuid?.() === 0 ? { uid: sandboxUid, gid: sandboxUid } : undefined;
+    this.uids = process.getuid?.() === 0 ? new UidPool(sandboxUids) : undefined;
   }
 
   async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
+    const uid = this.uids?.take();
+    try {
+      const child = await this.spawnAs(uid, spec);
+      if (uid !== undefined) void child.exited.then(() => this.uids?.release(uid));
+      return child;
+    } catch (err) {
+      if (uid !== undefined) this.uids?.release(uid);
+      throw err;
+    }
+  }
+
+  private async spawnAs(uid: number | undefined, spec: SandboxSpec): Promise<SandboxProcess> {
     // No mount namespace: the runtime finds the layers at the host path in NIMBUS_OPT_DIR, not at /opt.
     const { command, env } = substitutePaths(spec, spec.codeDir, spec.runtimeDir, spec.optDir);
     const [program, ...args] = command;
@@ -49,7 +66,7 @@ export class ProcessSandbox implements SandboxDriver {
             ? {}
             : { NIMBUS_RLIMIT_AS_BYTES: String(spec.memoryMb * 1024 * 1024 + 256 * 1024 * 1024) }),
         },
-        ...(this.runAs ?? {}),
+        ...(uid === undefined ? {} : { uid, gid: uid }),
         handshake: false,
       },
       cgroup,
@@ -62,9 +79,14 @@ export class ProcessSandbox implements SandboxDriver {
 
   isolation(): IsolationReport {
     const cg = this.cgroups.version === 'none' ? 'none' : (`cgroup-${this.cgroups.version}` as const);
+    const asRoot = this.uids !== undefined;
     const warnings = [
-      `${this.reason}: functions run as plain processes without namespaces; they can read host files their user may read, including other functions' code. Install bubblewrap for full isolation.`,
+      `NO SANDBOX (${this.reason}): functions run as plain processes without namespaces or a seccomp filter; they can read host files their user may read, including other functions' code, and reach the kernel's every system call. Use it only if you trust every function; install bubblewrap for isolation.`,
     ];
+    if (!asRoot)
+      warnings.push(
+        "functions run as the server's own user: they can read its data dir (the database, the admin key) and signal the server",
+      );
     if (cg === 'none')
       warnings.push(
         `${this.cgroups.reason}: memory is capped by rlimits only and process count is not limited`,
@@ -72,11 +94,14 @@ export class ProcessSandbox implements SandboxDriver {
     return {
       driver: this.name,
       namespaces: false,
-      readOnlyCode: this.runAs !== undefined,
-      unprivilegedUser: this.runAs !== undefined || process.getuid?.() !== 0,
+      readOnlyCode: asRoot,
+      unprivilegedUser: asRoot,
       memoryLimit: cg === 'none' ? 'rlimit' : cg,
       processLimit: cg,
       cpuShares: cg,
+      seccomp: [],
+      nestedUserNamespaces: 'allowed',
+      uidSeparation: this.uids ? { ...this.uids.range } : 'none',
       warnings,
     };
   }

@@ -12,7 +12,7 @@ export function registerDoctorCommand(program: Command): void {
   const cmd = program
     .command('doctor')
     .description('show which sandbox isolation and limits this machine can enforce, and what it lacks')
-    .option('--sandbox <driver>', 'driver to probe: auto, bubblewrap or process')
+    .option('--sandbox <driver>', 'driver to probe: auto, bubblewrap or none')
     .option('--config <file>', 'JSON file of settings (default: $NIMBUS_CONFIG)')
     .action(async (opts: { sandbox?: string; config?: string }, command: Command) => {
       const config = await loadServerSettings({ sandbox: opts.sandbox }, opts.config);
