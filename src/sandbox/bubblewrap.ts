@@ -205,6 +205,10 @@ export class BubblewrapSandbox implements SandboxDriver {
         `${this.options.cgroups.reason}: memory and process limits are not enforced (Node heap size is capped)`,
       );
     }
+    if (!this.isRoot)
+      warnings.push(
+        "the server is not root: every function runs as the server's user (mapped in a user namespace); run it as root for a user id per instance",
+      );
     if (this.seccompFile === undefined)
       warnings.push(
         `no seccomp filter for this architecture (${process.arch}): system calls are not filtered`,
