@@ -140,6 +140,20 @@ print(json.dumps({
       });
     });
 
+    it('answers ENOSYS to syscall(-1) and kills a process that makes an x32 system call', () => {
+      const probe = python(`
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+print(errno.errorcode[ctypes.get_errno()] if libc.syscall(-1) == -1 else 'ok', flush=True)
+${arch === 'x86_64' ? 'libc.syscall(0x40000000 + 39)' : ''}
+print('survived', flush=True)`);
+      assert.match(probe.stdout, /^ENOSYS\n/);
+      if (arch === 'x86_64') {
+        assert.doesNotMatch(probe.stdout, /survived/, 'an x32 system call ran');
+        assert.notEqual(probe.status, 0);
+      }
+    });
+
     it('stops `unshare -Ur` and `unshare -m`', () => {
       for (const args of [
         ['-Ur', 'id'],

@@ -159,6 +159,8 @@ export function buildSeccompProgram(arch: SeccompArch): Buffer {
   emit({ code: LD_W_ABS, k: OFFSET_ARCH });
   emit({ code: JEQ_K, k: AUDIT_ARCH[arch], jf: 'kill' });
   emit({ code: LD_W_ABS, k: OFFSET_NR });
+  // syscall(-1) is how some programs probe; it answers ENOSYS as the kernel would (and as libseccomp does).
+  emit({ code: JEQ_K, k: 0xffffffff, jt: 'enosys' });
   if (arch === 'x86_64') emit({ code: JGE_K, k: X32_SYSCALL_BIT, jt: 'kill' });
   for (const numbers of Object.values(DENIED)) {
     const nr = numbers[arch];
