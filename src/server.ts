@@ -73,11 +73,18 @@ function installPythonPackages(runtimeDir: string, logger: pino.Logger): void {
   if (warning) logger.warn(warning);
 }
 
-export async function startServer(config: Config): Promise<RunningServer> {
+/** What only an embedding (a test) chooses; the operator's settings are all in `Config`. */
+export interface ServerOptions {
+  /** Where the server's log lines go instead of stdout (tests read them). */
+  logStream?: pino.DestinationStream;
+}
+
+export async function startServer(config: Config, options: ServerOptions = {}): Promise<RunningServer> {
   // 0711: sandbox users may pass through to what is handed to them, but list and read nothing.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   chmodSync(config.dataDir, 0o711);
-  const logger = pino({ level: config.logLevel, redact: ['req.headers.authorization', '*.env', 'env'] });
+  const loggerOptions = { level: config.logLevel, redact: ['req.headers.authorization', '*.env', 'env'] };
+  const logger = options.logStream ? pino(loggerOptions, options.logStream) : pino(loggerOptions);
   const admin = resolveAdminKey(config);
 
   const store = SqliteStore.open(join(config.dataDir, 'nimbus.db'));
@@ -113,7 +120,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope);
   const functions = new FunctionService(store, codeStore, codeCache, pool, layers);
   const versions = new VersionService(store, functions, pool);
-  const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope);
+  const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope, logger);
   const asyncQueue = store.asyncQueue();
   const dispatcher = new AsyncDispatcher(asyncQueue, store, versions, invoker, recorder, logger, {
     queueMax: config.asyncQueueMax,
@@ -182,7 +189,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       rieFunction: config.rieFunction,
       arnScope,
     },
-    { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
+    options.logStream
+      ? { loggerInstance: logger }
+      : { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
   );
   const address = await app.listen({ host: config.host, port: config.port });
   pool.warmUp();

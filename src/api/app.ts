@@ -3,9 +3,10 @@
  * and the OpenAPI document, the one error shape, and the route modules.
  */
 import { createServer } from 'node:http';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { apiKeyError, newRequestId } from './auth.js';
+import { isClientAbort } from './errors.js';
 import type { ApiDeps } from './deps.js';
 import { registerAccessKeyRoutes } from './access-key-routes.js';
 import { registerDeadLetterRoutes } from './dead-letter-routes.js';
@@ -25,19 +26,21 @@ import { openApiDocument } from './openapi.js';
 /** How long shutdown waits for running invocations before cutting them off. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
-export interface ApiOptions {
-  logger: boolean | object;
-}
+export type ApiOptions = { logger: boolean | object } | { loggerInstance: FastifyBaseLogger };
 
 export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const httpTriggers = new HttpTriggerTable(deps.triggers, deps.store);
-  const frontLog = (err: unknown, message: string) => app.log.error({ err }, message);
+  // A client that went away mid-request is not a server error: debug, without a stack.
+  const frontLog = (err: unknown, message: string) =>
+    isClientAbort(err)
+      ? app.log.debug({ reason: (err as Error).message }, `client went away: ${message}`)
+      : app.log.error({ err }, message);
   const app: FastifyInstance = Fastify({
     // HTTP trigger requests (/fn/..., trigger host names) and invoke calls are answered by front
     // doors before fastify sees them (http-trigger-front.ts, invoke-front.ts).
     serverFactory: (handler) =>
       createServer(httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler))),
-    logger: options.logger,
+    ...options,
     bodyLimit: 1024 * 1024,
     // Shutdown first waits for running invocations (preClose below), then drops every connection:
     // an idle keep-alive socket must not hold the server open for its 72 s timeout.

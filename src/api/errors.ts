@@ -54,8 +54,33 @@ export function errorHandler(
   if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
     return sendError(reply, new NimbusError('VALIDATION_FAILED', fe.message));
   }
+  if (isClientAbort(error)) {
+    request.log.debug({ reason: error.message }, 'client went away before the request was answered');
+    // Nobody reads this answer; it only ends the request.
+    return sendError(
+      reply,
+      new NimbusError('VALIDATION_FAILED', 'the client closed the connection mid-request'),
+    );
+  }
   request.log.error({ err: error }, 'unhandled error');
   return sendError(reply, new NimbusError('INTERNAL', 'internal error; the server log has the details'));
+}
+
+/** Codes Node and fastify give the errors of a request whose client disconnected. */
+const CLIENT_ABORT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+]);
+
+/** True when an error only says the client went away (closed its connection mid-request or mid-answer). */
+export function isClientAbort(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && CLIENT_ABORT_CODES.has(code)) return true;
+  return err.message === 'aborted';
 }
 
 declare module 'fastify' {

@@ -115,3 +115,17 @@ export function accessKeyNotFound(id: string): NimbusError {
     `no access key with id '${id}'; list them with \`nimbus access-keys list\``,
   );
 }
+
+/**
+ * An error's message followed by its causes' (`a: b (caused by: c)`), for records and logs that keep
+ * only text: a platform failure's real reason is often in `cause`.
+ */
+export function messageWithCauses(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    parts.push(current instanceof Error ? current.message : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(' (caused by: ') + ')'.repeat(Math.max(0, parts.length - 1));
+}

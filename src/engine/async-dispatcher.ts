@@ -14,7 +14,7 @@ import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
 import type { AsyncQueue, DeadLetterCondition, QueuedCall, Store } from '../core/ports.js';
 import { LATEST } from '../core/version.js';
-import { destinationRecord, postDestination, type DestinationRecord } from './destinations.js';
+import { destinationRecord, encodeDestinationRecord, postDestination } from './destinations.js';
 import type { EngineLogger, ExecutionRecorder } from './execution-recorder.js';
 import { newExecutionId } from './execution-id.js';
 import type { InvocationOutcome, Invoker } from './invoker.js';
@@ -456,35 +456,58 @@ export class AsyncDispatcher {
     lastError: ExecutionError | null = null,
   ): Promise<void> {
     if (!destination) return;
-    const record = destinationRecord({
-      fn,
-      scope: this.settings.arnScope,
-      executionId: call.id,
-      condition,
-      attempts,
-      payload: call.payload,
-      execution,
-      result,
-      lastError,
-    });
+    const which = condition === 'Success' ? 'on-success' : 'on-failure';
+    const target =
+      destination.type === 'http' ? new URL(destination.url).origin : `function '${destination.name}'`;
     try {
-      await this.deliver(destination, record);
+      const record = destinationRecord({
+        fn,
+        scope: this.settings.arnScope,
+        executionId: call.id,
+        condition,
+        attempts,
+        payload: call.payload,
+        execution,
+        result,
+        lastError,
+      });
+      await this.deliver(destination, encodeDestinationRecord(record));
     } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
       this.logger.warn(
-        {
-          executionId: call.id,
-          function: fn.name,
-          destination: destination.type === 'http' ? new URL(destination.url).origin : destination.name,
-          reason: (err as Error).message,
-        },
-        `the ${condition === 'Success' ? 'on-success' : 'on-failure'} destination was not reached`,
+        { err, executionId: call.id, function: fn.name, destination: target },
+        `the ${which} destination was not reached`,
+      );
+      // The call's own record says so too, where its user looks: its log.
+      await this.recordOnExecution(
+        call.id,
+        fn.name,
+        `the ${which} destination (${target}) was not reached: ${reason}`,
       );
     }
   }
 
-  private async deliver(destination: Destination, record: DestinationRecord): Promise<void> {
+  /** Adds a platform line to a call's log (after its attempts' lines); a failure to do so is logged. */
+  private async recordOnExecution(executionId: string, functionName: string, message: string): Promise<void> {
+    try {
+      const seq = await this.nextLogSeq(executionId);
+      this.recorder.addLine({
+        executionId,
+        functionName,
+        seq,
+        time: new Date().toISOString(),
+        stream: 'system',
+        message,
+      });
+      await this.recorder.flush();
+    } catch (err) {
+      this.logger.warn({ err, executionId }, 'recording a failed delivery on the execution failed');
+    }
+  }
+
+  private async deliver(destination: Destination, record: string): Promise<void> {
     if (destination.type === 'function') {
-      await this.enqueue(destination.name, JSON.stringify(record), 'destination');
+      await this.enqueue(destination.name, record, 'destination');
     } else {
       await postDestination(destination.url, record);
     }

@@ -3,6 +3,7 @@
  * shape, and its delivery to an HTTP destination. Pure shaping plus one outbound POST; it must never
  * put the function's environment (secrets) into a record or a log line.
  */
+import { randomUUID } from 'node:crypto';
 import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import type { Execution, ExecutionError } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
@@ -19,16 +20,41 @@ export interface DestinationRecord {
     condition: DestinationCondition;
     approximateInvokeCount: number;
   };
-  requestPayload: unknown;
+  requestPayload: RawPayload;
   responseContext?: { statusCode: number; executedVersion: string; functionError?: string };
-  responsePayload?: unknown;
+  responsePayload?: RawPayload | Record<string, unknown> | null;
 }
 
-function parseJson(text: string): unknown {
+/** The record as the JSON a destination receives, with its payloads spliced in as they arrived. */
+export function encodeDestinationRecord(record: DestinationRecord): string {
+  const raw: string[] = [];
+  // A marker a function cannot forge in its own strings (an error message, say): it cannot guess the nonce.
+  const nonce = randomUUID();
+  const json = JSON.stringify(record, (_key, value: unknown) => {
+    if (!(value instanceof RawPayload)) return value;
+    if (!isJson(value.text)) return value.text;
+    raw.push(value.text);
+    return `\u0000${nonce}:${raw.length - 1}\u0000`;
+  });
+  const marker = new RegExp(`"\\\\u0000${nonce}:(\\d+)\\\\u0000"`, 'g');
+  return json.replace(marker, (_m, i: string) => raw[Number(i)] ?? 'null');
+}
+
+/**
+ * A payload kept as the JSON text it arrived as, spliced into the record's JSON unchanged: events
+ * and results are never parsed and re-serialised, so a deeply nested one (which JSON.stringify
+ * cannot encode: it recurses) still reaches its destination. Text that is not JSON goes as a string.
+ */
+export class RawPayload {
+  constructor(readonly text: string) {}
+}
+
+function isJson(text: string): boolean {
   try {
-    return JSON.parse(text);
+    JSON.parse(text); // iterative in V8: any depth
+    return true;
   } catch {
-    return text;
+    return false;
   }
 }
 
@@ -70,11 +96,11 @@ export function destinationRecord(input: DestinationInput, now = new Date()): De
       condition: input.condition,
       approximateInvokeCount: input.attempts,
     },
-    requestPayload: parseJson(input.payload),
+    requestPayload: new RawPayload(input.payload),
   };
   if (input.condition === 'Success') {
     record.responseContext = { statusCode: 200, executedVersion: input.fn.version };
-    record.responsePayload = input.result ? parseJson(input.result.toString('utf8')) : null;
+    record.responsePayload = input.result ? new RawPayload(input.result.toString('utf8')) : null;
     return record;
   }
   const execution = input.execution;
@@ -101,8 +127,7 @@ const HTTP_TRIES = 3;
  * POSTs the record as JSON; a network failure or a non-2xx answer is tried again (3 tries in all,
  * 1 s then 2 s apart). Throws with the last reason when every try failed.
  */
-export async function postDestination(url: string, record: DestinationRecord): Promise<void> {
-  const body = JSON.stringify(record);
+export async function postDestination(url: string, body: string): Promise<void> {
   let reason = '';
   for (let i = 0; i < HTTP_TRIES; i++) {
     if (i > 0) await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (i - 1)));

@@ -9,7 +9,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
-import { NimbusError } from '../core/errors.js';
+import { NimbusError, messageWithCauses } from '../core/errors.js';
 import type { ExecutionError } from '../core/execution.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
 import type { SandboxDriver } from '../core/ports.js';
@@ -469,7 +469,7 @@ export class InstancePool {
       } catch (err) {
         error = {
           type: 'PlatformError',
-          message: `could not prepare the instance: ${(err as Error).message}`,
+          message: `could not prepare the instance: ${messageWithCauses(err)}`,
         };
       }
     }
@@ -594,7 +594,7 @@ export class InstancePool {
       if (slot) await removeSlot(slot);
       if (optSlot) await removeSlot(optSlot);
       return {
-        error: { type: 'PlatformError', message: `could not start a sandbox: ${(err as Error).message}` },
+        error: { type: 'PlatformError', message: `could not start a sandbox: ${messageWithCauses(err)}` },
       };
     }
     void instance.exited.then(() =>

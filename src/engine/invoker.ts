@@ -4,12 +4,12 @@
  * back or replaces it. Every invocation ends in exactly one recorded outcome.
  */
 import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
-import { NimbusError } from '../core/errors.js';
+import { NimbusError, messageWithCauses } from '../core/errors.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
 import { newExecutionId } from './execution-id.js';
 import type { CodeCache } from './code-cache.js';
-import type { ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
+import type { EngineLogger, ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { InstancePool } from './instance-pool.js';
@@ -68,6 +68,8 @@ export class Invoker {
     private readonly versions: VersionService,
     /** The server's region and account id: a qualified call's invoked ARN is in them. */
     private readonly arnScope: ArnScope,
+    /** Where platform errors are logged, with their cause, as they are recorded. */
+    private readonly logger: EngineLogger,
   ) {}
 
   /** Resolves when no invocation is running (for a graceful shutdown). */
@@ -139,6 +141,7 @@ export class Invoker {
     let callStarted = 0;
     /** Whether the call has a record and its START was announced (its END and REPORT follow). */
     let reported = false;
+    let platformCause: unknown;
     try {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
@@ -165,11 +168,19 @@ export class Invoker {
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
+      platformCause = err;
       result = {
         ok: false,
         kind: 'platform',
-        error: { type: 'PlatformError', message: (err as Error).message },
+        error: { type: 'PlatformError', message: messageWithCauses(err) },
       };
+    }
+    if (!result.ok && result.kind === 'platform') {
+      // The record tells the caller it was Nimbus's fault; the operator needs the why.
+      this.logger.error(
+        { err: platformCause ?? result.error, executionId: execution.id, function: fn.name },
+        `platform error in an execution: ${result.error.message}`,
+      );
     }
 
     // A first call sent behind its instance's init started when the init finished.

@@ -11,6 +11,7 @@ import * as esbuild from 'esbuild';
 
 import { NimbusError } from '../core/errors.js';
 import { splitNodeHandler } from '../core/handler.js';
+import { isInside, readPackageTsconfig } from './package-tsconfig.js';
 
 /** Build output directory inside the package; the unpacked package never keeps its own copy of it. */
 export const BUILD_DIR = '.nimbus-build';
@@ -51,6 +52,9 @@ export async function buildNodeHandler(codeDir: string, handler: string): Promis
   }
   const outRel = `${BUILD_DIR}/${module}.mjs`;
   const buildDir = path.join(root, BUILD_DIR);
+  // esbuild is handed the package's tsconfig as raw options, checked here: it then opens no
+  // tsconfig.json or jsconfig.json itself (neither the root's `extends` nor nested ones).
+  const tsconfigRaw = await readPackageTsconfig(root, source);
 
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
   try {
@@ -66,7 +70,7 @@ export async function buildNodeHandler(codeDir: string, handler: string): Promis
       logLevel: 'silent',
       write: false,
       metafile: true,
-      ...(await tsconfigOption(root)),
+      tsconfigRaw,
       banner: { js: banner(outRel, source) },
       // Free uses of these names are pointed at the banner's definitions. The banner cannot declare the
       // names themselves: a module that declares its own `__dirname` (the usual ESM idiom) would then
@@ -79,7 +83,7 @@ export async function buildNodeHandler(codeDir: string, handler: string): Promis
       plugins: [confineToPackage(root)],
     });
   } catch (err) {
-    throw buildFailed(source, firstError(err));
+    throw buildFailed(source, firstError(err, root));
   }
 
   // Second line of defence behind the plugin: every file that went into the bundle is in the package.
@@ -126,16 +130,6 @@ function banner(outRel: string, source: string): string {
   ].join('\n');
 }
 
-/**
- * Only the package's own tsconfig.json counts. Without this esbuild would also honour tsconfig files
- * it finds in the host directories above the package, whose `paths` could pull in host files.
- */
-async function tsconfigOption(root: string): Promise<{ tsconfig: string } | { tsconfigRaw: object }> {
-  const file = path.join(root, 'tsconfig.json');
-  const info = await lstat(file).catch(() => undefined);
-  return info?.isFile() ? { tsconfig: file } : { tsconfigRaw: {} };
-}
-
 /** Refuses every import that does not resolve to a file inside the package; Node builtins stay external. */
 function confineToPackage(root: string): esbuild.Plugin {
   return {
@@ -172,6 +166,13 @@ function confineToPackage(root: string): esbuild.Plugin {
         if (!isInside(root, real)) return refuse(args.path, pathLike ? outsidePackage : notInPackage);
         return { path: real, sideEffects: resolved.sideEffects, suffix: resolved.suffix };
       });
+      // Behind onResolve: whatever path reaches a load (another plugin's, esbuild's own), a file
+      // whose real path is outside the package is never read.
+      build.onLoad({ filter: /.*/ }, async (args) => {
+        const real = await realpath(args.path).catch(() => undefined);
+        if (args.namespace === 'file' && real !== undefined && isInside(root, real)) return undefined;
+        return { errors: [{ text: `cannot load a file outside the package` }] };
+      });
     },
   };
 }
@@ -184,22 +185,34 @@ function refuse(specifier: string, why: string): esbuild.OnResolveResult {
   return { errors: [{ text: `cannot import '${specifier}': ${why}` }] };
 }
 
-function firstError(err: unknown): string {
+/**
+ * The first build error, as the deployer should see it. esbuild reads package.json files in the
+ * directories above the package (for `type`, `sideEffects`…) and quotes them when they are not valid
+ * JSON: an error located outside the package is replaced by one that names and quotes nothing.
+ */
+function firstError(err: unknown, root: string): string {
   const errors = (err as { errors?: esbuild.Message[] } | null)?.errors;
-  const first = Array.isArray(errors) ? errors[0] : undefined;
-  if (first === undefined) return err instanceof Error ? err.message : String(err);
+  if (!Array.isArray(errors)) {
+    // Not esbuild's answer (an I/O error…): its message may hold a host path, so it is not echoed.
+    return 'the build could not run';
+  }
+  const first = errors.find((e) => locatedInside(root, e.location)) ?? errors[0];
+  if (first === undefined) return 'the build failed without a message';
+  if (!locatedInside(root, first.location)) {
+    return 'a file outside the package (in a directory above it) could not be read; nothing outside the package may take part in the build';
+  }
   const loc = first.location;
   // esbuild columns are 0-based; editors count from 1.
   return loc ? `${loc.file}:${loc.line}:${loc.column + 1}: ${first.text}` : first.text;
 }
 
-function buildFailed(source: string, detail: string): NimbusError {
-  return new NimbusError('BUILD_FAILED', `TypeScript build of ${source} failed: ${detail}`);
+/** True when a message has no location, or one in a file inside the package (paths are relative to it). */
+function locatedInside(root: string, location: esbuild.Location | null): boolean {
+  return location === null || location.file === '' || isInside(root, path.resolve(root, location.file));
 }
 
-function isInside(root: string, candidate: string): boolean {
-  const rel = path.relative(root, candidate);
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+function buildFailed(source: string, detail: string): NimbusError {
+  return new NimbusError('BUILD_FAILED', `TypeScript build of ${source} failed: ${detail}`);
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -13,6 +13,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ArnScope } from '../../core/arn.js';
 import { keyAllows, type AccessAction, type AccessKeyRecord } from '../../core/access-key.js';
 import { NimbusError } from '../../core/errors.js';
+import { isClientAbort } from '../errors.js';
 import { LIMITS, type FunctionRecord } from '../../core/function.js';
 import { isVersionNumber, parseQualifier, type AliasRecord, type AliasRouting } from '../../core/version.js';
 import { servedRecord } from '../../engine/version-service.js';
@@ -231,7 +232,9 @@ export function lambdaScope(scope: FastifyInstance, deps: ApiDeps): void {
   scope.setErrorHandler((error, request, reply) => {
     const lambda = toLambdaError(error, deps.arnScope) ?? fromFastifyError(error, deps.arnScope);
     if (lambda) return sendLambdaError(reply, lambda);
-    request.log.error({ err: error }, 'unhandled error in the Lambda API');
+    if (isClientAbort(error))
+      request.log.debug({ reason: (error as Error).message }, 'client went away mid-request');
+    else request.log.error({ err: error }, 'unhandled error in the Lambda API');
     return sendLambdaError(
       reply,
       new LambdaApiError(
