@@ -8,7 +8,7 @@
 import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
-import type { CgroupSupport } from './cgroups.js';
+import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 
@@ -149,17 +149,20 @@ export class BubblewrapSandbox implements SandboxDriver {
 
   async close(): Promise<void> {
     await this.launcher.close();
+    this.options.cgroups.release();
   }
 
   isolation(): IsolationReport {
     const cg =
       this.options.cgroups.version === 'none' ? 'none' : (`cgroup-${this.options.cgroups.version}` as const);
+    const { warnings: cgroupWarnings, ...cpuAndNesting } = cgroupIsolation(this.options.cgroups);
     const warnings: string[] = [];
     if (cg === 'none') {
       warnings.push(
         `${this.options.cgroups.reason}: memory and process limits are not enforced (Node heap size is capped)`,
       );
     }
+    warnings.push(...cgroupWarnings);
     return {
       driver: this.name,
       namespaces: true,
@@ -168,6 +171,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       memoryLimit: cg,
       processLimit: cg,
       cpuShares: cg,
+      ...cpuAndNesting,
       warnings,
     };
   }

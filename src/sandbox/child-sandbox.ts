@@ -76,6 +76,15 @@ export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undef
         // the group is gone with its process
       }
     },
+    limitCpu: () => {
+      try {
+        cgroup?.applyCpuQuota();
+      } catch {
+        // the group is gone with its process
+      }
+    },
+    pause: () => cgroup?.setFrozen(true),
+    resume: () => cgroup?.setFrozen(false),
   };
 }
 

@@ -6,7 +6,7 @@
  * which `nimbus doctor` and the start-up warning say plainly.
  */
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
-import type { CgroupSupport } from './cgroups.js';
+import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 
@@ -58,6 +58,7 @@ export class ProcessSandbox implements SandboxDriver {
 
   async close(): Promise<void> {
     await this.launcher.close();
+    this.cgroups.release();
   }
 
   isolation(): IsolationReport {
@@ -69,6 +70,8 @@ export class ProcessSandbox implements SandboxDriver {
       warnings.push(
         `${this.cgroups.reason}: memory is capped by rlimits only and process count is not limited`,
       );
+    const { warnings: cgroupWarnings, ...cpuAndNesting } = cgroupIsolation(this.cgroups);
+    warnings.push(...cgroupWarnings);
     return {
       driver: this.name,
       namespaces: false,
@@ -77,6 +80,7 @@ export class ProcessSandbox implements SandboxDriver {
       memoryLimit: cg === 'none' ? 'rlimit' : cg,
       processLimit: cg,
       cpuShares: cg,
+      ...cpuAndNesting,
       warnings,
     };
   }
