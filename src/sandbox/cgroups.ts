@@ -42,6 +42,8 @@ export interface InstanceCgroup {
    * seen here), which must not stall the server's event loop.
    */
   readonly procsFiles: string[];
+  /** The write (file, value) that thaws the group: for the launcher, should the server die. */
+  readonly thawWrites: { file: string; value: string }[];
   /** Background: the smallest CPU share (a pre-warmed sandbox waiting); foreground: proportional to memory. */
   setBackground(background: boolean): void;
   /**
@@ -393,6 +395,7 @@ function detectV2(): CgroupSupport | undefined {
       };
       return {
         procsFiles: [join(dir, 'cgroup.procs')],
+        thawWrites: freezer ? [{ file: join(dir, 'cgroup.freeze'), value: '0' }] : [],
         peakMemoryBytes: () => peak.read(),
         setBackground: (background) =>
           write(join(dir, 'cpu.weight'), background ? 1 : cpuWeightV2(limits.memoryMb)),
@@ -516,6 +519,7 @@ function detectV1(): CgroupSupport {
         setFrozen: (frozen) => freezerState?.set(frozen),
         peakMemoryBytes: () => peak.read(),
         procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
+        thawWrites: freezerDir ? [{ file: join(freezerDir, 'freezer.state'), value: 'THAWED' }] : [],
         outOfMemory: () =>
           readKey(join(memory, 'memory.oom_control'), 'oom_kill') > 0 ||
           Number(readFileSync(join(memory, 'memory.failcnt'), 'utf8')) > 0,

@@ -21,6 +21,11 @@ export interface LaunchRequest {
   handshake: boolean;
   /** cgroup.procs files the process joins before it runs. */
   cgroupProcs: string[];
+  /**
+   * Writes that thaw the process's frozen cgroup (file, value), made if the server dies: a frozen
+   * sandbox could not notice its channel closing, nor die of the SIGKILL bubblewrap sends it.
+   */
+  cgroupThaw: { file: string; value: string }[];
 }
 
 export type LauncherReply =
