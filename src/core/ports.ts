@@ -257,11 +257,12 @@ export interface SandboxProcess {
   /** Gives the sandbox its full CPU share (after it was started in the background). */
   setForeground(): void;
   /**
-   * Caps the sandbox's CPU time at a quota proportional to its memory (as Lambda does), however
-   * many processes it runs. The instance calls it once its function has loaded: starting the
-   * runtime and loading the function run at full speed (bounded by the init timeout).
+   * Caps the sandbox's CPU time at a quota proportional to its memory (as Lambda does) for each of
+   * the `concurrentCalls` calls it may serve at once, however many processes it runs. The instance
+   * calls it once its function has loaded: starting the runtime and loading the function run at
+   * full speed (bounded by the init timeout).
    */
-  limitCpu(): void;
+  limitCpu(concurrentCalls: number): void;
   /**
    * Stops every process of the sandbox, so an idle instance (and anything it left running) uses
    * no CPU until `resume`. Called by the instance between calls; cheap (one write, it does not
@@ -289,7 +290,7 @@ export interface IsolationReport {
   memoryLimit: 'cgroup-v2' | 'cgroup-v1' | 'rlimit' | 'none';
   processLimit: 'cgroup-v2' | 'cgroup-v1' | 'none';
   cpuShares: 'cgroup-v2' | 'cgroup-v1' | 'none';
-  /** Per-instance CPU quota proportional to memory (1769 MB = 1 vCPU, at least 1/8 vCPU). */
+  /** Per-instance CPU quota: 1769 MB = 1 vCPU (at least 1/8) per concurrent call slot. */
   cpuQuota: 'cgroup-v2' | 'cgroup-v1' | 'none';
   /** Idle instances (and pre-warmed sandboxes) are frozen between calls. */
   freezer: 'cgroup-v2' | 'cgroup-v1' | 'none';

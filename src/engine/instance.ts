@@ -199,7 +199,7 @@ export class Instance {
     this.initDurationMs = this.initedAt - sentAt;
     this.orphanLog = undefined;
     // Loading ran at full speed; calls (and whatever they leave running) get the memory's share.
-    this.process.limitCpu();
+    this.process.limitCpu(init.concurrency);
     for (const startClock of clocks) startClock();
     if (this.pending.size === 0) this.pauseWhenIdle();
     return undefined;

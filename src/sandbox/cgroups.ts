@@ -23,6 +23,7 @@ import {
   writeSync,
   write as fsWrite,
 } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { IsolationReport } from '../core/ports.js';
 
@@ -47,10 +48,10 @@ export interface InstanceCgroup {
   /** Background: the smallest CPU share (a pre-warmed sandbox waiting); foreground: proportional to memory. */
   setBackground(background: boolean): void;
   /**
-   * Caps the group's CPU time at its quota (cpuQuotaOf): from then on it never runs faster than
-   * that, however many processes it has.
+   * Caps the group's CPU time at its quota (cpuQuotaOf) for `concurrentCalls` call slots: from
+   * then on it never runs faster than that, however many processes it has.
    */
-  applyCpuQuota(): void;
+  applyCpuQuota(concurrentCalls: number): void;
   /**
    * Stops (true) or restarts (false) every process of the group. Returns at once: the write to
    * the freezer happens off the event loop, in order, and freezing completes in the kernel after
@@ -99,10 +100,14 @@ export interface CgroupSupport {
  */
 export const CPU_QUOTA = { mbPerVcpu: 1769, minVcpu: 1 / 8, periodUs: 100_000 } as const;
 
-/** The CPU quota of an instance of `memoryMb`, in microseconds per CPU_QUOTA.periodUs. */
-export function cpuQuotaOf(memoryMb: number): number {
-  const vcpus = Math.max(CPU_QUOTA.minVcpu, memoryMb / CPU_QUOTA.mbPerVcpu);
-  return Math.round(vcpus * CPU_QUOTA.periodUs);
+/**
+ * The CPU quota of an instance of `memoryMb` serving up to `concurrentCalls` calls at once, in
+ * microseconds per CPU_QUOTA.periodUs: each call slot gets what its memory buys on Lambda, where
+ * every concurrent call has an environment (and CPU) of its own; at most every CPU of the host.
+ */
+export function cpuQuotaOf(memoryMb: number, concurrentCalls: number): number {
+  const vcpus = Math.max(CPU_QUOTA.minVcpu, memoryMb / CPU_QUOTA.mbPerVcpu) * Math.max(1, concurrentCalls);
+  return Math.round(Math.min(availableParallelism(), vcpus) * CPU_QUOTA.periodUs);
 }
 
 const ROOT = '/sys/fs/cgroup';
@@ -400,8 +405,8 @@ function detectV2(): CgroupSupport | undefined {
         peakMemoryBytes: () => peak.read(),
         setBackground: (background) =>
           write(join(dir, 'cpu.weight'), background ? 1 : cpuWeightV2(limits.memoryMb)),
-        applyCpuQuota: () => {
-          const quota = cpuQuotaOf(limits.memoryMb);
+        applyCpuQuota: (concurrentCalls) => {
+          const quota = cpuQuotaOf(limits.memoryMb, concurrentCalls);
           write(join(dir, 'cpu.max'), `${quota} ${CPU_QUOTA.periodUs}`);
           if (existsSync(join(dir, 'cpu.max.burst'))) write(join(dir, 'cpu.max.burst'), quota);
         },
@@ -513,9 +518,9 @@ function detectV1(): CgroupSupport {
       return {
         setBackground: (background) =>
           write(join(cpu, 'cpu.shares'), background ? 2 : Math.max(2, limits.memoryMb)),
-        applyCpuQuota: () => {
+        applyCpuQuota: (concurrentCalls) => {
           try {
-            const quota = cpuQuotaOf(limits.memoryMb);
+            const quota = cpuQuotaOf(limits.memoryMb, concurrentCalls);
             write(join(cpu, 'cpu.cfs_quota_us'), quota);
             if (existsSync(join(cpu, 'cpu.cfs_burst_us'))) write(join(cpu, 'cpu.cfs_burst_us'), quota);
           } catch {

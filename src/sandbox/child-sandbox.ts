@@ -77,9 +77,9 @@ export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undef
         // the group is gone with its process
       }
     },
-    limitCpu: () => {
+    limitCpu: (concurrentCalls) => {
       try {
-        cgroup?.applyCpuQuota();
+        cgroup?.applyCpuQuota(concurrentCalls);
       } catch {
         // the group is gone with its process
       }
