@@ -201,10 +201,19 @@ export function isolationReport(report: IsolationReport): string {
         ? 'NO (all functions share one user)'
         : `yes, from ${report.uidSeparation.first}-${report.uidSeparation.last}`,
     ],
+    ['cpu quota', ENFORCEMENT[report.cpuQuota] ?? report.cpuQuota],
+    ['idle freezing', ENFORCEMENT[report.freezer] ?? report.freezer],
+    ['cgroups', cgroupPlacement(report.cgroupNesting)],
   ]);
   const warnings =
     report.warnings.length > 0 ? ['warnings:', ...report.warnings.map((w) => `  - ${w}`)] : ['no warnings'];
   return [`sandbox driver: ${report.driver}`, '', indent(fields), '', ...warnings].join('\n');
+}
+
+function cgroupPlacement(nesting: IsolationReport['cgroupNesting']): string {
+  if (nesting.placement === 'none') return 'none';
+  const where = nesting.placement === 'nested' ? "inside the server's own cgroup" : 'at the hierarchy root';
+  return `${where}: ${nesting.parents.join(', ')}`;
 }
 
 function durationText(ms: number | null | undefined): string {

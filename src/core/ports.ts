@@ -257,6 +257,22 @@ export interface SandboxProcess {
   /** Gives the sandbox its full CPU share (after it was started in the background). */
   setForeground(): void;
   /**
+   * Caps the sandbox's CPU time at a quota proportional to its memory (as Lambda does) for each of
+   * the `concurrentCalls` calls it may serve at once, however many processes it runs. The instance
+   * calls it once its function has loaded: starting the runtime and loading the function run at
+   * full speed (bounded by the init timeout).
+   */
+  limitCpu(concurrentCalls: number): void;
+  /**
+   * Stops every process of the sandbox, so an idle instance (and anything it left running) uses
+   * no CPU until `resume`. Called by the instance between calls; cheap (one write, it does not
+   * wait for the processes to stop); a no-op when the driver cannot pause. A paused sandbox can
+   * still be killed, and its exit is reported as usual.
+   */
+  pause(): void;
+  /** Lets a paused sandbox run again; called before anything is sent to it. Cheap; a no-op when not paused. */
+  resume(): void;
+  /**
    * The most memory the sandbox has used so far, in bytes (its cgroup's peak); undefined when the
    * driver cannot tell (no cgroups). Cheap enough to ask after every call.
    */
@@ -280,6 +296,15 @@ export interface IsolationReport {
   nestedUserNamespaces: 'denied' | 'allowed';
   /** The range each running instance gets a user id of its own from, or 'none' when all share one user. */
   uidSeparation: { first: number; last: number } | 'none';
+  /** Per-instance CPU quota: 1769 MB = 1 vCPU (at least 1/8) per concurrent call slot. */
+  cpuQuota: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  /** Idle instances (and pre-warmed sandboxes) are frozen between calls. */
+  freezer: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  /**
+   * Where instances' cgroups are made: `nested` inside the server's own cgroup (so its slice's
+   * limits cover them), at the hierarchy `root`, or `none` without cgroups; `parents` per hierarchy.
+   */
+  cgroupNesting: { placement: 'nested' | 'root' | 'none'; parents: string[] };
   warnings: string[];
 }
 

@@ -419,13 +419,15 @@ export class InstancePool {
   }
 
   /**
-   * Counts `mb` against the budget, stopping least recently used idle instances (pre-warmed ones
-   * first) to make room. False when even that is not enough.
+   * Counts `mb` against the budget for a start of `forState` (undefined: a pre-warmed refill),
+   * stopping pre-warmed sandboxes, then least recently used idle instances the start may stop
+   * (evictionCandidates), to make room. A refill stops no function's instance. False when even that
+   * is not enough.
    */
   private reserveMemory(mb: number, forState: RevisionState | undefined): boolean {
     while (this.memoryUsedMb + mb > this.settings.memoryBudgetMb) {
       if (this.prewarmed.evictOne()) continue;
-      const victim = this.leastRecentlyUsedIdle(forState);
+      const victim = forState && this.leastRecentlyUsedIdle(this.evictionCandidates(forState, mb));
       if (!victim) return false;
       this.counters.evictions++;
       void this.discard(victim);
@@ -434,10 +436,29 @@ export class InstancePool {
     return true;
   }
 
-  private leastRecentlyUsedIdle(except: RevisionState | undefined): Instance | undefined {
-    let victim: Instance | undefined;
+  /**
+   * Whose idle instances a start of `forState` needing `mb` may stop: other functions' only while
+   * its function would then hold no more than a fair share (the budget split evenly among the
+   * functions holding memory, itself included), or for its first instance; beyond that only its
+   * own function's (other revisions). So one function cannot evict everyone else's warm instances.
+   */
+  private evictionCandidates(forState: RevisionState, mb: number): RevisionState[] {
+    const held = new Map<string, number>();
     for (const state of this.revisionStates.values()) {
-      if (state === except) continue;
+      const mbHeld = state.instances.length * state.fn.memoryMb + state.starting * state.fn.memoryMb;
+      if (mbHeld > 0) held.set(state.fn.name, (held.get(state.fn.name) ?? 0) + mbHeld);
+    }
+    const own = held.get(forState.fn.name) ?? 0;
+    const holders = held.size + (own > 0 ? 0 : 1);
+    const mayEvictOthers = own === 0 || own + mb <= this.settings.memoryBudgetMb / holders;
+    return [...this.revisionStates.values()].filter(
+      (state) => state !== forState && (mayEvictOthers || state.fn.name === forState.fn.name),
+    );
+  }
+
+  private leastRecentlyUsedIdle(candidates: RevisionState[]): Instance | undefined {
+    let victim: Instance | undefined;
+    for (const state of candidates) {
       for (const instance of state.instances) {
         if (instance.leases === 0 && (!victim || instance.lastUsedAt < victim.lastUsedAt)) victim = instance;
       }

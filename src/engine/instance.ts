@@ -62,6 +62,11 @@ interface PendingInvocation {
 const TIMED_OUT: InvokeResult = { ok: false, kind: 'timeout' };
 
 const STDERR_TAIL_BYTES = 4096;
+/**
+ * How long an instance stays idle before its sandbox is paused (frozen): back-to-back calls never
+ * pay for pausing and resuming, and what a call leaves running stops soon after it returns.
+ */
+export const IDLE_PAUSE_DELAY_MS = 100;
 const WAKE_FRAME = encodeFrame({ t: 'wake' });
 
 export class Instance {
@@ -74,6 +79,10 @@ export class Instance {
   /** True once it has finished serving a call: later calls are warm. */
   hasServed = false;
   private alive = true;
+  /** True while the sandbox is paused (frozen) between calls. */
+  private paused = false;
+  /** Pauses the sandbox once it has been idle for IDLE_PAUSE_DELAY_MS; one timer, re-armed per call. */
+  private pauseTimer: NodeJS.Timeout | undefined;
   private killReason: string | undefined;
   private readonly pending = new Map<string, PendingInvocation>();
   private readyWaiter: ((msg: RuntimeMessage) => void) | undefined;
@@ -133,6 +142,9 @@ export class Instance {
     // first use: milliseconds). Let that happen now, while the sandbox waits in the pool, rather
     // than when its first function's init arrives.
     this.process.channel.write(WAKE_FRAME);
+    // Not paused while it waits in the pre-warmed pool: it has run no function's code (nothing
+    // there to stop), and thawing it would put a freezer write, which can wait behind other
+    // sandboxes' cgroup moves for milliseconds, on every cold start.
     return undefined;
   }
 
@@ -144,6 +156,7 @@ export class Instance {
    * Written at once, not coalesced with the init that follows.
    */
   wake(): void {
+    this.resume();
     this.toForeground();
     this.process.channel.write(WAKE_FRAME);
   }
@@ -169,6 +182,7 @@ export class Instance {
   ): Promise<ExecutionError | undefined> {
     this.revision = revision;
     this.orphanLog = log;
+    this.resume();
     this.toForeground();
     this.clocksWaitingForInit = [];
     const sentAt = performance.now();
@@ -184,7 +198,10 @@ export class Instance {
     this.initedAt = performance.now();
     this.initDurationMs = this.initedAt - sentAt;
     this.orphanLog = undefined;
+    // Loading ran at full speed; calls (and whatever they leave running) get the memory's share.
+    this.process.limitCpu(init.concurrency);
     for (const startClock of clocks) startClock();
+    if (this.pending.size === 0) this.pauseWhenIdle();
     return undefined;
   }
 
@@ -200,6 +217,7 @@ export class Instance {
     http?: HttpResponseSink,
     context?: CallContext,
   ): Promise<InvokeResult> {
+    if (this.paused) this.resume();
     if (this.clocksWaitingForInit) return this.invokeBehindInit(id, event, timeoutMs, log, http, context);
     return new Promise<InvokeResult>((resolve) => {
       const timer = this.timeoutOf(id, resolve, timeoutMs);
@@ -264,6 +282,24 @@ export class Instance {
     this.batcher.push(frame);
   }
 
+  /** Arms (or re-arms) the pause of an idle sandbox; the timer checks again that nothing runs. */
+  private pauseWhenIdle(): void {
+    if (this.pauseTimer) this.pauseTimer.refresh();
+    else this.pauseTimer = setTimeout(() => this.pauseIfIdle(), IDLE_PAUSE_DELAY_MS).unref();
+  }
+
+  private pauseIfIdle(): void {
+    if (this.paused || !this.alive || this.pending.size > 0 || this.clocksWaitingForInit) return;
+    this.paused = true;
+    this.process.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.process.resume();
+  }
+
   /** Stops the sandbox; `reason` is what calls still in flight are told. */
   async kill(reason?: string): Promise<void> {
     this.killReason ??= reason;
@@ -320,6 +356,7 @@ export class Instance {
         this.pending.delete(msg.id);
         clearTimeout(pending.timer);
         if (!msg.ok && msg.fatal) this.alive = false;
+        if (this.pending.size === 0) this.pauseWhenIdle();
         pending.resolve(
           msg.ok
             ? { ok: true, payload }
@@ -358,6 +395,7 @@ export class Instance {
 
   private onExit(exit: SandboxExit): void {
     this.alive = false;
+    clearTimeout(this.pauseTimer);
     const error: ExecutionError = this.killReason
       ? { type: 'InstanceStopped', message: this.killReason }
       : describeExit(exit, this.stderrTail);

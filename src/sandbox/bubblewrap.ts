@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
-import type { CgroupSupport } from './cgroups.js';
+import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 import { buildSeccompProgram, hostSeccompArch, seccompDeniedCalls } from './seccomp.js';
@@ -194,11 +194,13 @@ export class BubblewrapSandbox implements SandboxDriver {
 
   async close(): Promise<void> {
     await this.launcher.close();
+    this.options.cgroups.release();
   }
 
   isolation(): IsolationReport {
     const cg =
       this.options.cgroups.version === 'none' ? 'none' : (`cgroup-${this.options.cgroups.version}` as const);
+    const { warnings: cgroupWarnings, ...cpuAndNesting } = cgroupIsolation(this.options.cgroups);
     const warnings: string[] = [];
     if (cg === 'none') {
       warnings.push(
@@ -214,6 +216,7 @@ export class BubblewrapSandbox implements SandboxDriver {
         `no seccomp filter for this architecture (${process.arch}): system calls are not filtered`,
       );
     const range = this.options.sandboxUids;
+    warnings.push(...cgroupWarnings);
     return {
       driver: this.name,
       namespaces: true,
@@ -225,6 +228,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       memoryLimit: cg,
       processLimit: cg,
       cpuShares: cg,
+      ...cpuAndNesting,
       warnings,
     };
   }

@@ -10,11 +10,12 @@ import { killGroup, type LaunchedProcess, type Launcher, type LaunchRequest } fr
 /** Launches a sandbox process into its cgroup and wraps it; on failure the cgroup is removed. */
 export async function launchSandbox(
   launcher: Launcher,
-  request: Omit<LaunchRequest, 'op' | 'id' | 'cgroupProcs'>,
+  request: Omit<LaunchRequest, 'op' | 'id' | 'cgroupProcs' | 'cgroupThaw'>,
   cgroup: InstanceCgroup | undefined,
 ): Promise<SandboxProcess> {
   try {
-    return wrapChild(await launcher.launch({ ...request, cgroupProcs: cgroup?.procsFiles ?? [] }), cgroup);
+    const cgroupFiles = { cgroupProcs: cgroup?.procsFiles ?? [], cgroupThaw: cgroup?.thawWrites ?? [] };
+    return wrapChild(await launcher.launch({ ...request, ...cgroupFiles }), cgroup);
   } catch (err) {
     cgroup?.killAll();
     await cgroup?.remove().catch(() => undefined);
@@ -76,6 +77,15 @@ export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undef
         // the group is gone with its process
       }
     },
+    limitCpu: (concurrentCalls) => {
+      try {
+        cgroup?.applyCpuQuota(concurrentCalls);
+      } catch {
+        // the group is gone with its process
+      }
+    },
+    pause: () => cgroup?.setFrozen(true),
+    resume: () => cgroup?.setFrozen(false),
   };
 }
 

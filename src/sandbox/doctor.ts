@@ -71,6 +71,9 @@ export async function probeIsolation(config: Config): Promise<IsolationReport> {
       seccomp: [],
       nestedUserNamespaces: 'allowed',
       uidSeparation: 'none',
+      cpuQuota: 'none',
+      freezer: 'none',
+      cgroupNesting: { placement: 'none', parents: [] },
       warnings: [err.message],
     };
   }

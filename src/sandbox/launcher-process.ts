@@ -8,7 +8,7 @@
  * each process's exit. It imports nothing of the platform but the message types.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { LauncherReply, LaunchRequest } from './launcher.js';
@@ -22,11 +22,28 @@ process.on('message', (request: LaunchRequest) => {
 // The server is gone: sandboxes see their channel close and exit on their own. Node may hold back
 // 'disconnect' while a handle it sent awaits the dead server's acknowledgement, so being adopted
 // by another parent counts as the server's death too.
-process.on('disconnect', () => process.exit(0));
+process.on('disconnect', () => exitWithServer());
 const serverPid = process.ppid;
 setInterval(() => {
-  if (process.ppid !== serverPid) process.exit(0);
+  if (process.ppid !== serverPid) exitWithServer();
 }, 500).unref();
+
+/** Thaw writes of the sandboxes still running, by launch id. */
+const thawOnExit = new Map<number, LaunchRequest['cgroupThaw']>();
+
+/** Thaws frozen sandboxes (so they see their channel close, or die with their parent) and exits. */
+function exitWithServer(): never {
+  for (const writes of thawOnExit.values()) {
+    for (const { file, value } of writes) {
+      try {
+        writeFileSync(file, value);
+      } catch {
+        // the group is gone
+      }
+    }
+  }
+  process.exit(0);
+}
 
 async function launch(request: LaunchRequest): Promise<void> {
   const { id } = request;
@@ -56,14 +73,17 @@ async function launch(request: LaunchRequest): Promise<void> {
     if (seccompFd !== undefined) closeSync(seccompFd);
   }
   let exited = false;
+  if (request.cgroupThaw.length > 0) thawOnExit.set(id, request.cgroupThaw);
   const exit = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       exited = true;
+      thawOnExit.delete(id);
       resolve();
       void send({ op: 'exit', id, code, signal });
     });
     child.once('error', (err) => {
       exited = true;
+      thawOnExit.delete(id);
       resolve();
       void send({ op: 'failed', id, message: err.message });
     });

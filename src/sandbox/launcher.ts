@@ -23,6 +23,11 @@ export interface LaunchRequest {
   cgroupProcs: string[];
   /** A file opened read-only and passed as fd 6 (bubblewrap's `--seccomp 6`); needs `handshake`. */
   seccompFile?: string;
+  /**
+   * Writes that thaw the process's frozen cgroup (file, value), made if the server dies: a frozen
+   * sandbox could not notice its channel closing, nor die of the SIGKILL bubblewrap sends it.
+   */
+  cgroupThaw: { file: string; value: string }[];
 }
 
 export type LauncherReply =

@@ -8,7 +8,7 @@
  * asked by name, and `nimbus doctor` and the start-up warning say all of this plainly.
  */
 import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
-import type { CgroupSupport } from './cgroups.js';
+import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 import { UidPool, type UidRange } from './uid-pool.js';
@@ -75,6 +75,7 @@ export class ProcessSandbox implements SandboxDriver {
 
   async close(): Promise<void> {
     await this.launcher.close();
+    this.cgroups.release();
   }
 
   isolation(): IsolationReport {
@@ -91,6 +92,8 @@ export class ProcessSandbox implements SandboxDriver {
       warnings.push(
         `${this.cgroups.reason}: memory is capped by rlimits only and process count is not limited`,
       );
+    const { warnings: cgroupWarnings, ...cpuAndNesting } = cgroupIsolation(this.cgroups);
+    warnings.push(...cgroupWarnings);
     return {
       driver: this.name,
       namespaces: false,
@@ -102,6 +105,7 @@ export class ProcessSandbox implements SandboxDriver {
       seccomp: [],
       nestedUserNamespaces: 'allowed',
       uidSeparation: this.uids ? { ...this.uids.range } : 'none',
+      ...cpuAndNesting,
       warnings,
     };
   }
