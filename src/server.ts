@@ -16,6 +16,7 @@ import { LIMITS } from './core/function.js';
 import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
+import { CodeCollector } from './engine/code-collector.js';
 import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
@@ -111,7 +112,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const recorder = new ExecutionRecorder(store, config, logger);
   const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope);
-  const functions = new FunctionService(store, codeStore, codeCache, pool, layers);
+  const codeCollector = new CodeCollector(store, store.layers(), codeStore, codeCache, logger);
+  const functions = new FunctionService(store, codeStore, codeCache, pool, layers, () => {
+    void codeCollector.collect();
+  });
   const versions = new VersionService(store, functions, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope);
   const asyncQueue = store.asyncQueue();
@@ -161,6 +165,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
   };
   await prune();
+  // Packages and archives left by deletes and updates (also those of an earlier run).
+  await codeCollector.collect();
   const pruneTimer = setInterval(() => void prune(), 10 * 60_000).unref();
 
   const app = buildApi(

@@ -209,6 +209,10 @@ export interface CodeStore {
   put(sha256: string, zip: Buffer): Promise<void>;
   get(sha256: string): Promise<Buffer | undefined>;
   has(sha256: string): Promise<boolean>;
+  /** Hashes of every stored archive (for collecting the ones nothing refers to any more). */
+  list(): Promise<string[]>;
+  /** Removes an archive; a missing one is not an error. Only the code collector calls it. */
+  remove(sha256: string): Promise<void>;
 }
 
 /** What a sandbox needs to start one runtime process. */

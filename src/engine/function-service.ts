@@ -46,6 +46,8 @@ export class FunctionService {
     private readonly codeCache: CodeCache,
     private readonly pool: InstancePool,
     private readonly layers: LayerService,
+    /** Called when code may have become unused (a function deleted, its code replaced). */
+    private readonly onCodeReleased: () => void = () => undefined,
   ) {}
 
   async create(input: CreateFunctionInput): Promise<FunctionRecord> {
@@ -58,6 +60,19 @@ export class FunctionService {
         `a function named '${input.name}' already exists; update it with \`nimbus deploy\` or choose another name`,
       );
     }
+    const release = this.codeCache.pin(sha256(input.zip));
+    try {
+      return await this.createWithCode(input, config);
+    } catch (err) {
+      // A refused package may have been unpacked (and stored) before it was refused.
+      this.onCodeReleased();
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  private async createWithCode(input: CreateFunctionInput, config: FunctionConfig): Promise<FunctionRecord> {
     const code = await this.storeCode(input.zip, config);
     await this.assertUnpackedSize(code.sha, config);
     const now = new Date().toISOString();
@@ -103,14 +118,20 @@ export class FunctionService {
 
   async updateCode(name: string, zip: Buffer): Promise<FunctionRecord> {
     const current = await this.get(name);
-    const code = await this.storeCode(zip, current);
-    await this.assertUnpackedSize(code.sha, current);
-    return this.save({
-      ...current,
-      codeSha256: code.sha,
-      codeSize: zip.length,
-      updatedAt: new Date().toISOString(),
-    });
+    const release = this.codeCache.pin(sha256(zip));
+    try {
+      const code = await this.storeCode(zip, current);
+      await this.assertUnpackedSize(code.sha, current);
+      return await this.save({
+        ...current,
+        codeSha256: code.sha,
+        codeSize: zip.length,
+        updatedAt: new Date().toISOString(),
+      });
+    } finally {
+      release();
+      this.onCodeReleased();
+    }
   }
 
   /**
@@ -131,6 +152,7 @@ export class FunctionService {
     this.cache.delete(name);
     if (!existed) throw functionNotFound(name);
     await this.pool.retireFunction(name);
+    this.onCodeReleased();
   }
 
   /** The function's record when it is already in memory (the hot path needs no promise). */

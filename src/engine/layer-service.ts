@@ -59,17 +59,22 @@ export class LayerService {
       );
     }
     const sha = sha256(input.zip);
-    const unpackedBytes = await this.codeCache.unpackedBytes(sha, input.zip);
-    await this.codeStore.put(sha, input.zip);
-    return this.store.publish({
-      layerName: input.name,
-      version: 0,
-      ...meta,
-      codeSha256: sha,
-      codeSize: input.zip.length,
-      unpackedBytes,
-      createdAt: new Date().toISOString(),
-    });
+    const release = this.codeCache.pin(sha);
+    try {
+      const unpackedBytes = await this.codeCache.unpackedBytes(sha, input.zip);
+      await this.codeStore.put(sha, input.zip);
+      return await this.store.publish({
+        layerName: input.name,
+        version: 0,
+        ...meta,
+        codeSha256: sha,
+        codeSize: input.zip.length,
+        unpackedBytes,
+        createdAt: new Date().toISOString(),
+      });
+    } finally {
+      release();
+    }
   }
 
   /** The zip of a layer version (kept in the code store even after the version is deleted). */
