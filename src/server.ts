@@ -17,6 +17,7 @@ import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
 import { CodeCollector } from './engine/code-collector.js';
+import { dataDirBudget } from './engine/disk-budget.js';
 import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
@@ -111,11 +112,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     prewarmMax: config.prewarmMax,
   });
   const recorder = new ExecutionRecorder(store, config, logger);
-  const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope);
+  const diskBudget = dataDirBudget(config.dataDir, config.diskBudgetMb);
   const codeCollector = new CodeCollector(store, store.layers(), codeStore, codeCache, logger);
-  const functions = new FunctionService(store, codeStore, codeCache, pool, layers, () => {
-    void codeCollector.collect();
-  });
+  const collectCode = () => void codeCollector.collect();
+  const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope, diskBudget, collectCode);
+  const functions = new FunctionService(store, codeStore, codeCache, pool, layers, collectCode, diskBudget);
   const versions = new VersionService(store, functions, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope);
   const asyncQueue = store.asyncQueue();
@@ -183,6 +184,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       adminKey: admin.key,
       isolation,
       poolStats: () => pool.stats(),
+      dataDirUsage: () => diskBudget.usage(),
       version: VERSION,
       accessKeys: new AccessKeyService(store.accessKeys()),
       rieFunction: config.rieFunction,

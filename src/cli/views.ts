@@ -232,3 +232,25 @@ function indent(text: string): string {
     .map((line) => `  ${line}`)
     .join('\n');
 }
+
+/** The data dir's disk usage by part, against its budget (`nimbus doctor`). */
+export function dataDirUsageView(
+  dataDir: string,
+  usage: {
+    packagesBytes: number;
+    codeBytes: number;
+    databaseBytes: number;
+    totalBytes: number;
+    budgetBytes: number;
+  },
+): string {
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const share = usage.budgetBytes > 0 ? Math.round((usage.totalBytes / usage.budgetBytes) * 100) : 0;
+  return [
+    `data dir ${dataDir}:`,
+    `  packages (unpacked code)  ${mb(usage.packagesBytes)}`,
+    `  code archives             ${mb(usage.codeBytes)}`,
+    `  database and logs         ${mb(usage.databaseBytes)}`,
+    `  total                     ${mb(usage.totalBytes)} of ${mb(usage.budgetBytes)} budget (${share}%, setting diskBudgetMb)`,
+  ].join('\n');
+}

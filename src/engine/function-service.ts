@@ -17,6 +17,7 @@ import {
 } from '../core/function.js';
 import type { CodeStore, Store } from '../core/ports.js';
 import { sha256 } from '../packaging/zip-archive.js';
+import type { DiskBudget } from './disk-budget.js';
 import type { CodeCache } from './code-cache.js';
 import type { InstancePool } from './instance-pool.js';
 import type { LayerService } from './layer-service.js';
@@ -48,6 +49,7 @@ export class FunctionService {
     private readonly layers: LayerService,
     /** Called when code may have become unused (a function deleted, its code replaced). */
     private readonly onCodeReleased: () => void = () => undefined,
+    private readonly diskBudget?: DiskBudget,
   ) {}
 
   async create(input: CreateFunctionInput): Promise<FunctionRecord> {
@@ -65,6 +67,7 @@ export class FunctionService {
       return await this.createWithCode(input, config);
     } catch (err) {
       // A refused package may have been unpacked (and stored) before it was refused.
+      release();
       this.onCodeReleased();
       throw err;
     } finally {
@@ -232,6 +235,8 @@ export class FunctionService {
     }
     const sha = sha256(zip);
     await this.codeCache.prepare({ codeSha256: sha, runtime: config.runtime, handler: config.handler }, zip);
+    // The package is unpacked now (it counts as used); the archive is what is still to come.
+    if (!(await this.codeStore.has(sha))) this.diskBudget?.assertRoom(zip.length, 'this code package');
     await this.codeStore.put(sha, zip);
     return { sha };
   }

@@ -1,12 +1,14 @@
 /**
  * Hostile fixtures for the data dir's disk (issue 12): a zip bomb of zeros (200 KB zipped, 100 MB
  * unpacked) must not stay on disk once nothing refers to it: not after its function is deleted,
- * not after its code is replaced, and not after a restart that finds packages left behind.
+ * not after its code is replaced, and not after a restart that finds packages left behind. A
+ * deploy past the data dir's disk budget gets 507 and stores nothing; `nimbus doctor` shows usage.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from '../helpers/cli.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/harness.js';
 import { rawZip } from '../helpers/raw-zip.js';
 
@@ -77,5 +79,39 @@ describe('hostile: disk', () => {
     nimbus = await nimbus.restart();
     assert.equal(existsSync(leftover), false, 'the leftover package is still there');
     assert.equal((await nimbus.invoke('replaced')).status, 200, 'the function in use still runs');
+  });
+
+  it('refuses a deploy past the disk budget with 507 naming the setting, and stores nothing', async () => {
+    const tight = await startTestServer({ diskBudgetMb: 64 });
+    try {
+      const res = await tight.request('POST', '/v1/functions', {
+        json: {
+          name: 'too-big',
+          runtime: 'nodejs',
+          handler: 'index.handler',
+          code: { zipBase64: bomb.toString('base64') },
+        },
+      });
+      assert.equal(res.status, 507, res.text);
+      assert.equal(res.body.error.code, 'INSUFFICIENT_STORAGE');
+      assert.match(res.body.error.message, /diskBudgetMb/);
+      assert.equal((await tight.request('GET', '/v1/functions/too-big')).status, 404);
+      await waitFor(
+        async () => bytesUnder(join(tight.dataDir, 'packages')) === 0,
+        'the refused package to go',
+      );
+      assert.equal(bytesUnder(join(tight.dataDir, 'code')), 0, 'the refused archive was stored');
+
+      const env = { ...process.env, NIMBUS_DATA_DIR: tight.dataDir, NIMBUS_DISK_BUDGET_MB: '64' };
+      const doctor = await runCli(env, ['doctor', '--json']);
+      assert.equal(doctor.code, 0, doctor.stderr);
+      const usage = JSON.parse(doctor.stdout).dataDir;
+      assert.equal(usage.budgetBytes, 64 * 1024 * 1024);
+      assert.ok(usage.databaseBytes > 0 && usage.totalBytes >= usage.databaseBytes, doctor.stdout);
+      const text = await runCli(env, ['doctor']);
+      assert.match(text.stdout, /total .* of 64\.0 MB budget/);
+    } finally {
+      await tight.close();
+    }
   });
 });
