@@ -155,20 +155,40 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const retention = {
     maxAgeMs: config.retentionDays * 86_400_000,
     maxPerFunction: config.retentionPerFunction,
+    maxLogBytesPerFunction: config.logBytesPerFunction,
+    maxLogBytesTotal: config.logBytesTotal,
   };
+  let pruning = false;
+  let loggedAtLastPrune = 0;
   const prune = async () => {
+    if (pruning) return;
+    pruning = true;
     try {
+      loggedAtLastPrune = recorder.loggedBytes;
       await recorder.flush();
       const removed = await store.pruneExecutions(retention, new Date());
       if (removed > 0) logger.info({ removed }, 'pruned old execution records');
     } catch (err) {
       logger.error({ err }, 'pruning execution records failed');
+    } finally {
+      pruning = false;
     }
   };
   await prune();
   // Packages and archives left by deletes and updates (also those of an earlier run).
   await codeCollector.collect();
   const pruneTimer = setInterval(() => void prune(), 10 * 60_000).unref();
+  // Between the regular runs, logs are pruned once a quarter of the smaller log bound was written
+  // (and 30 s after anything was), so a function printing a lot cannot fill the disk meanwhile.
+  const logPruneStep = Math.min(config.logBytesPerFunction, config.logBytesTotal) / 4;
+  let lastLogPruneAt = Date.now();
+  const logPruneTimer = setInterval(() => {
+    const written = recorder.loggedBytes - loggedAtLastPrune;
+    if (written >= logPruneStep || (written > 0 && Date.now() - lastLogPruneAt >= 30_000)) {
+      lastLogPruneAt = Date.now();
+      void prune();
+    }
+  }, 1000).unref();
 
   const app = buildApi(
     {
@@ -207,6 +227,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     close: () =>
       (closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearInterval(logPruneTimer);
         await timers.stop();
         // No new async calls start; running ones finish within the invoker's drain, or keep their
         // lease and run again on the next start.

@@ -22,6 +22,12 @@ export interface ExecutionQuery {
 export interface RetentionPolicy {
   maxAgeMs: number;
   maxPerFunction: number;
+  /**
+   * Log bytes kept per function and in all (message characters plus 64 per line); past them the
+   * logs of the oldest executions go first (their records stay). Absent or infinite: no limit.
+   */
+  maxLogBytesPerFunction?: number;
+  maxLogBytesTotal?: number;
 }
 
 /**

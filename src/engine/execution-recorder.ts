@@ -162,8 +162,12 @@ export class ExecutionRecorder {
     this.schedule();
   }
 
+  /** Log bytes recorded since start (message characters plus 64 per line), for log retention. */
+  loggedBytes = 0;
+
   addLine(line: LogLine): void {
     this.pendingLines.push(line);
+    this.loggedBytes += line.message.length + 64;
     // Followers see the log as rendered (START first), so each stored line one place down.
     if (this.following()) this.live.emit('line', renderedLine(line));
     this.schedule();

@@ -114,4 +114,53 @@ describe('hostile: disk', () => {
       await tight.close();
     }
   });
+
+  it("keeps a chatty function's logs within the per-function bound, dropping the oldest first", async () => {
+    const bound = 2 * 1024 * 1024;
+    const logged = await startTestServer({ logBytesPerFunction: bound });
+    try {
+      const chatty =
+        "exports.handler = async () => { for (let i = 0; i < 500; i++) console.log('y'.repeat(1000)); return 'ok'; };";
+      const res = await logged.request('POST', '/v1/functions', {
+        json: {
+          name: 'chatty',
+          runtime: 'nodejs',
+          handler: 'index.handler',
+          code: { zipBase64: rawZip([{ name: 'index.js', data: chatty }]).toString('base64') },
+        },
+      });
+      assert.equal(res.status, 201, res.text);
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const call = await logged.invoke('chatty');
+        assert.equal(call.status, 200, call.text);
+        ids.push(call.headers.get('x-nimbus-execution-id')!);
+      }
+      const logBytes = async () => {
+        let bytes = 0;
+        for (const id of ids) {
+          const lines = (await logged.request('GET', `/v1/executions/${id}/logs`)).body.lines as {
+            message: string;
+          }[];
+          bytes += lines.reduce((sum, l) => sum + l.message.length + 64, 0);
+        }
+        return bytes;
+      };
+      await waitFor(async () => (await logBytes()) <= bound, 'the logs to be pruned to the bound', 60_000);
+      const newest = (await logged.request('GET', `/v1/executions/${ids.at(-1)}/logs`)).body.lines;
+      assert.ok(
+        newest.filter((l: { message: string }) => l.message.includes('yyyy')).length === 500,
+        'the newest log is whole',
+      );
+      const oldest = (await logged.request('GET', `/v1/executions/${ids[0]}/logs`)).body.lines;
+      assert.equal(
+        oldest.filter((l: { message: string }) => l.message.includes('yyyy')).length,
+        0,
+        'the oldest log went first',
+      );
+      assert.equal((await logged.request('GET', `/v1/executions/${ids[0]}`)).status, 200, 'its record stays');
+    } finally {
+      await logged.close();
+    }
+  });
 });
