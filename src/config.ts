@@ -104,6 +104,21 @@ export const SETTINGS = {
     schema: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
     doc: 'Log bytes kept per execution; the rest is cut with a visible marker.',
   },
+  logBytesPerFunction: {
+    env: 'NIMBUS_LOG_BYTES_PER_FUNCTION',
+    schema: int(64 * 1024, 1024 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    doc: "Log bytes kept per function; past it the oldest executions' logs are deleted first (their records stay).",
+  },
+  logBytesTotal: {
+    env: 'NIMBUS_LOG_BYTES_TOTAL',
+    schema: int(64 * 1024, 1024 * 1024 * 1024 * 1024).default(4 * 1024 * 1024 * 1024),
+    doc: "Log bytes kept over all functions; past it the oldest executions' logs are deleted first.",
+  },
+  diskBudgetMb: {
+    env: 'NIMBUS_DISK_BUDGET_MB',
+    schema: int(16, 100 * 1024 * 1024).default(20 * 1024),
+    doc: 'Disk the data dir may take (unpacked packages, code archives, database and logs); a deploy or layer publish past it gets 507.',
+  },
   recordTextBytes: {
     env: 'NIMBUS_RECORD_TEXT_BYTES',
     schema: int(0, 6 * 1024 * 1024).default(64 * 1024),

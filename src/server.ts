@@ -16,6 +16,8 @@ import { LIMITS } from './core/function.js';
 import { AccessKeyService } from './engine/access-key-service.js';
 import { AsyncDispatcher } from './engine/async-dispatcher.js';
 import { CodeCache } from './engine/code-cache.js';
+import { CodeCollector } from './engine/code-collector.js';
+import { dataDirBudget } from './engine/disk-budget.js';
 import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
@@ -117,8 +119,11 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     prewarmMax: config.prewarmMax,
   });
   const recorder = new ExecutionRecorder(store, config, logger);
-  const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope);
-  const functions = new FunctionService(store, codeStore, codeCache, pool, layers);
+  const diskBudget = dataDirBudget(config.dataDir, config.diskBudgetMb);
+  const codeCollector = new CodeCollector(store, store.layers(), codeStore, codeCache, logger);
+  const collectCode = () => void codeCollector.collect();
+  const layers = new LayerService(store.layers(), codeStore, codeCache, arnScope, diskBudget, collectCode);
+  const functions = new FunctionService(store, codeStore, codeCache, pool, layers, collectCode, diskBudget);
   const versions = new VersionService(store, functions, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope, logger);
   const asyncQueue = store.asyncQueue();
@@ -157,18 +162,40 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   const retention = {
     maxAgeMs: config.retentionDays * 86_400_000,
     maxPerFunction: config.retentionPerFunction,
+    maxLogBytesPerFunction: config.logBytesPerFunction,
+    maxLogBytesTotal: config.logBytesTotal,
   };
+  let pruning = false;
+  let loggedAtLastPrune = 0;
   const prune = async () => {
+    if (pruning) return;
+    pruning = true;
     try {
+      loggedAtLastPrune = recorder.loggedBytes;
       await recorder.flush();
       const removed = await store.pruneExecutions(retention, new Date());
       if (removed > 0) logger.info({ removed }, 'pruned old execution records');
     } catch (err) {
       logger.error({ err }, 'pruning execution records failed');
+    } finally {
+      pruning = false;
     }
   };
   await prune();
+  // Packages and archives left by deletes and updates (also those of an earlier run).
+  await codeCollector.collect();
   const pruneTimer = setInterval(() => void prune(), 10 * 60_000).unref();
+  // Between the regular runs, logs are pruned once a quarter of the smaller log bound was written
+  // (and 30 s after anything was), so a function printing a lot cannot fill the disk meanwhile.
+  const logPruneStep = Math.min(config.logBytesPerFunction, config.logBytesTotal) / 4;
+  let lastLogPruneAt = Date.now();
+  const logPruneTimer = setInterval(() => {
+    const written = recorder.loggedBytes - loggedAtLastPrune;
+    if (written >= logPruneStep || (written > 0 && Date.now() - lastLogPruneAt >= 30_000)) {
+      lastLogPruneAt = Date.now();
+      void prune();
+    }
+  }, 1000).unref();
 
   const app = buildApi(
     {
@@ -184,6 +211,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
       adminKey: admin.key,
       isolation,
       poolStats: () => pool.stats(),
+      dataDirUsage: () => diskBudget.usage(),
       version: VERSION,
       accessKeys: new AccessKeyService(store.accessKeys()),
       rieFunction: config.rieFunction,
@@ -208,6 +236,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
     close: () =>
       (closing ??= (async () => {
         clearInterval(pruneTimer);
+        clearInterval(logPruneTimer);
         await timers.stop();
         // No new async calls start; running ones finish within the invoker's drain, or keep their
         // lease and run again on the next start.

@@ -92,7 +92,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   app.get('/v1/openapi.json', { config: { public: true } }, async () => openApiDocument(deps.version));
   app.get('/v1/doctor', async () => {
     const { instances, idle } = deps.poolStats();
-    return { ...deps.isolation, instances, idle };
+    return { ...deps.isolation, instances, idle, dataDir: deps.dataDirUsage?.() };
   });
   app.get('/v1/stats', async () => deps.poolStats());
   registerFunctionRoutes(app, deps);

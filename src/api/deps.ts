@@ -1,4 +1,5 @@
 /** What the API layer is handed by the composition root: engine services and read access to records. */
+import type { DataDirUsage } from '../engine/disk-budget.js';
 import type { ArnScope } from '../core/arn.js';
 import type { AsyncQueue, IsolationReport, Store } from '../core/ports.js';
 import type { AccessKeyService } from '../engine/access-key-service.js';
@@ -29,6 +30,8 @@ export interface ApiDeps {
   isolation: IsolationReport;
   /** Instance, pool and queue counters, served at /v1/stats (and the counts in /v1/doctor). */
   poolStats: () => PoolStats;
+  /** What the data dir takes on disk against its budget (in /v1/doctor). */
+  dataDirUsage?: () => DataDirUsage;
   version: string;
   /** Access keys of the Lambda-compatible API (SigV4). */
   accessKeys: AccessKeyService;

@@ -4,7 +4,7 @@
  * outside the root, so only well-formed hashes are accepted.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { CodeStore } from '../core/ports.js';
@@ -52,6 +52,29 @@ export class LocalCodeStore implements CodeStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
+  }
+
+  async list(): Promise<string[]> {
+    const hashes: string[] = [];
+    let prefixes: string[];
+    try {
+      prefixes = await readdir(this.root);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    for (const prefix of prefixes) {
+      if (!/^[0-9a-f]{2}$/.test(prefix)) continue;
+      for (const name of await readdir(path.join(this.root, prefix))) {
+        const sha = name.slice(0, -'.zip'.length);
+        if (name.endsWith('.zip') && SHA256_HEX.test(sha)) hashes.push(sha);
+      }
+    }
+    return hashes;
+  }
+
+  async remove(sha256: string): Promise<void> {
+    await rm(this.pathOf(sha256), { force: true });
   }
 
   private pathOf(sha256: string): string {

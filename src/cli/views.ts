@@ -166,10 +166,27 @@ function oneLine(text: string, max: number): string {
 
 /**
  * One log line as the terminal shows it. The runtimes join the lines of one entry (a traceback, a
- * multi-line logging record) with carriage returns, as Lambda's do; they are shown as line breaks.
+ * multi-line logging record) with carriage returns, as Lambda's do; they are shown as indented
+ * line breaks, so no printed text can start a line that looks like one of the platform's.
  */
 export function executionLogLine(line: ExecutionLogLine): string {
-  return `${line.time} ${line.stream} ${line.message.replaceAll('\r', '\n')}`;
+  const message = line.message.split('\r').map(safeText).join('\n    ');
+  return `${safeText(line.time)} ${safeText(line.stream)} ${message}`;
+}
+
+/**
+ * Text a function printed, made safe for a terminal: control characters (ANSI escapes, cursor
+ * moves, bells, line breaks, C1 controls) are shown escaped (`\x1b`, `\u009b`) instead of being
+ * obeyed, so a log cannot rewrite the screen or forge lines. Tabs are kept.
+ */
+export function safeText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
 
 /** Function logs interleave executions, so each line names its execution (short form). */
@@ -231,4 +248,26 @@ function indent(text: string): string {
     .split('\n')
     .map((line) => `  ${line}`)
     .join('\n');
+}
+
+/** The data dir's disk usage by part, against its budget (`nimbus doctor`). */
+export function dataDirUsageView(
+  dataDir: string,
+  usage: {
+    packagesBytes: number;
+    codeBytes: number;
+    databaseBytes: number;
+    totalBytes: number;
+    budgetBytes: number;
+  },
+): string {
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const share = usage.budgetBytes > 0 ? Math.round((usage.totalBytes / usage.budgetBytes) * 100) : 0;
+  return [
+    `data dir ${dataDir}:`,
+    `  packages (unpacked code)  ${mb(usage.packagesBytes)}`,
+    `  code archives             ${mb(usage.codeBytes)}`,
+    `  database and logs         ${mb(usage.databaseBytes)}`,
+    `  total                     ${mb(usage.totalBytes)} of ${mb(usage.budgetBytes)} budget (${share}%, setting diskBudgetMb)`,
+  ].join('\n');
 }

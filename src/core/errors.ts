@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOO_MANY_REQUESTS: 429,
+  /** A deploy or publish would take the data dir past its disk budget (`diskBudgetMb`). */
+  INSUFFICIENT_STORAGE: 507,
   INTERNAL: 500,
   /** The function threw or returned an error. */
   FUNCTION_ERROR: 500,

@@ -91,5 +91,13 @@ export interface LogLine {
 /** Text stored instead of the rest when an execution's log grows past its cap. */
 export const LOG_TRUNCATED_MARKER =
   '[nimbus] log truncated: this execution printed more than the per-execution log limit';
+/**
+ * Longest log line kept as one line, in UTF-16 code units (Lambda/CloudWatch split output at 256 KB
+ * per event): a longer line is stored as several lines, each but the last ending with
+ * `LOG_LINE_CONTINUED_MARKER`, so output without newlines costs memory and CPU linear in its size.
+ */
+export const LOG_LINE_MAX_CHARS = 256 * 1024;
+/** Ends every piece of a split long line but the last. */
+export const LOG_LINE_CONTINUED_MARKER = '…[line continues]';
 /** Appended to input or output text that was cut to the record limit. */
 export const TEXT_TRUNCATED_MARKER = '…[truncated]';

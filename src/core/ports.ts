@@ -22,6 +22,12 @@ export interface ExecutionQuery {
 export interface RetentionPolicy {
   maxAgeMs: number;
   maxPerFunction: number;
+  /**
+   * Log bytes kept per function and in all (message characters plus 64 per line); past them the
+   * logs of the oldest executions go first (their records stay). Absent or infinite: no limit.
+   */
+  maxLogBytesPerFunction?: number;
+  maxLogBytesTotal?: number;
 }
 
 /**
@@ -209,6 +215,10 @@ export interface CodeStore {
   put(sha256: string, zip: Buffer): Promise<void>;
   get(sha256: string): Promise<Buffer | undefined>;
   has(sha256: string): Promise<boolean>;
+  /** Hashes of every stored archive (for collecting the ones nothing refers to any more). */
+  list(): Promise<string[]>;
+  /** Removes an archive; a missing one is not an error. Only the code collector calls it. */
+  remove(sha256: string): Promise<void>;
 }
 
 /** What a sandbox needs to start one runtime process. */

@@ -48,6 +48,73 @@ export class CodeCache {
 
   private readonly readyFor = new WeakMap<object, PreparedCode>();
 
+  /** Hashes a deploy or layer publish is storing right now (not yet referenced by a record). */
+  private readonly pinned = new Map<string, number>();
+  /** Hashes pinned since the running collection read its references (they may be referenced now). */
+  private readonly pinnedSinceCollectionStart = new Set<string>();
+
+  /**
+   * Keeps a package (unpacked and stored) from being collected while a deploy or publish stores it
+   * and writes the record that refers to it; call the returned function when that is done.
+   */
+  pin(sha: string): () => void {
+    this.pinned.set(sha, (this.pinned.get(sha) ?? 0) + 1);
+    this.pinnedSinceCollectionStart.add(sha);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const count = (this.pinned.get(sha) ?? 1) - 1;
+      if (count > 0) this.pinned.set(sha, count);
+      else this.pinned.delete(sha);
+    };
+  }
+
+  /** Called by the code collector before it reads which hashes records refer to. */
+  beginCollection(): void {
+    // Still pinned now means possibly referenced by the time the collector deletes: keep those too.
+    this.pinnedSinceCollectionStart.clear();
+    for (const sha of this.pinned.keys()) this.pinnedSinceCollectionStart.add(sha);
+  }
+
+  /** Whether a hash may be collected now (the collector has found no record referring to it). */
+  collectable(sha: string): boolean {
+    return !this.pinned.has(sha) && !this.pinnedSinceCollectionStart.has(sha) && !this.unpacks.has(sha);
+  }
+
+  /**
+   * Removes unpacked packages and merged layer trees that no record refers to (`keep`: package
+   * hashes; `keepOpt`: lists of layer hashes). Running instances are unaffected: their slots hold
+   * hard links to the files, not the directories. Returns the bytes freed.
+   */
+  async removeUnused(keep: Set<string>, keepOpt: string[][]): Promise<number> {
+    const optIds = new Set(keepOpt.map((shas) => createHash('sha256').update(shas.join(',')).digest('hex')));
+    let entries: string[];
+    try {
+      entries = readdirSync(this.rootDir);
+    } catch {
+      return 0;
+    }
+    let freed = 0;
+    for (const name of entries) {
+      const dir = join(this.rootDir, name);
+      if (/^[0-9a-f]{64}$/.test(name)) {
+        if (keep.has(name) || !this.collectable(name)) continue;
+        if ([...this.inProgress.keys()].some((key) => key.startsWith(`${name}:`))) continue;
+        for (const key of [...this.ready.keys()]) if (key.startsWith(`${name}:`)) this.ready.delete(key);
+        this.sizes.delete(name);
+        forgetListing(dir);
+      } else if (name.startsWith('opt-')) {
+        const id = name.slice('opt-'.length);
+        if (optIds.has(id) || this.merges.has(id)) continue;
+        for (const [key, prepared] of this.ready) if (prepared.optDir === dir) this.ready.delete(key);
+      } else continue;
+      freed += treeBytes(dir);
+      await rm(dir, { recursive: true, force: true });
+    }
+    return freed;
+  }
+
   /** The prepared code when it is ready (the hot path needs no promise, nor a key string). */
   preparedFor(fn: CodeSource): PreparedCode | undefined {
     let prepared = this.readyFor.get(fn);

@@ -6,6 +6,8 @@
  */
 import { EventEmitter } from 'node:events';
 import {
+  LOG_LINE_CONTINUED_MARKER,
+  LOG_LINE_MAX_CHARS,
   LOG_TRUNCATED_MARKER,
   TEXT_TRUNCATED_MARKER,
   type Execution,
@@ -39,11 +41,20 @@ export interface EngineLogger {
   warn(obj: object, msg: string): void;
 }
 
-/** Collects one execution's output, splitting it into lines. */
+/**
+ * Collects one execution's output, splitting it into lines. Work is linear in the bytes printed:
+ * a fragment without a newline is kept as a list of pieces (never re-joined or re-split per
+ * chunk), a line longer than `LOG_LINE_MAX_CHARS` is cut into pieces of that size, and once the
+ * per-execution cap is reached further output is dropped at once.
+ */
 export class ExecutionLog {
   private bytes = 0;
   private truncated = false;
-  private readonly partial: Record<LogStream, string> = { stdout: '', stderr: '', system: '' };
+  private readonly partial: Record<LogStream, { pieces: string[]; chars: number }> = {
+    stdout: { pieces: [], chars: 0 },
+    stderr: { pieces: [], chars: 0 },
+    system: { pieces: [], chars: 0 },
+  };
 
   constructor(
     private readonly execution: Execution,
@@ -55,10 +66,40 @@ export class ExecutionLog {
 
   /** Appends printed text; complete lines are recorded, a trailing fragment waits for its newline. */
   append(stream: LogStream, text: string, time: number): void {
-    const combined = this.partial[stream] + text;
-    const lines = combined.split('\n');
-    this.partial[stream] = lines.pop() ?? '';
-    for (const line of lines) this.line(stream, line, time);
+    let start = 0;
+    while (!this.truncated) {
+      const end = text.indexOf('\n', start);
+      if (end < 0) break;
+      this.addFragment(stream, text.slice(start, end), time);
+      this.endLine(stream, time);
+      start = end + 1;
+    }
+    if (!this.truncated && start < text.length) this.addFragment(stream, text.slice(start), time);
+  }
+
+  /** Adds text without a newline to the stream's pending line, recording full-size pieces of it. */
+  private addFragment(stream: LogStream, fragment: string, time: number): void {
+    if (fragment === '') return;
+    const partial = this.partial[stream];
+    partial.pieces.push(fragment);
+    partial.chars += fragment.length;
+    if (partial.chars <= LOG_LINE_MAX_CHARS) return;
+    let pending = partial.pieces.join('');
+    while (pending.length > LOG_LINE_MAX_CHARS && !this.truncated) {
+      this.line(stream, pending.slice(0, LOG_LINE_MAX_CHARS) + LOG_LINE_CONTINUED_MARKER, time);
+      pending = pending.slice(LOG_LINE_MAX_CHARS);
+    }
+    partial.pieces = this.truncated ? [] : [pending];
+    partial.chars = this.truncated ? 0 : pending.length;
+  }
+
+  /** Records the stream's pending line (a newline was printed). */
+  private endLine(stream: LogStream, time: number): void {
+    const partial = this.partial[stream];
+    const message = partial.pieces.length === 1 ? partial.pieces[0]! : partial.pieces.join('');
+    partial.pieces = [];
+    partial.chars = 0;
+    this.line(stream, message, time);
   }
 
   /** Where the next line goes (END and REPORT follow it in a rendered log). */
@@ -69,10 +110,7 @@ export class ExecutionLog {
   /** Records any unterminated fragments; called when the execution ends. */
   close(): void {
     for (const stream of ['stdout', 'stderr', 'system'] as const) {
-      if (this.partial[stream] !== '') {
-        this.line(stream, this.partial[stream], Date.now());
-        this.partial[stream] = '';
-      }
+      if (this.partial[stream].chars > 0) this.endLine(stream, Date.now());
     }
   }
 
@@ -124,8 +162,12 @@ export class ExecutionRecorder {
     this.schedule();
   }
 
+  /** Log bytes recorded since start (message characters plus 64 per line), for log retention. */
+  loggedBytes = 0;
+
   addLine(line: LogLine): void {
     this.pendingLines.push(line);
+    this.loggedBytes += line.message.length + 64;
     // Followers see the log as rendered (START first), so each stored line one place down.
     if (this.following()) this.live.emit('line', renderedLine(line));
     this.schedule();

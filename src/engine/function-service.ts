@@ -17,6 +17,7 @@ import {
 } from '../core/function.js';
 import type { CodeStore, Store } from '../core/ports.js';
 import { sha256 } from '../packaging/zip-archive.js';
+import type { DiskBudget } from './disk-budget.js';
 import type { CodeCache } from './code-cache.js';
 import type { InstancePool } from './instance-pool.js';
 import type { LayerService } from './layer-service.js';
@@ -46,6 +47,9 @@ export class FunctionService {
     private readonly codeCache: CodeCache,
     private readonly pool: InstancePool,
     private readonly layers: LayerService,
+    /** Called when code may have become unused (a function deleted, its code replaced). */
+    private readonly onCodeReleased: () => void = () => undefined,
+    private readonly diskBudget?: DiskBudget,
   ) {}
 
   async create(input: CreateFunctionInput): Promise<FunctionRecord> {
@@ -58,6 +62,20 @@ export class FunctionService {
         `a function named '${input.name}' already exists; update it with \`nimbus deploy\` or choose another name`,
       );
     }
+    const release = this.codeCache.pin(sha256(input.zip));
+    try {
+      return await this.createWithCode(input, config);
+    } catch (err) {
+      // A refused package may have been unpacked (and stored) before it was refused.
+      release();
+      this.onCodeReleased();
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  private async createWithCode(input: CreateFunctionInput, config: FunctionConfig): Promise<FunctionRecord> {
     const code = await this.storeCode(input.zip, config);
     await this.assertUnpackedSize(code.sha, config);
     const now = new Date().toISOString();
@@ -103,14 +121,20 @@ export class FunctionService {
 
   async updateCode(name: string, zip: Buffer): Promise<FunctionRecord> {
     const current = await this.get(name);
-    const code = await this.storeCode(zip, current);
-    await this.assertUnpackedSize(code.sha, current);
-    return this.save({
-      ...current,
-      codeSha256: code.sha,
-      codeSize: zip.length,
-      updatedAt: new Date().toISOString(),
-    });
+    const release = this.codeCache.pin(sha256(zip));
+    try {
+      const code = await this.storeCode(zip, current);
+      await this.assertUnpackedSize(code.sha, current);
+      return await this.save({
+        ...current,
+        codeSha256: code.sha,
+        codeSize: zip.length,
+        updatedAt: new Date().toISOString(),
+      });
+    } finally {
+      release();
+      this.onCodeReleased();
+    }
   }
 
   /**
@@ -131,6 +155,7 @@ export class FunctionService {
     this.cache.delete(name);
     if (!existed) throw functionNotFound(name);
     await this.pool.retireFunction(name);
+    this.onCodeReleased();
   }
 
   /** The function's record when it is already in memory (the hot path needs no promise). */
@@ -210,6 +235,8 @@ export class FunctionService {
     }
     const sha = sha256(zip);
     await this.codeCache.prepare({ codeSha256: sha, runtime: config.runtime, handler: config.handler }, zip);
+    // The package is unpacked now (it counts as used); the archive is what is still to come.
+    if (!(await this.codeStore.has(sha))) this.diskBudget?.assertRoom(zip.length, 'this code package');
     await this.codeStore.put(sha, zip);
     return { sha };
   }

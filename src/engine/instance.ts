@@ -12,6 +12,8 @@ import {
   FrameBatcher,
   FrameDecoder,
   type FunctionInit,
+  HTTP_CHUNK_BYTES,
+  HTTP_STREAM_WINDOW_BYTES,
   type RuntimeMessage,
   type StreamingHttpStyle,
   type WireError,
@@ -57,6 +59,8 @@ interface PendingInvocation {
   /** Unset while the call waits behind its instance's init (its clock has not started). */
   timer: NodeJS.Timeout | undefined;
   http?: HttpResponseSink | undefined;
+  /** Streamed body bytes sent to `http` that it has not yet written (the flow-control window). */
+  unackedBytes?: number;
 }
 
 const TIMED_OUT: InvokeResult = { ok: false, kind: 'timeout' };
@@ -346,8 +350,11 @@ export class Instance {
   private onMessage(msg: RuntimeMessage, payload: Buffer): void {
     switch (msg.t) {
       case 'log': {
-        const sink = (msg.id !== null ? this.pending.get(msg.id)?.log : undefined) ?? this.soleSink();
-        sink?.(msg.s, msg.d, msg.ts);
+        // The frame's stream and time are the function's word: the host stamps the time itself and
+        // a runtime may only say stdout or stderr (never `system`, the platform's own lines).
+        const id = typeof msg.id === 'string' ? msg.id : null;
+        const sink = (id !== null ? this.pending.get(id)?.log : undefined) ?? this.soleSink();
+        if (typeof msg.d === 'string') sink?.(msg.s === 'stderr' ? 'stderr' : 'stdout', msg.d, Date.now());
         return;
       }
       case 'result': {
@@ -369,9 +376,22 @@ export class Instance {
         return;
       }
       case 'http_chunk': {
-        const http = this.pending.get(msg.id)?.http;
+        const pending = this.pending.get(msg.id);
+        const http = pending?.http;
+        if (!pending || !http) return;
         const n = payload.length;
-        http?.chunk(payload, () => {
+        // The window is the host's to enforce: a runtime that ignores acks would make the host
+        // buffer the response in memory. It may send one chunk once it has seen room in the window.
+        pending.unackedBytes = (pending.unackedBytes ?? 0) + n;
+        if (n > HTTP_CHUNK_BYTES || pending.unackedBytes > HTTP_STREAM_WINDOW_BYTES + HTTP_CHUNK_BYTES) {
+          void this.kill(
+            `the function streamed more than ${HTTP_STREAM_WINDOW_BYTES} bytes its client had not yet ` +
+              'taken, ignoring the flow-control window (write the stream through its runtime, which waits for room)',
+          );
+          return;
+        }
+        http.chunk(payload, () => {
+          pending.unackedBytes! -= n;
           if (this.alive && this.pending.has(msg.id))
             this.send(encodeFrame({ t: 'http_ack', id: msg.id, n }));
         });

@@ -24,6 +24,7 @@ import {
 import type { ArnScope } from '../core/arn.js';
 import type { CodeStore, LayerStore } from '../core/ports.js';
 import { sha256 } from '../packaging/zip-archive.js';
+import type { DiskBudget } from './disk-budget.js';
 import type { CodeCache } from './code-cache.js';
 
 export interface PublishLayerInput {
@@ -41,6 +42,9 @@ export class LayerService {
     private readonly codeCache: CodeCache,
     /** Region and account of the layer ARNs this server shows and accepts. */
     readonly scope: ArnScope,
+    private readonly diskBudget?: DiskBudget,
+    /** Called when an archive was refused after it was unpacked (so it is collected). */
+    private readonly onCodeReleased: () => void = () => undefined,
   ) {}
 
   /** Checks and unpacks the archive, stores it, and records it as the layer's next version. */
@@ -59,17 +63,31 @@ export class LayerService {
       );
     }
     const sha = sha256(input.zip);
-    const unpackedBytes = await this.codeCache.unpackedBytes(sha, input.zip);
-    await this.codeStore.put(sha, input.zip);
-    return this.store.publish({
-      layerName: input.name,
-      version: 0,
-      ...meta,
-      codeSha256: sha,
-      codeSize: input.zip.length,
-      unpackedBytes,
-      createdAt: new Date().toISOString(),
-    });
+    const release = this.codeCache.pin(sha);
+    try {
+      const unpackedBytes = await this.codeCache.unpackedBytes(sha, input.zip);
+      if (!(await this.codeStore.has(sha))) {
+        try {
+          this.diskBudget?.assertRoom(input.zip.length, 'this layer archive');
+        } catch (err) {
+          release();
+          this.onCodeReleased();
+          throw err;
+        }
+      }
+      await this.codeStore.put(sha, input.zip);
+      return await this.store.publish({
+        layerName: input.name,
+        version: 0,
+        ...meta,
+        codeSha256: sha,
+        codeSize: input.zip.length,
+        unpackedBytes,
+        createdAt: new Date().toISOString(),
+      });
+    } finally {
+      release();
+    }
   }
 
   /** The zip of a layer version (kept in the code store even after the version is deleted). */

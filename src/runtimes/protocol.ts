@@ -125,6 +125,7 @@ export type RuntimeMessage =
   | { t: 'ready' }
   | { t: 'inited' }
   | { t: 'init_error'; error: WireError }
+  /** `ts` is informational: the host stamps each line with its own clock and trusts only stdout/stderr. */
   | { t: 'log'; id: string | null; s: 'stdout' | 'stderr'; d: string; ts: number }
   /** Payload: the result as JSON when ok. */
   | { t: 'result'; id: string; ok: true }

@@ -3,7 +3,7 @@
  * every query; a dialect adapter only opens the connection and supplies `DialectTraits`. It must never
  * use raw SQL or dialect-only features, and never read-then-write where a constraint can decide.
  */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { NimbusError, functionNotFound, versionNotFound } from '../core/errors.js';
 import type { Execution, LogLine } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
@@ -448,10 +448,32 @@ export class KyselyStore implements Store {
     return Number(result.numUpdatedRows);
   }
 
+  /**
+   * Deletes the logs of the oldest executions (per function, or over all) until the newest ones
+   * take at most `maxBytes` (message characters plus 64 per line).
+   */
+  private async pruneLogBytes(maxBytes: number, perFunction: boolean): Promise<void> {
+    const partition = perFunction ? sql`PARTITION BY e.function_name` : sql``;
+    await sql`
+      DELETE FROM logs WHERE execution_id IN (
+        SELECT id FROM (
+          SELECT e.id AS id,
+            SUM(b.bytes) OVER (${partition} ORDER BY e.started_at DESC, e.id DESC) AS newer_bytes
+          FROM executions e
+          JOIN (SELECT execution_id, SUM(LENGTH(message) + 64) AS bytes FROM logs GROUP BY execution_id) b
+            ON b.execution_id = e.id
+        ) ranked WHERE newer_bytes > ${Math.trunc(maxBytes)}
+      )`.execute(this.db);
+  }
+
   async pruneExecutions(policy: RetentionPolicy, now: Date): Promise<number> {
     // A non-finite setting means "no limit" for that rule (and would otherwise make an invalid date).
     const byAge = Number.isFinite(policy.maxAgeMs);
     const byCount = Number.isFinite(policy.maxPerFunction);
+    const perFunctionLogs = policy.maxLogBytesPerFunction ?? Infinity;
+    const totalLogs = policy.maxLogBytesTotal ?? Infinity;
+    if (Number.isFinite(perFunctionLogs)) await this.pruneLogBytes(perFunctionLogs, true);
+    if (Number.isFinite(totalLogs)) await this.pruneLogBytes(totalLogs, false);
     if (!byAge && !byCount) return 0;
 
     return this.db.transaction().execute(async (trx) => {

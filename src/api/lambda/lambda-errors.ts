@@ -44,6 +44,7 @@ const EXCEPTION_OF: Record<ErrorCode, [string, number]> = {
   PAYLOAD_TOO_LARGE: ['RequestTooLargeException', 413],
   UNSUPPORTED_MEDIA_TYPE: ['UnsupportedMediaTypeException', 415],
   TOO_MANY_REQUESTS: ['TooManyRequestsException', 429],
+  INSUFFICIENT_STORAGE: ['CodeStorageExceededException', 400],
   INTERNAL: ['ServiceException', 500],
   FUNCTION_ERROR: ['ServiceException', 500],
   FUNCTION_CRASHED: ['ServiceException', 500],

@@ -1,12 +1,13 @@
 /**
  * `nimbus doctor`: probes, on this machine, which sandbox isolation the server would enforce, and
- * whether the packages the Python runtime provides (boto3) are installed.
+ * whether the packages the Python runtime provides (boto3) are installed, and what the data dir
+ * takes on disk (packages, code archives, database and logs) against its budget.
  * Runs locally without a server. It must never fail because isolation is weak: it reports and exits 0.
  */
 import type { Command } from 'commander';
 import { addJsonOption, wantsJson } from '../client-options.js';
 import { loadServerSettings } from '../server-settings.js';
-import { isolationReport } from '../views.js';
+import { dataDirUsageView, isolationReport } from '../views.js';
 
 export function registerDoctorCommand(program: Command): void {
   const cmd = program
@@ -21,7 +22,13 @@ export function registerDoctorCommand(program: Command): void {
       const { hostProvidedPackagesWarning } = await import('../../engine/python-packages.js');
       const packages = hostProvidedPackagesWarning();
       if (packages) report.warnings.push(packages);
-      console.log(wantsJson(command) ? JSON.stringify(report, null, 2) : isolationReport(report));
+      const { dataDirBudget } = await import('../../engine/disk-budget.js');
+      const dataDir = dataDirBudget(config.dataDir, config.diskBudgetMb).usage();
+      console.log(
+        wantsJson(command)
+          ? JSON.stringify({ ...report, dataDir }, null, 2)
+          : `${isolationReport(report)}\n${dataDirUsageView(config.dataDir, dataDir)}`,
+      );
     });
   addJsonOption(cmd);
 }
