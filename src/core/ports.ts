@@ -4,7 +4,7 @@
  */
 import type { AccessKeyRecord } from './access-key.js';
 import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
-import type { FunctionRecord } from './function.js';
+import type { FunctionNetwork, FunctionRecord } from './function.js';
 import type { LayerVersionRecord } from './layer.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
 import type { AliasRecord, VersionRecord } from './version.js';
@@ -257,6 +257,11 @@ export interface SandboxProcess {
   /** Gives the sandbox its full CPU share (after it was started in the background). */
   setForeground(): void;
   /**
+   * Applies the network access of the function the sandbox was assigned to (the instance pool
+   * calls it before init; a sandbox starts with none). Resolves once it is enforced.
+   */
+  connectNetwork(network: FunctionNetwork): Promise<void>;
+  /**
    * The most memory the sandbox has used so far, in bytes (its cgroup's peak); undefined when the
    * driver cannot tell (no cgroups). Cheap enough to ask after every call.
    */
@@ -274,7 +279,25 @@ export interface IsolationReport {
   memoryLimit: 'cgroup-v2' | 'cgroup-v1' | 'rlimit' | 'none';
   processLimit: 'cgroup-v2' | 'cgroup-v1' | 'none';
   cpuShares: 'cgroup-v2' | 'cgroup-v1' | 'none';
+  network: NetworkIsolationReport;
   warnings: string[];
+}
+
+/** How sandboxes are kept apart on the network. */
+export interface NetworkIsolationReport {
+  /** Each sandbox has a network namespace of its own (no host loopback, ports or abstract sockets). */
+  ownNamespace: boolean;
+  /**
+   * Egress of functions whose network is `internet`: `filtered` (denied ranges dropped), `none`
+   * (loopback only, whatever the function asks), `host` (the host's network, unfiltered).
+   */
+  egress: 'filtered' | 'none' | 'host';
+  /** Destinations dropped. */
+  deniedRanges: string[];
+  /** Destinations let through although denied by default (operator allow-list, DNS resolvers). */
+  allowed: string[];
+  /** Why isolation or egress is weaker than it could be, if it is. */
+  warning?: string;
 }
 
 /** Starts sandboxed processes. Implementations: bubblewrap with cgroups, plain process fallback. */

@@ -464,8 +464,15 @@ export class InstancePool {
     }
     if (instance && !error) {
       try {
-        await fillSlot(code.dir, instance.slotDir);
-        if (code.optDir) await fillSlot(code.optDir, instance.optSlotDir);
+        // A sandbox has no network until it is assigned: its function's choice applies from here.
+        const slot = instance;
+        await Promise.all([
+          slot.connectNetwork(fn.network),
+          (async () => {
+            await fillSlot(code.dir, slot.slotDir);
+            if (code.optDir) await fillSlot(code.optDir, slot.optSlotDir);
+          })(),
+        ]);
       } catch (err) {
         error = {
           type: 'PlatformError',

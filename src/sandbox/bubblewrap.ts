@@ -11,6 +11,7 @@ import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from
 import type { CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
+import type { NetworkIsolation } from './network.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -48,6 +49,8 @@ export interface BubblewrapOptions {
   sandboxUid: number;
   /** Directory for files the driver generates (a minimal /etc/passwd). */
   stateDir: string;
+  /** Each sandbox's network namespace and egress (see network.ts). */
+  network: NetworkIsolation;
 }
 
 export const SETPRIV = '/usr/bin/setpriv';
@@ -92,6 +95,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       '--unshare-ipc',
       '--unshare-uts',
       '--unshare-cgroup-try',
+      ...options.network.bwrapArgs,
       '--hostname',
       'nimbus',
       '--die-with-parent',
@@ -140,15 +144,28 @@ export class BubblewrapSandbox implements SandboxDriver {
             background: spec.background,
           });
     // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
+    let network;
     try {
-      return await launchSandbox(this.launcher, { file: BWRAP, args, env: {}, handshake: true }, cgroup);
+      network = await this.options.network.acquire();
     } catch (err) {
+      cgroup?.killAll();
+      await cgroup?.remove().catch(() => undefined);
+      throw new Error(`no network namespace for the sandbox: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const command = network.wrap(BWRAP, args);
+      const sandbox = await launchSandbox(this.launcher, { ...command, env: {}, handshake: true }, cgroup);
+      void sandbox.exited.then(() => network.release());
+      return { ...sandbox, connectNetwork: (choice) => network.connect(choice) };
+    } catch (err) {
+      network.release();
       throw new Error(`bubblewrap failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
   async close(): Promise<void> {
     await this.launcher.close();
+    await this.options.network.close();
   }
 
   isolation(): IsolationReport {
@@ -160,6 +177,8 @@ export class BubblewrapSandbox implements SandboxDriver {
         `${this.options.cgroups.reason}: memory and process limits are not enforced (Node heap size is capped)`,
       );
     }
+    const network = this.options.network.report();
+    if (network.warning) warnings.push(network.warning);
     return {
       driver: this.name,
       namespaces: true,
@@ -168,6 +187,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       memoryLimit: cg,
       processLimit: cg,
       cpuShares: cg,
+      network,
       warnings,
     };
   }

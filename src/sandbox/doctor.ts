@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { IsolationReport, SandboxDriver } from '../core/ports.js';
 import { BWRAP, BubblewrapSandbox, SETPRIV, systemMountArgs } from './bubblewrap.js';
 import { detectCgroups } from './cgroups.js';
+import { createNetworkIsolation } from './network.js';
 import { ProcessSandbox } from './process-sandbox.js';
 
 /** Runs `true` in a minimal sandbox the way the driver will (dropping to the sandbox user as root); returns why it failed, if it did. */
@@ -35,20 +36,26 @@ function bubblewrapProblem(sandboxUid: number): string | undefined {
   return `bubblewrap cannot create a sandbox here: ${(result.stderr || result.error?.message || 'unknown error').trim()}`;
 }
 
-export function createSandboxDriver(config: Config): SandboxDriver {
+/** `probe`: report what the driver would enforce without changing the host (no namespaces, no firewall table). */
+export function createSandboxDriver(config: Config, probe = false): SandboxDriver {
   const cgroups = detectCgroups();
   const stateDir = join(config.dataDir, 'sandbox');
   if (config.sandbox === 'process') {
     return new ProcessSandbox(cgroups, config.sandboxUid, 'sandbox set to "process"');
   }
   const problem = bubblewrapProblem(config.sandboxUid);
-  if (problem === undefined)
-    return new BubblewrapSandbox({ cgroups, sandboxUid: config.sandboxUid, stateDir });
+  if (problem === undefined) {
+    const network = createNetworkIsolation(
+      { subnet: config.sandboxSubnet, egressAllow: config.egressAllow },
+      probe,
+    );
+    return new BubblewrapSandbox({ cgroups, sandboxUid: config.sandboxUid, stateDir, network });
+  }
   if (config.sandbox === 'bubblewrap') throw new Error(`sandbox is set to bubblewrap, but ${problem}`);
   return new ProcessSandbox(cgroups, config.sandboxUid, problem);
 }
 
 /** What `nimbus doctor` prints: the isolation the configured driver enforces on this host. */
 export async function probeIsolation(config: Config): Promise<IsolationReport> {
-  return createSandboxDriver(config).isolation();
+  return createSandboxDriver(config, true).isolation();
 }

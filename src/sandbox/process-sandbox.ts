@@ -63,7 +63,7 @@ export class ProcessSandbox implements SandboxDriver {
   isolation(): IsolationReport {
     const cg = this.cgroups.version === 'none' ? 'none' : (`cgroup-${this.cgroups.version}` as const);
     const warnings = [
-      `${this.reason}: functions run as plain processes without namespaces; they can read host files their user may read, including other functions' code. Install bubblewrap for full isolation.`,
+      `${this.reason}: functions run as plain processes without namespaces; they can read host files their user may read, including other functions' code, and share the host's network (its loopback services, the Nimbus API, private networks). Install bubblewrap for full isolation.`,
     ];
     if (cg === 'none')
       warnings.push(
@@ -77,6 +77,12 @@ export class ProcessSandbox implements SandboxDriver {
       memoryLimit: cg === 'none' ? 'rlimit' : cg,
       processLimit: cg,
       cpuShares: cg,
+      network: {
+        ownNamespace: false,
+        egress: 'host',
+        deniedRanges: [],
+        allowed: [],
+      },
       warnings,
     };
   }
