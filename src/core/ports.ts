@@ -258,7 +258,8 @@ export interface SandboxProcess {
   setForeground(): void;
   /**
    * Applies the network access of the function the sandbox was assigned to (the instance pool
-   * calls it before init; a sandbox starts with none). Resolves once it is enforced.
+   * calls it before init, so nothing of the function runs before it resolves; what the sandbox
+   * had before is the driver's choice). Resolves once it is enforced.
    */
   connectNetwork(network: FunctionNetwork): Promise<void>;
   /**

@@ -464,7 +464,7 @@ export class InstancePool {
     }
     if (instance && !error) {
       try {
-        // A sandbox has no network until it is assigned: its function's choice applies from here.
+        // The function's network choice is in force before any of its code loads.
         const slot = instance;
         await Promise.all([
           slot.connectNetwork(fn.network),

@@ -9,8 +9,9 @@
  * at start, removed at close) drops everything from a sandbox to the host itself, NATs the rest to
  * the host's uplink, and lets out only sandboxes whose address is in its `internet` set, never to
  * loopback, private, link-local, multicast or reserved ranges unless the operator allows them. A
- * function's egress choice is applied when a pre-warmed sandbox is assigned to it: one line to a
- * long-lived `nft -i`, no process per cold start. Servers sharing a host each claim a block of the
+ * function's egress choice is applied when a pre-warmed sandbox is assigned to it (pre-warmed
+ * sandboxes run only the platform's runtime and start with egress, so the default costs nothing;
+ * `none` is one line to a long-lived `nft -i`): no process per cold start. Servers sharing a host each claim a block of the
  * subnet (the table name is the lock; a dead owner's block is reclaimed).
  *
  * Not root: bubblewrap's `--unshare-net` leaves loopback only (no egress).
@@ -278,14 +279,25 @@ class NamespacePool implements NetworkIsolation {
   async acquire(): Promise<NetworkLease> {
     const ns = this.free.shift() ?? (await this.create());
     this.topUp();
-    let inInternet = false;
+    const element = `inet ${this.table} internet { ${ns.sandboxAddress} }`;
+    // Egress is on while the sandbox runs only the platform's runtime (nothing of a function has
+    // loaded yet), so assigning it to a function with the default network costs nothing on the
+    // cold start; only `none` waits for the filter.
+    try {
+      await this.nft.run(`add element ${element}`);
+    } catch (err) {
+      this.free.push(ns);
+      throw err;
+    }
+    let inInternet = true;
     let released = false;
     return {
       wrap: (file, args) => ({ file: NSENTER, args: [`--net=/run/netns/${ns.name}`, '--', file, ...args] }),
       connect: async (network) => {
-        if (network !== 'internet' || inInternet) return;
-        inInternet = true;
-        await this.nft.run(`add element inet ${this.table} internet { ${ns.sandboxAddress} }`);
+        const wanted = network === 'internet';
+        if (wanted === inInternet) return;
+        inInternet = wanted;
+        await this.nft.run(`${wanted ? 'add' : 'delete'} element ${element}`);
       },
       release: () => {
         if (released) return;
@@ -293,7 +305,7 @@ class NamespacePool implements NetworkIsolation {
         if (!inInternet) return void this.free.push(ns);
         // Back in the pool only once the filter no longer lets it out.
         this.nft
-          .run(`delete element inet ${this.table} internet { ${ns.sandboxAddress} }`)
+          .run(`delete element ${element}`)
           .then(() => (this.closed ? undefined : this.free.push(ns)))
           .catch(() => undefined); // never handed out again
       },

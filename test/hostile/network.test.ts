@@ -15,6 +15,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
 import { startTestServer, waitFor, type TestServer } from '../helpers/harness.js';
 
 const FAKE_NS = `nimbus-test-inet-${process.pid}`;
@@ -218,5 +219,13 @@ describe('hostile: network isolation', { skip: process.getuid?.() !== 0 && 'need
     } finally {
       await allowing.close();
     }
+  });
+
+  it('refuses an allow-list entry that is not an IPv4 address or range, naming it', () => {
+    assert.throws(
+      () => loadConfig({ egressAllow: '10.1.2.0/24,db.internal:5432' }, {}, undefined),
+      /--egress-allow: 'db\.internal:5432' is not an IPv4 address or CIDR range/,
+    );
+    assert.throws(() => loadConfig({ sandboxSubnet: '10.231.0.0/24' }, {}, undefined), /\/23 or larger/);
   });
 });
