@@ -10,6 +10,25 @@ import { z } from 'zod';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
+
+/** Comma-separated IPv4 addresses or CIDR ranges (an array in a config file). */
+const ipv4CidrList = z
+  .union([z.string(), z.array(z.string())])
+  .default([])
+  .transform((value, ctx) => {
+    const items = (typeof value === 'string' ? value.split(',') : value).map((s) => s.trim()).filter(Boolean);
+    for (const item of items) {
+      if (!IPV4_CIDR.test(item)) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `'${item}' is not an IPv4 address or CIDR range: give e.g. 10.1.2.0/24,192.168.5.7`,
+        });
+      }
+    }
+    return items;
+  });
+
 /** Each setting: schema (with default), environment variable, one-line description. */
 export const SETTINGS = {
   host: {
@@ -59,6 +78,20 @@ export const SETTINGS = {
       }),
     doc: 'User ids given to sandboxes when Nimbus runs as root, one per running instance, so no two instances share a user.',
     shownDefault: '`"200000-265535"`',
+  },
+  sandboxSubnet: {
+    env: 'NIMBUS_SANDBOX_SUBNET',
+    schema: z
+      .string()
+      .regex(IPV4_CIDR, 'must be an IPv4 CIDR range, e.g. 10.231.0.0/16')
+      .refine((s) => Number(s.split('/')[1] ?? 32) <= 23, 'must be a /23 or larger, e.g. 10.231.0.0/16')
+      .default('10.231.0.0/16'),
+    doc: "Private IPv4 range the sandboxes' network namespaces take their addresses from when Nimbus runs as root (each server on the host claims a /23 of it).",
+  },
+  egressAllow: {
+    env: 'NIMBUS_EGRESS_ALLOW',
+    schema: ipv4CidrList,
+    doc: "IPv4 addresses or CIDR ranges (comma-separated) that functions with network 'internet' may reach although they are denied by default (private, loopback, link-local and the host's own addresses), e.g. 10.1.2.0/24.",
   },
   idleTimeoutSec: {
     env: 'NIMBUS_IDLE_TIMEOUT_SEC',

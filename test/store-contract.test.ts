@@ -28,6 +28,7 @@ function fnRecord(name: string, overrides: Partial<FunctionRecord> = {}): Functi
     maxInstances: 7,
     env: { GREETING: 'hello', EMPTY: '' },
     description: `the ${name} function`,
+    network: 'internet',
     codeSha256: 'a'.repeat(64),
     codeSize: 1234,
     version: '$LATEST',

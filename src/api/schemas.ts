@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { EXECUTION_STATUSES } from '../core/execution.js';
-import { RUNTIMES } from '../core/function.js';
+import { NETWORKS, RUNTIMES } from '../core/function.js';
 import {
   HTTP_AUTH_MODES,
   HTTP_METHODS,
@@ -25,6 +25,13 @@ const scaling = {
   minInstances: z.number().int().optional().describe('instances kept warm, 0 to 100, default 0'),
   maxInstances: z.number().int().optional().describe('instances at most, 1 to 1000, default 100'),
 };
+
+const network = z
+  .enum(NETWORKS)
+  .optional()
+  .describe(
+    "internet (default): egress to the internet, never to the host, private, link-local or metadata addresses unless the operator allows them; none: no network but the sandbox's own loopback",
+  );
 
 const destination = z
   .discriminatedUnion('type', [
@@ -71,6 +78,7 @@ export const createFunctionBody = z
     description: z.string().optional(),
     async: asyncSettings,
     layers: layerRefs.optional(),
+    network,
   })
   .strict();
 
@@ -85,6 +93,7 @@ export const updateFunctionBody = z
     description: z.string().optional(),
     async: asyncSettings,
     layers: layerRefs.optional(),
+    network,
   })
   .strict();
 

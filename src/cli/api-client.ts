@@ -29,6 +29,7 @@ export type FunctionPatch = Partial<
     | 'maxInstances'
     | 'env'
     | 'description'
+    | 'network'
   >
 > & { async?: Partial<AsyncConfig>; layers?: string[] };
 

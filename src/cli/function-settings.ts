@@ -3,7 +3,14 @@
  * translation into an API patch. Parsing only: it must never talk to the server.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { RUNTIMES, type AsyncConfig, type Destination, type Runtime } from '../core/function.js';
+import {
+  NETWORKS,
+  RUNTIMES,
+  type AsyncConfig,
+  type Destination,
+  type FunctionNetwork,
+  type Runtime,
+} from '../core/function.js';
 import type { FunctionPatch } from './api-client.js';
 import { usageError } from './cli-error.js';
 import { collectEnv, collectList, parseNonNegativeInt, parsePositiveInt } from './option-parsers.js';
@@ -26,6 +33,7 @@ export interface FunctionSettingOptions {
   layer?: string[];
   /** False with `--no-layers`. */
   layers?: boolean;
+  network?: FunctionNetwork;
 }
 
 /** `function:NAME`, an http(s) URL, or `none` (clears the destination). */
@@ -76,7 +84,13 @@ export function addFunctionSettingOptions(cmd: Command, note = ''): Command {
       'layer version unpacked at /opt; repeat for more, in order (a later layer wins; replaces the current list)',
       collectList,
     )
-    .option('--no-layers', 'remove every layer from the function');
+    .option('--no-layers', 'remove every layer from the function')
+    .addOption(
+      new Option(
+        '--network <access>',
+        'internet (default): egress to the internet, never to the host or private addresses unless the operator allows them; none: no network',
+      ).choices(NETWORKS),
+    );
 }
 
 /** The settings the user gave, and only those. */
@@ -91,6 +105,7 @@ export function settingsPatch(opts: FunctionSettingOptions): FunctionPatch {
     maxInstances: opts.maxInstances,
     env: opts.env,
     description: opts.description,
+    network: opts.network,
   };
   if (opts.layer && opts.layers === false) {
     throw usageError('give --layer or --no-layers, not both');

@@ -42,6 +42,7 @@ export function functionDetail(fn: FunctionView): string {
     ['instances', `${fn.minInstances} to ${fn.maxInstances}`],
     ['env', env.length > 0 ? env.join('\n') : '-'],
     ['description', fn.description || '-'],
+    ['network', fn.network],
     ['layers', fn.layers.length > 0 ? fn.layers.map((l) => `${l.layerName}:${l.version}`).join('\n') : '-'],
     ['async', fn.async ? `${fn.async.maxRetries} retries, max event age ${fn.async.maxEventAgeSec} s` : '-'],
     ['on success', destinationText(fn.async?.onSuccess)],
@@ -201,6 +202,12 @@ const ENFORCEMENT: Record<string, string> = {
   none: 'NOT ENFORCED',
 };
 
+const NETWORK_EGRESS: Record<IsolationReport['network']['egress'], string> = {
+  filtered: "internet for functions with network 'internet' (denied destinations dropped)",
+  none: 'NONE (loopback only, whatever the function asks)',
+  host: "the host's network, UNFILTERED",
+};
+
 export function isolationReport(report: IsolationReport): string {
   const yesNo = (on: boolean): string => (on ? 'yes' : 'NO');
   const fields = renderFields([
@@ -221,6 +228,10 @@ export function isolationReport(report: IsolationReport): string {
     ['cpu quota', ENFORCEMENT[report.cpuQuota] ?? report.cpuQuota],
     ['idle freezing', ENFORCEMENT[report.freezer] ?? report.freezer],
     ['cgroups', cgroupPlacement(report.cgroupNesting)],
+    ['own network namespace', yesNo(report.network.ownNamespace)],
+    ['egress', NETWORK_EGRESS[report.network.egress]],
+    ['denied destinations', report.network.deniedRanges.join(', ') || '-'],
+    ['allowed destinations', report.network.allowed.join(', ') || '-'],
   ]);
   const warnings =
     report.warnings.length > 0 ? ['warnings:', ...report.warnings.map((w) => `  - ${w}`)] : ['no warnings'];

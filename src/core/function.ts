@@ -8,6 +8,23 @@ import type { FunctionLayer } from './layer.js';
 export const RUNTIMES = ['python3', 'nodejs'] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
+/**
+ * A function's network access: `internet` (egress to the internet, never to the host, private,
+ * link-local or metadata addresses unless the operator allows them) or `none` (loopback only).
+ */
+export const NETWORKS = ['internet', 'none'] as const;
+export type FunctionNetwork = (typeof NETWORKS)[number];
+export const DEFAULT_NETWORK: FunctionNetwork = 'internet';
+
+export function assertNetwork(network: string): asserts network is FunctionNetwork {
+  if (!(NETWORKS as readonly string[]).includes(network)) {
+    throw validationFailed(
+      `network '${network}' is invalid: give 'internet' (egress to the internet, the default) or 'none' (no network but the sandbox's own loopback)`,
+      { field: 'network' },
+    );
+  }
+}
+
 export const LIMITS = {
   memoryMb: { min: 64, max: 10240, default: 128 },
   timeoutSec: { min: 1, max: 900, default: 5 },
@@ -61,6 +78,7 @@ export interface FunctionConfig {
   async: AsyncConfig;
   /** Layer versions unpacked at /opt in this order (a later layer's file wins); at most 5. */
   layers: FunctionLayer[];
+  network: FunctionNetwork;
 }
 
 /** Where an asynchronous call's result record goes: another function (invoked asynchronously) or an HTTP URL (POSTed). */

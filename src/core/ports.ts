@@ -4,7 +4,7 @@
  */
 import type { AccessKeyRecord } from './access-key.js';
 import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
-import type { FunctionRecord } from './function.js';
+import type { FunctionNetwork, FunctionRecord } from './function.js';
 import type { LayerVersionRecord } from './layer.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
 import type { AliasRecord, VersionRecord } from './version.js';
@@ -283,6 +283,12 @@ export interface SandboxProcess {
   /** Lets a paused sandbox run again; called before anything is sent to it. Cheap; a no-op when not paused. */
   resume(): void;
   /**
+   * Applies the network access of the function the sandbox was assigned to (the instance pool
+   * calls it before init, so nothing of the function runs before it resolves; what the sandbox
+   * had before is the driver's choice). Resolves once it is enforced.
+   */
+  connectNetwork(network: FunctionNetwork): Promise<void>;
+  /**
    * The most memory the sandbox has used so far, in bytes (its cgroup's peak); undefined when the
    * driver cannot tell (no cgroups). Cheap enough to ask after every call.
    */
@@ -315,7 +321,25 @@ export interface IsolationReport {
    * limits cover them), at the hierarchy `root`, or `none` without cgroups; `parents` per hierarchy.
    */
   cgroupNesting: { placement: 'nested' | 'root' | 'none'; parents: string[] };
+  network: NetworkIsolationReport;
   warnings: string[];
+}
+
+/** How sandboxes are kept apart on the network. */
+export interface NetworkIsolationReport {
+  /** Each sandbox has a network namespace of its own (no host loopback, ports or abstract sockets). */
+  ownNamespace: boolean;
+  /**
+   * Egress of functions whose network is `internet`: `filtered` (denied ranges dropped), `none`
+   * (loopback only, whatever the function asks), `host` (the host's network, unfiltered).
+   */
+  egress: 'filtered' | 'none' | 'host';
+  /** Destinations dropped. */
+  deniedRanges: string[];
+  /** Destinations let through although denied by default (operator allow-list, DNS resolvers). */
+  allowed: string[];
+  /** Why isolation or egress is weaker than it could be, if it is. */
+  warning?: string;
 }
 
 /** Starts sandboxed processes. Implementations: bubblewrap with cgroups, plain process fallback. */

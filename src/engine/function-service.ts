@@ -6,8 +6,10 @@
 import { NimbusError, functionNotFound, validationFailed } from '../core/errors.js';
 import {
   DEFAULT_ASYNC_CONFIG,
+  DEFAULT_NETWORK,
   LIMITS,
   assertAsyncConfig,
+  assertNetwork,
   assertEnv,
   assertFunctionName,
   assertHandler,
@@ -258,8 +260,10 @@ function completeConfig(
     description: input.description ?? '',
     async: { ...DEFAULT_ASYNC_CONFIG, ...input.async },
     layers,
+    network: input.network ?? DEFAULT_NETWORK,
   };
   assertHandler(config.runtime, config.handler);
+  assertNetwork(config.network);
   assertRange('memoryMb', config.memoryMb, LIMITS.memoryMb);
   assertRange('timeoutSec', config.timeoutSec, LIMITS.timeoutSec);
   assertRange('concurrency', config.concurrency, LIMITS.concurrency);

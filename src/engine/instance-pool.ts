@@ -485,8 +485,15 @@ export class InstancePool {
     }
     if (instance && !error) {
       try {
-        await fillSlot(code.dir, instance.slotDir);
-        if (code.optDir) await fillSlot(code.optDir, instance.optSlotDir);
+        // The function's network choice is in force before any of its code loads.
+        const slot = instance;
+        await Promise.all([
+          slot.connectNetwork(fn.network),
+          (async () => {
+            await fillSlot(code.dir, slot.slotDir);
+            if (code.optDir) await fillSlot(code.optDir, slot.optSlotDir);
+          })(),
+        ]);
       } catch (err) {
         error = {
           type: 'PlatformError',

@@ -4,6 +4,7 @@
  * outlives a timeout: the engine kills it instead.
  */
 import type { ExecutionError, LogStream } from '../core/execution.js';
+import type { FunctionNetwork } from '../core/function.js';
 import type { SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
   type CallContext,
@@ -163,6 +164,11 @@ export class Instance {
     this.resume();
     this.toForeground();
     this.process.channel.write(WAKE_FRAME);
+  }
+
+  /** Gives the sandbox its function's network access (before init); resolves once it is enforced. */
+  connectNetwork(network: FunctionNetwork): Promise<void> {
+    return this.process.connectNetwork(network);
   }
 
   private toForeground(): void {

@@ -272,6 +272,7 @@ function configOf(fn: FunctionRecord): FunctionConfig {
     description: fn.description,
     async: { ...fn.async },
     layers: fn.layers.map((layer) => ({ ...layer })),
+    network: fn.network,
   };
 }
 

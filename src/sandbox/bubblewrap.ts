@@ -16,6 +16,7 @@ import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 import { buildSeccompProgram, hostSeccompArch, seccompDeniedCalls } from './seccomp.js';
 import { UidPool, writeUserFiles, type UidRange } from './uid-pool.js';
+import type { NetworkIsolation } from './network.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 
@@ -53,6 +54,8 @@ export interface BubblewrapOptions {
   sandboxUids: UidRange;
   /** Directory for files the driver generates (minimal /etc/passwd files, the seccomp program). */
   stateDir: string;
+  /** Each sandbox's network namespace and egress (see network.ts). */
+  network: NetworkIsolation;
 }
 
 export const SETPRIV = '/usr/bin/setpriv';
@@ -99,6 +102,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       '--unshare-ipc',
       '--unshare-uts',
       '--unshare-cgroup-try',
+      ...options.network.bwrapArgs,
       '--hostname',
       'nimbus',
       '--die-with-parent',
@@ -175,19 +179,30 @@ export class BubblewrapSandbox implements SandboxDriver {
             background: spec.background,
           });
     // fd 3: the instance channel; fd 4: bubblewrap's info (the sandbox's pid); fd 5: the go signal.
+    let network;
     try {
-      return await launchSandbox(
+      network = await this.options.network.acquire();
+    } catch (err) {
+      cgroup?.killAll();
+      await cgroup?.remove().catch(() => undefined);
+      throw new Error(`no network namespace for the sandbox: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const command = network.wrap(BWRAP, args);
+      const sandbox = await launchSandbox(
         this.launcher,
         {
-          file: BWRAP,
-          args,
+          ...command,
           env: {},
           handshake: true,
           ...(this.seccompFile === undefined ? {} : { seccompFile: this.seccompFile }),
         },
         cgroup,
       );
+      void sandbox.exited.then(() => network.release());
+      return { ...sandbox, connectNetwork: (choice) => network.connect(choice) };
     } catch (err) {
+      network.release();
       throw new Error(`bubblewrap failed: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -195,6 +210,7 @@ export class BubblewrapSandbox implements SandboxDriver {
   async close(): Promise<void> {
     await this.launcher.close();
     this.options.cgroups.release();
+    await this.options.network.close();
   }
 
   isolation(): IsolationReport {
@@ -217,6 +233,8 @@ export class BubblewrapSandbox implements SandboxDriver {
       );
     const range = this.options.sandboxUids;
     warnings.push(...cgroupWarnings);
+    const network = this.options.network.report();
+    if (network.warning) warnings.push(network.warning);
     return {
       driver: this.name,
       namespaces: true,
@@ -229,6 +247,7 @@ export class BubblewrapSandbox implements SandboxDriver {
       processLimit: cg,
       cpuShares: cg,
       ...cpuAndNesting,
+      network,
       warnings,
     };
   }

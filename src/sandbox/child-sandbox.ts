@@ -70,6 +70,8 @@ export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undef
     exited,
     kill,
     peakMemoryBytes: () => cgroup?.peakMemoryBytes(),
+    // Drivers that isolate the network replace this; a plain process shares the host's network.
+    connectNetwork: () => Promise.resolve(),
     setForeground: () => {
       try {
         cgroup?.setBackground(false);

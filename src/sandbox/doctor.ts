@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { IsolationReport, SandboxDriver } from '../core/ports.js';
 import { BWRAP, BubblewrapSandbox, SETPRIV, systemMountArgs } from './bubblewrap.js';
 import { detectCgroups } from './cgroups.js';
+import { createNetworkIsolation } from './network.js';
 import { ProcessSandbox } from './process-sandbox.js';
 
 /** Runs `true` in a minimal sandbox the way the driver will (dropping to the sandbox user as root); returns why it failed, if it did. */
@@ -39,15 +40,21 @@ function bubblewrapProblem(sandboxUid: number): string | undefined {
 /** Raised when functions cannot be isolated and the operator has not asked for `--sandbox none`. */
 export class NoIsolationError extends Error {}
 
-export function createSandboxDriver(config: Config): SandboxDriver {
+/** `probe`: report what the driver would enforce without changing the host (no namespaces, no firewall table). */
+export function createSandboxDriver(config: Config, probe = false): SandboxDriver {
   const cgroups = detectCgroups();
   const stateDir = join(config.dataDir, 'sandbox');
   if (config.sandbox === 'none' || config.sandbox === 'process') {
     return new ProcessSandbox(cgroups, config.sandboxUids, `sandbox set to "${config.sandbox}"`);
   }
   const problem = bubblewrapProblem(config.sandboxUids.first);
-  if (problem === undefined)
-    return new BubblewrapSandbox({ cgroups, sandboxUids: config.sandboxUids, stateDir });
+  if (problem === undefined) {
+    const network = createNetworkIsolation(
+      { subnet: config.sandboxSubnet, egressAllow: config.egressAllow },
+      probe,
+    );
+    return new BubblewrapSandbox({ cgroups, sandboxUids: config.sandboxUids, stateDir, network });
+  }
   throw new NoIsolationError(
     `functions cannot be isolated on this host: ${problem}. Fix that, or start with --sandbox none ` +
       '(NIMBUS_SANDBOX=none) to run functions as plain processes without isolation, only if you trust every function.',
@@ -57,7 +64,7 @@ export function createSandboxDriver(config: Config): SandboxDriver {
 /** What `nimbus doctor` prints: the isolation the configured driver enforces on this host (never throws for lack of it). */
 export async function probeIsolation(config: Config): Promise<IsolationReport> {
   try {
-    return createSandboxDriver(config).isolation();
+    return createSandboxDriver(config, true).isolation();
   } catch (err) {
     if (!(err instanceof NoIsolationError)) throw err;
     return {
@@ -74,6 +81,7 @@ export async function probeIsolation(config: Config): Promise<IsolationReport> {
       cpuQuota: 'none',
       freezer: 'none',
       cgroupNesting: { placement: 'none', parents: [] },
+      network: { ownNamespace: false, egress: 'none', deniedRanges: [], allowed: [] },
       warnings: [err.message],
     };
   }

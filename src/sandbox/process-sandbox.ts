@@ -82,7 +82,7 @@ export class ProcessSandbox implements SandboxDriver {
     const cg = this.cgroups.version === 'none' ? 'none' : (`cgroup-${this.cgroups.version}` as const);
     const asRoot = this.uids !== undefined;
     const warnings = [
-      `NO SANDBOX (${this.reason}): functions run as plain processes without namespaces or a seccomp filter; they can read host files their user may read, including other functions' code, and reach the kernel's every system call. Use it only if you trust every function; install bubblewrap for isolation.`,
+      `NO SANDBOX (${this.reason}): functions run as plain processes without namespaces or a seccomp filter; they can read host files their user may read, including other functions' code, share the host's network (its loopback services, the Nimbus API, private networks) and reach the kernel's every system call. Use it only if you trust every function; install bubblewrap for isolation.`,
     ];
     if (!asRoot)
       warnings.push(
@@ -106,6 +106,12 @@ export class ProcessSandbox implements SandboxDriver {
       nestedUserNamespaces: 'allowed',
       uidSeparation: this.uids ? { ...this.uids.range } : 'none',
       ...cpuAndNesting,
+      network: {
+        ownNamespace: false,
+        egress: 'host',
+        deniedRanges: [],
+        allowed: [],
+      },
       warnings,
     };
   }

@@ -14,7 +14,9 @@ import type {
 } from '../core/execution.js';
 import {
   DEFAULT_ASYNC_CONFIG,
+  DEFAULT_NETWORK,
   type AsyncConfig,
+  type FunctionNetwork,
   type FunctionConfig,
   type FunctionRecord,
   type Runtime,
@@ -53,6 +55,7 @@ export function functionToRow(fn: FunctionRecord): FunctionsTable {
     updated_at: fn.updatedAt,
     async_json: JSON.stringify(fn.async),
     layers_json: JSON.stringify(fn.layers),
+    network: fn.network,
   };
 }
 
@@ -78,6 +81,7 @@ export function rowToFunction(row: FunctionsTable): FunctionRecord {
         ? { ...DEFAULT_ASYNC_CONFIG }
         : { ...DEFAULT_ASYNC_CONFIG, ...(JSON.parse(row.async_json) as Partial<AsyncConfig>) },
     layers: row.layers_json === null ? [] : (JSON.parse(row.layers_json) as FunctionLayer[]),
+    network: (row.network ?? DEFAULT_NETWORK) as FunctionNetwork,
   };
 }
 
@@ -339,6 +343,8 @@ export function rowToVersion(row: FunctionVersionsTable): VersionRecord {
       ...config,
       async: { ...DEFAULT_ASYNC_CONFIG, ...config.async },
       layers: (config as Partial<FunctionConfig>).layers ?? [],
+      // Versions published before the network setting had the default.
+      network: (config as Partial<FunctionConfig>).network ?? DEFAULT_NETWORK,
     },
     description: row.description,
     createdAt: row.created_at,

@@ -31,6 +31,8 @@ export interface FunctionsTable {
   async_json: string | null;
   /** FunctionLayer[] as JSON (v8); null means none (rows from before v8). */
   layers_json: string | null;
+  /** FunctionNetwork (v10); null means the default, internet (rows from before v10). */
+  network: string | null;
 }
 
 export interface ExecutionsTable {
@@ -476,7 +478,12 @@ const v9: Migration = async (db) => {
   await db.schema.alterTable('async_queue').addColumn('trace', 'text').execute();
 };
 
-const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9];
+/** v10: a function's network access. */
+const v10: Migration = async (db) => {
+  await db.schema.alterTable('functions').addColumn('network', 'text').execute();
+};
+
+const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
