@@ -28,6 +28,7 @@ import { timerExecutionId } from './engine/execution-id.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerService } from './engine/trigger-service.js';
 import { VersionService } from './engine/version-service.js';
+import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
@@ -85,6 +86,21 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   // 0711: sandbox users may pass through to what is handed to them, but list and read nothing.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o711 });
   chmodSync(config.dataDir, 0o711);
+  // Before anything else touches the data dir: a second server must not clean up the first's slots.
+  const lock = lockDataDir(config.dataDir);
+  try {
+    return await startLockedServer(config, options, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLockedServer(
+  config: Config,
+  options: ServerOptions,
+  lock: DataDirLock,
+): Promise<RunningServer> {
   const loggerOptions = { level: config.logLevel, redact: ['req.headers.authorization', '*.env', 'env'] };
   const logger = options.logStream ? pino(loggerOptions, options.logStream) : pino(loggerOptions);
   const admin = resolveAdminKey(config);
@@ -228,9 +244,12 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   await timers.start();
   logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
 
+  const url = address.replace('[::1]', 'localhost');
+  lock.recordUrl(url);
+
   let closing: Promise<void> | undefined;
   return {
-    url: address.replace('[::1]', 'localhost'),
+    url,
     adminKey: admin.key,
     adminKeyGenerated: admin.generated,
     close: () =>
@@ -247,6 +266,7 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
         await driver.close();
         await recorder.close();
         await store.close();
+        lock.release();
       })()),
   };
 }

@@ -539,7 +539,8 @@ export class ApiClient {
     return new ApiError(
       res.status,
       code,
-      message,
+      // Which server refused matters most when the CLI found the URL by itself.
+      res.status === 401 ? `Nimbus at ${this.connection.url} refused the request: ${message}` : message,
       error ?? {},
       res.status === 401 ? this.authHint() : undefined,
     );

@@ -1,6 +1,7 @@
 /**
  * Where the CLI finds the server and its API key: flag, then environment (NIMBUS_URL, NIMBUS_KEY),
- * then the CLI config file written by `nimbus login`, then the local server's data directory.
+ * then the CLI config file written by `nimbus login`, then the local server's data directory (the
+ * URL the running server recorded in `server.url`, and `admin.key`).
  * It must never send a key to a server the key was not meant for, and never contacts the server.
  */
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,11 +48,12 @@ export function resolveConnection(
   let fileConfig: CliConfig | undefined;
   const file = (): CliConfig => (fileConfig ??= readCliConfig(cliConfigPath(env)));
 
+  const localDataDir = resolve(cwd, env.NIMBUS_DATA_DIR || '.nimbus');
   let url: string;
   if (flags.url !== undefined) url = normalizeUrl(flags.url, '--url');
   else if (env.NIMBUS_URL) url = normalizeUrl(env.NIMBUS_URL, 'NIMBUS_URL');
   else if (file().url !== undefined) url = normalizeUrl(file().url ?? '', `"url" in ${cliConfigPath(env)}`);
-  else url = DEFAULT_URL;
+  else url = recordedUrl(localDataDir) ?? DEFAULT_URL;
 
   if (flags.key !== undefined) return { url, key: flags.key.trim(), keySource: '--key' };
   if (env.NIMBUS_KEY) return { url, key: env.NIMBUS_KEY.trim(), keySource: 'NIMBUS_KEY' };
@@ -65,7 +67,7 @@ export function resolveConnection(
 
   // The local admin key is only for the local server; a remote one must get its key explicitly.
   if (isLoopback(url)) {
-    const keyFile = join(resolve(cwd, env.NIMBUS_DATA_DIR || '.nimbus'), 'admin.key');
+    const keyFile = join(localDataDir, 'admin.key');
     const key = readKeyFile(keyFile);
     if (key) return { url, key, keySource: keyFile };
   }
@@ -141,6 +143,23 @@ export function normalizeUrl(raw: string, source: string): string {
 function isLoopback(url: string): boolean {
   const host = new URL(url).hostname;
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The URL the server running on the local `dataDir` recorded (src/data-dir-lock.ts writes it). */
+function recordedUrl(dataDir: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dataDir, 'server.url'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  try {
+    const url = normalizeUrl(text, 'server.url');
+    // A server listening on every address is reached locally on loopback.
+    return url.replace(/^(https?:\/\/)(0\.0\.0\.0|\[::\])(?=[:/]|$)/, '$1127.0.0.1');
+  } catch {
+    return undefined;
+  }
 }
 
 function readKeyFile(path: string): string | undefined {

@@ -27,8 +27,8 @@ export interface FunctionSettingOptions {
   description?: string;
   asyncRetries?: number;
   asyncMaxAge?: number;
-  onSuccess?: Destination | null;
-  onFailure?: Destination | null;
+  onSuccess?: Destination | typeof NO_DESTINATION;
+  onFailure?: Destination | typeof NO_DESTINATION;
   /** `--layer`, in the order given. */
   layer?: string[];
   /** False with `--no-layers`. */
@@ -36,10 +36,16 @@ export interface FunctionSettingOptions {
   network?: FunctionNetwork;
 }
 
+/**
+ * What `none` parses to. Not `null`: commander replaces a parser's `null` with `''`, which the API
+ * then refused as "expected object, received string".
+ */
+export const NO_DESTINATION = 'none';
+
 /** `function:NAME`, an http(s) URL, or `none` (clears the destination). */
-export function parseDestination(value: string): Destination | null {
+export function parseDestination(value: string): Destination | typeof NO_DESTINATION {
   const v = value.trim();
-  if (v === 'none') return null;
+  if (v === 'none') return NO_DESTINATION;
   if (v.startsWith('function:') && v.length > 'function:'.length) {
     return { type: 'function', name: v.slice('function:'.length) };
   }
@@ -114,13 +120,20 @@ export function settingsPatch(opts: FunctionSettingOptions): FunctionPatch {
   const async: Partial<AsyncConfig> = defined({
     maxRetries: opts.asyncRetries,
     maxEventAgeSec: opts.asyncMaxAge,
-    onSuccess: opts.onSuccess,
-    onFailure: opts.onFailure,
+    onSuccess: destinationSetting(opts.onSuccess),
+    onFailure: destinationSetting(opts.onFailure),
   });
   const patch = defined(all);
   if (Object.keys(async).length > 0) patch.async = async;
   if (layers) patch.layers = layers;
   return patch;
+}
+
+/** A destination option as the API takes it: `null` clears it, undefined leaves it as it is. */
+function destinationSetting(
+  option: Destination | typeof NO_DESTINATION | undefined,
+): Destination | null | undefined {
+  return option === NO_DESTINATION ? null : option;
 }
 
 function defined<T extends object>(value: T): Partial<T> {
