@@ -205,7 +205,7 @@ describe('Python errors, logs and results as Lambda writes them', () => {
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(
       logs.stdout,
-      /stdout \[ERROR\] ValueError: exploded: cli\nTraceback \(most recent call last\):\n\u00a0\u00a0File /,
+      /stdout \[ERROR\] ValueError: exploded: cli\n {4}Traceback \(most recent call last\):\n {4}\u00a0\u00a0File /,
     );
     assert.ok(!logs.stdout.includes('\r'));
   });
