@@ -41,6 +41,16 @@ export const SETTINGS = {
     schema: int(0, 65535).default(8080),
     doc: 'Port the API listens on (0 picks a free one).',
   },
+  tlsCert: {
+    env: 'NIMBUS_TLS_CERT',
+    schema: z.string().min(1).optional(),
+    doc: 'PEM certificate file (with its chain): the API, invoke and HTTP triggers are served over HTTPS. Needs --tls-key.',
+  },
+  tlsKey: {
+    env: 'NIMBUS_TLS_KEY',
+    schema: z.string().min(1).optional(),
+    doc: 'PEM private key file of --tls-cert.',
+  },
   dataDir: {
     env: 'NIMBUS_DATA_DIR',
     schema: z.string().min(1).default('.nimbus'),

@@ -8,7 +8,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFi
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { buildApi } from './api/app.js';
+import { createSecureContext } from 'node:tls';
+import { buildApi, type TlsFiles } from './api/app.js';
 import { LocalCodeStore } from './blobs/local-code-store.js';
 import type { Config } from './config.js';
 import type { ArnScope } from './core/arn.js';
@@ -96,6 +97,32 @@ export async function startServer(config: Config, options: ServerOptions = {}): 
   }
 }
 
+/** The certificate and key of --tls-cert/--tls-key, checked to belong together; undefined without TLS. */
+function readTlsFiles(config: Config): TlsFiles | undefined {
+  if (config.tlsCert === undefined && config.tlsKey === undefined) return undefined;
+  if (config.tlsCert === undefined || config.tlsKey === undefined)
+    throw new Error(
+      '--tls-cert and --tls-key (NIMBUS_TLS_CERT, NIMBUS_TLS_KEY) go together: give both, or neither',
+    );
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read ${flag} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const files = { cert: read('--tls-cert', config.tlsCert), key: read('--tls-key', config.tlsKey) };
+  try {
+    createSecureContext(files);
+  } catch (err) {
+    throw new Error(
+      `--tls-cert ${config.tlsCert} and --tls-key ${config.tlsKey} are not a PEM certificate and its key: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return files;
+}
+
 async function startLockedServer(
   config: Config,
   options: ServerOptions,
@@ -103,6 +130,7 @@ async function startLockedServer(
 ): Promise<RunningServer> {
   const loggerOptions = { level: config.logLevel, redact: ['req.headers.authorization', '*.env', 'env'] };
   const logger = options.logStream ? pino(loggerOptions, options.logStream) : pino(loggerOptions);
+  const tls = readTlsFiles(config);
   const admin = resolveAdminKey(config);
 
   const store = SqliteStore.open(join(config.dataDir, 'nimbus.db'));
@@ -236,6 +264,7 @@ async function startLockedServer(
     options.logStream
       ? { loggerInstance: logger }
       : { logger: config.logLevel === 'silent' ? false : { level: config.logLevel } },
+    tls,
   );
   const address = await app.listen({ host: config.host, port: config.port });
   pool.warmUp();
@@ -244,7 +273,8 @@ async function startLockedServer(
   await timers.start();
   logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
 
-  const url = address.replace('[::1]', 'localhost');
+  // fastify does not know the server it was handed speaks TLS.
+  const url = address.replace('[::1]', 'localhost').replace(/^http:/, tls ? 'https:' : 'http:');
   lock.recordUrl(url);
 
   let closing: Promise<void> | undefined;

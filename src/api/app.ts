@@ -3,6 +3,7 @@
  * and the OpenAPI document, the one error shape, and the route modules.
  */
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { apiKeyError, newRequestId } from './auth.js';
@@ -28,7 +29,13 @@ const SHUTDOWN_GRACE_MS = 30_000;
 
 export type ApiOptions = { logger: boolean | object } | { loggerInstance: FastifyBaseLogger };
 
-export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
+/** A certificate and its key (PEM): the server then speaks HTTPS only. */
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function buildApi(deps: ApiDeps, options: ApiOptions, tls?: TlsFiles): FastifyInstance {
   const httpTriggers = new HttpTriggerTable(deps.triggers, deps.store);
   // A client that went away mid-request is not a server error: debug, without a stack.
   const frontLog = (err: unknown, message: string) =>
@@ -38,8 +45,10 @@ export function buildApi(deps: ApiDeps, options: ApiOptions): FastifyInstance {
   const app: FastifyInstance = Fastify({
     // HTTP trigger requests (/fn/..., trigger host names) and invoke calls are answered by front
     // doors before fastify sees them (http-trigger-front.ts, invoke-front.ts).
-    serverFactory: (handler) =>
-      createServer(httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler))),
+    serverFactory: (handler) => {
+      const listener = httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler));
+      return tls ? createTlsServer({ cert: tls.cert, key: tls.key }, listener) : createServer(listener);
+    },
     ...options,
     bodyLimit: 1024 * 1024,
     // Shutdown first waits for running invocations (preClose below), then drops every connection:

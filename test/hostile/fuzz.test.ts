@@ -222,7 +222,7 @@ describe('fuzzing every front door with malformed requests', () => {
       return res.status;
     } catch (err) {
       if ((err as Error).name === 'TimeoutError')
-        throw new Error(`no answer in 60 s to ${req.method} ${req.path}`);
+        throw new Error(`no answer in 60 s to ${req.method} ${req.path}`, { cause: err });
       return 0;
     }
   }
