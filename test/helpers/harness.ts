@@ -75,7 +75,17 @@ export class TestServer {
     handler: string,
     extra: Record<string, unknown> = {},
   ): Promise<ApiResponse> {
-    const zip = await packDirectory(join(FIXTURES, fixture));
+    return this.deployZip(name, await packDirectory(join(FIXTURES, fixture)), runtime, handler, extra);
+  }
+
+  /** Creates a function from a zip (a hostile one, say). Fails the test on a non-201. */
+  async deployZip(
+    name: string,
+    zip: Buffer,
+    runtime: 'python3' | 'nodejs' = 'nodejs',
+    handler = 'index.handler',
+    extra: Record<string, unknown> = {},
+  ): Promise<ApiResponse> {
     const res = await this.request('POST', '/v1/functions', {
       json: { name, runtime, handler, code: { zipBase64: zip.toString('base64') }, ...extra },
     });

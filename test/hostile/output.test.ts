@@ -81,17 +81,7 @@ describe('hostile: output, log frames and stream flow control', () => {
     nimbus = await startTestServer();
     for (const [name, source] of Object.entries(FUNCTIONS)) {
       const zip = rawZip([{ name: 'index.js', data: source }]);
-      const res = await nimbus.request('POST', '/v1/functions', {
-        json: {
-          name,
-          runtime: 'nodejs',
-          handler: 'index.handler',
-          memoryMb: 512,
-          timeoutSec: 120,
-          code: { zipBase64: zip.toString('base64') },
-        },
-      });
-      assert.equal(res.status, 201, res.text);
+      await nimbus.deployZip(name, zip, 'nodejs', 'index.handler', { memoryMb: 512, timeoutSec: 120 });
     }
   });
   after(() => nimbus.close());
