@@ -230,8 +230,9 @@ async function serve(
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    // The trigger key is proof for the platform, not data for the function.
-    if (name === 'authorization' && config.auth === 'key') continue;
+    // A trigger key is proof for the platform, and an anonymous trigger's caller may send
+    // credentials meant for someone else: neither is data for the function.
+    if (name === 'authorization') continue;
     headers.push([name, raw[i + 1]!]);
   }
   const local = req.socket.localPort ?? 80;
