@@ -31,7 +31,9 @@ import {
   type TriggerRequest,
   type TriggerResponse,
 } from './lambda-url-event.js';
+import { isPlatformPath } from './platform-paths.js';
 import { splitSignature, triggerAuthError } from './trigger-auth.js';
+import { normalizeTriggerPath } from './trigger-path.js';
 
 export const HTTP_STREAM_LIMITS = {
   /** Request bodies (all styles), as for a synchronous invoke. */
@@ -66,31 +68,51 @@ interface Target {
   rawQuery: string;
 }
 
-/** The target of a request, undefined when it is not for a trigger (fastify serves it). */
-function targetOf(req: IncomingMessage, table: HttpTriggerTable): Target | undefined {
+/**
+ * The target of a request, undefined when it is not for a trigger (fastify serves it), or why a
+ * request for a trigger is refused. Paths are normalised first (trigger-path.ts). The platform's
+ * own routes (`/v1/…`, the Lambda API) come before host-routed triggers: a trigger's host name
+ * never catches a request meant for the API, nor the key it carries.
+ */
+function targetOf(req: IncomingMessage, table: HttpTriggerTable): Target | { error: string } | undefined {
   const url = req.url ?? '/';
   // Every other request (the invoke hot path among them) pays one check and one startsWith.
   if (!table.hasHosts && !url.startsWith(PREFIX)) return undefined;
   const q = url.indexOf('?');
   const rawPath = q === -1 ? url : url.slice(0, q);
   const rawQuery = q === -1 ? '' : url.slice(q + 1);
-  if (table.hasHosts) {
-    const route = table.forHost(hostName(req.headers.host));
-    if (route)
-      return { route, functionName: route.trigger.functionName, path: rawPath, scriptName: '', rawQuery };
+  const normalized = normalizeTriggerPath(rawPath);
+  const route = table.hasHosts ? table.forHost(hostName(req.headers.host)) : undefined;
+  if (route) {
+    if ('error' in normalized) return normalized;
+    if (isPlatformPath(normalized.path)) return undefined;
+    return {
+      route,
+      functionName: route.trigger.functionName,
+      path: normalized.path,
+      scriptName: '',
+      rawQuery,
+    };
   }
   if (!rawPath.startsWith(PREFIX)) return undefined;
-  const slash = rawPath.indexOf('/', PREFIX.length);
-  const encoded = slash === -1 ? rawPath.slice(PREFIX.length) : rawPath.slice(PREFIX.length, slash);
+  if ('error' in normalized) return normalized;
+  const path = normalized.path;
+  if (!path.startsWith(PREFIX)) return undefined; // e.g. /fn/a/../../v1/health: not a trigger's
+  const slash = path.indexOf('/', PREFIX.length);
+  const encoded = slash === -1 ? path.slice(PREFIX.length) : path.slice(PREFIX.length, slash);
   let functionName: string;
   try {
     functionName = decodeURIComponent(encoded);
   } catch {
     functionName = encoded;
   }
-  const path = slash === -1 ? '/' : rawPath.slice(slash);
-  const scriptName = slash === -1 ? rawPath : rawPath.slice(0, slash);
-  return { route: table.forFunction(functionName), functionName, path, scriptName, rawQuery };
+  return {
+    route: table.forFunction(functionName),
+    functionName,
+    path: slash === -1 ? '/' : path.slice(slash),
+    scriptName: slash === -1 ? path : path.slice(0, slash),
+    rawQuery,
+  };
 }
 
 function hostName(header: string | undefined): string {
@@ -114,6 +136,9 @@ export function httpTriggerFront(
   return (req, res) => {
     const target = targetOf(req, table);
     if (target === undefined) return next(req, res);
+    if ('error' in target) {
+      return sendError(res, newRequestId(), new NimbusError('VALIDATION_FAILED', target.error));
+    }
     serve(deps, log, target, req, res).catch((err: unknown) => {
       log(err, 'unhandled error in an HTTP trigger');
       if (!res.headersSent) {

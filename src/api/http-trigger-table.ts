@@ -3,8 +3,9 @@
  * name, held in memory and kept current through TriggerService change notifications, so routing
  * a request never touches the store.
  */
+import { hostname } from 'node:os';
 import type { Store } from '../core/ports.js';
-import type { HttpTriggerConfig, TriggerRecord } from '../core/trigger.js';
+import { refusedTriggerHost, type HttpTriggerConfig, type TriggerRecord } from '../core/trigger.js';
 import type { TriggerChange, TriggerService } from '../engine/trigger-service.js';
 
 export interface HttpRoute {
@@ -63,7 +64,9 @@ export class HttpTriggerTable {
     const route: HttpRoute = { trigger, config: trigger.config };
     this.byId.set(trigger.id, route);
     this.byFunction.set(trigger.functionName, route);
-    if (trigger.config.host !== null) this.byHost.set(trigger.config.host, route);
+    // A host refused since the trigger was made (a rule added later) keeps its path route only.
+    const host = trigger.config.host;
+    if (host !== null && refusedTriggerHost(host, hostname()) === undefined) this.byHost.set(host, route);
   }
 
   private remove(id: string): void {

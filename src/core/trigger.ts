@@ -87,3 +87,20 @@ export const TIMER_LIMITS = {
   payloadBytes: 256 * 1024,
   nextCountMax: 100,
 } as const;
+
+/**
+ * Why a trigger may not answer for `host`, or undefined when it may. Names that reach the server
+ * itself (loopback, IP literals, the machine's own name) are the platform's: a trigger claiming
+ * them would catch requests meant for the API and the keys they carry.
+ */
+export function refusedTriggerHost(host: string, machineName: string): string | undefined {
+  const labels = host.split('.');
+  if (host === 'localhost' || host.endsWith('.localhost'))
+    return `host '${host}' is a loopback name: it reaches this server's own API`;
+  if (/^[0-9]+$/.test(labels[labels.length - 1] ?? '') || /^0x/i.test(host))
+    return `host '${host}' is an IP address; a trigger needs a DNS name such as api.example.com`;
+  const machine = machineName.toLowerCase();
+  if (machine !== '' && (host === machine || host === machine.split('.')[0]))
+    return `host '${host}' is this machine's own name: it reaches this server's own API`;
+  return undefined;
+}

@@ -4,12 +4,14 @@
  * and tells subscribers (the timer scheduler, the HTTP trigger router) about every change.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { NimbusError, functionNotFound, triggerNotFound, validationFailed } from '../core/errors.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { Store } from '../core/ports.js';
 import {
   HTTP_METHODS,
   TIMER_LIMITS,
+  refusedTriggerHost,
   type CorsSettings,
   type HttpAuth,
   type HttpMethod,
@@ -250,6 +252,8 @@ function completeHttp(
       field: 'host',
     });
   }
+  const refused = host === null ? undefined : refusedTriggerHost(host, hostname());
+  if (refused) throw validationFailed(refused, { field: 'host' });
   let cors: CorsSettings | null = current?.cors ?? null;
   if (input.cors === null) cors = null;
   else if (input.cors !== undefined) cors = { ...DEFAULT_CORS, ...(current?.cors ?? {}), ...input.cors };

@@ -15,7 +15,7 @@ import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
 import { buildSeccompProgram, hostSeccompArch, seccompDeniedCalls } from './seccomp.js';
-import { UidPool, writeUserFiles, type UidRange } from './uid-pool.js';
+import { UidPool, spawnWithOwnUid, writeUserFiles, type UidRange } from './uid-pool.js';
 import type { NetworkIsolation } from './network.js';
 
 export const BWRAP = '/usr/bin/bwrap';
@@ -118,16 +118,8 @@ export class BubblewrapSandbox implements SandboxDriver {
     this.baseArgs = args;
   }
 
-  async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
-    const uid = this.uids?.take();
-    try {
-      const sandbox = await this.spawnAs(uid, spec);
-      if (uid !== undefined) void sandbox.exited.then(() => this.uids?.release(uid));
-      return sandbox;
-    } catch (err) {
-      if (uid !== undefined) this.uids?.release(uid);
-      throw err;
-    }
+  spawn(spec: SandboxSpec): Promise<SandboxProcess> {
+    return spawnWithOwnUid(this.uids, (uid) => this.spawnAs(uid, spec));
   }
 
   /**

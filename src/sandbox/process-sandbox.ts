@@ -11,7 +11,7 @@ import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from
 import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
 import { launchSandbox, substitutePaths } from './child-sandbox.js';
 import { Launcher } from './launcher.js';
-import { UidPool, type UidRange } from './uid-pool.js';
+import { UidPool, spawnWithOwnUid, type UidRange } from './uid-pool.js';
 
 export class ProcessSandbox implements SandboxDriver {
   readonly name = 'process';
@@ -28,16 +28,8 @@ export class ProcessSandbox implements SandboxDriver {
     this.uids = process.getuid?.() === 0 ? new UidPool(sandboxUids) : undefined;
   }
 
-  async spawn(spec: SandboxSpec): Promise<SandboxProcess> {
-    const uid = this.uids?.take();
-    try {
-      const child = await this.spawnAs(uid, spec);
-      if (uid !== undefined) void child.exited.then(() => this.uids?.release(uid));
-      return child;
-    } catch (err) {
-      if (uid !== undefined) this.uids?.release(uid);
-      throw err;
-    }
+  spawn(spec: SandboxSpec): Promise<SandboxProcess> {
+    return spawnWithOwnUid(this.uids, (uid) => this.spawnAs(uid, spec));
   }
 
   private async spawnAs(uid: number | undefined, spec: SandboxSpec): Promise<SandboxProcess> {

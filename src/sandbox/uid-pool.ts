@@ -46,6 +46,26 @@ export class UidPool {
   }
 }
 
+/**
+ * Starts a sandbox as a user of its own from `pool` (or as the server's user when there is no
+ * pool), giving the id back when the sandbox has exited or did not start.
+ */
+export async function spawnWithOwnUid<T extends { exited: Promise<unknown> }>(
+  pool: UidPool | undefined,
+  spawnAs: (uid: number | undefined) => Promise<T>,
+): Promise<T> {
+  if (!pool) return spawnAs(undefined);
+  const uid = pool.take();
+  try {
+    const sandbox = await spawnAs(uid);
+    void sandbox.exited.then(() => pool.release(uid));
+    return sandbox;
+  } catch (err) {
+    pool.release(uid);
+    throw err;
+  }
+}
+
 /** Writes `<dir>/passwd` and `<dir>/group` for one user, readable by every user. */
 export function writeUserFiles(dir: string, uid: number, gid: number): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
