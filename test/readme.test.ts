@@ -97,7 +97,13 @@ const EXPECTED_OUTPUT: Record<string, RegExp[]> = {
   '## Timers': [/cron\(05 00 \* \* \? \*\)/],
   '## HTTP triggers': [/\{"disk": "d-t4ng5a4ia2jn5memzlv3"\}/],
   '### Response streaming': [/chunk 1 of \S+\nchunk 2 of \S+\nchunk 3 of \S+\n/],
-  '## AWS Lambda API': [/AWS_ACCESS_KEY_ID/, /"Version": "2"/, /"ExecutedVersion": "2"/, /layer:greetings:2/],
+  '## AWS Lambda API': [
+    /AWS_ACCESS_KEY_ID/,
+    /Hello, Ada!/,
+    /"Version": "2"/,
+    /"ExecutedVersion": "2"/,
+    /layer:greetings:2/,
+  ],
   '## REST API': [/Hello, Ada!/],
 };
 
