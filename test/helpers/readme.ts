@@ -1,40 +1,61 @@
 /**
- * README's shell blocks as tests run them: the lines of a section's `sh` blocks, each run with bash
- * as a user pastes it (comments and all), from the repository root, against a test server.
+ * README's shell blocks as a test runs them: every ```sh, ```bash, ```shell and ```console block, in
+ * order, each with the heading it sits under and its skip marker, if any. A block a test cannot run
+ * (it installs, starts a second server, or runs until Ctrl-C) is preceded by
+ * `<!-- readme-test: skip (the reason) -->`; a marker without a reason is an error here.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CliResult } from './cli.js';
 import { REPO_ROOT } from './harness.js';
 
-/**
- * The command lines of the `sh` blocks under the README heading `heading` (up to the next one of its level).
- * README addresses the server as `localhost:8080`, where `npm start` listens: tests pass the test
- * server's address to `runShellLine` instead.
- */
-export function readmeShellLines(heading: string): string[] {
-  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf(`\n${heading}\n`);
-  if (start < 0) throw new Error(`README has no heading '${heading}'`);
-  const level = heading.split(' ')[0]!;
-  const rest = readme.slice(start + heading.length + 2);
-  const end = rest.search(new RegExp(`\\n#{1,${level.length}} `));
-  const section = end < 0 ? rest : rest.slice(0, end);
-  const lines: string[] = [];
-  for (const block of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
-    // A line ending in a backslash goes on on the next one, as in a shell.
-    for (const line of block[1]!.replace(/\\\n/g, ' ').split('\n')) if (line.trim() !== '') lines.push(line);
-  }
-  return lines;
+export interface ReadmeShellBlock {
+  /** 1-based line number of the opening fence in README.md. */
+  line: number;
+  /** The nearest heading above the block, e.g. `## Quickstart`. */
+  heading: string;
+  /** The commands, as a user pastes them (for ```console blocks: the `$ ` lines, prompt removed). */
+  code: string;
+  /** Why the test does not run this block; undefined for a block that must run. */
+  skip: string | undefined;
 }
 
-/** Runs one README line with bash from the repository root; `env` points the CLI at the server. */
-export function runShellLine(env: NodeJS.ProcessEnv, line: string, serverUrl?: string): Promise<CliResult> {
-  const command = serverUrl ? line.replaceAll('localhost:8080', new URL(serverUrl).host) : line;
-  return new Promise((resolve) => {
-    execFile('bash', ['-c', command], { env, cwd: REPO_ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
+const SHELL_FENCE = /^```(sh|bash|shell|console)\s*$/;
+const SKIP_MARKER = /^<!--\s*readme-test:\s*skip\b(.*?)-->\s*$/;
+
+/** The shell blocks of README.md (or of `text`), in the order they appear. */
+export function readmeShellBlocks(
+  text = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'),
+): ReadmeShellBlock[] {
+  const lines = text.split('\n');
+  const blocks: ReadmeShellBlock[] = [];
+  let heading = '(top)';
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (/^#{1,6} /.test(line)) heading = line.trim();
+    if (!line.startsWith('```')) continue;
+    const fence = SHELL_FENCE.exec(line);
+    const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
+    if (end < 0) throw new Error(`README.md:${i + 1}: code block is never closed`);
+    if (fence) {
+      const body = lines.slice(i + 1, end);
+      const code =
+        fence[1] === 'console' ? body.filter((l) => l.startsWith('$ ')).map((l) => l.slice(2)) : body;
+      blocks.push({ line: i + 1, heading, code: code.join('\n'), skip: skipReason(lines[i - 1], i) });
+    }
+    i = end;
+  }
+  return blocks;
+}
+
+/** The reason of a skip marker on `previous`, the line right above a block's fence. */
+function skipReason(previous: string | undefined, fenceIndex: number): string | undefined {
+  const marker = previous === undefined ? null : SKIP_MARKER.exec(previous.trim());
+  if (!marker) return undefined;
+  const reason = /^\s*\((.+)\)\s*$/.exec(marker[1]!)?.[1]?.trim();
+  if (!reason) {
+    throw new Error(
+      `README.md:${fenceIndex}: a readme-test skip marker needs its reason: <!-- readme-test: skip (why) -->`,
+    );
+  }
+  return reason;
 }

@@ -1,6 +1,6 @@
 /**
- * `nimbus executions [function]`, `executions list [function]` and `executions get <id>`: the
- * record of past invocations, newest first. Read-only; it must never change a record.
+ * `nimbus executions [function]`, `executions list [function]` and `executions get <id> [--wait]`:
+ * the record of past invocations, newest first. Read-only; it must never change a record.
  */
 import { Option, type Command } from 'commander';
 import { EXECUTION_STATUSES, type ExecutionStatus } from '../../core/execution.js';
@@ -9,6 +9,9 @@ import { parsePositiveInt } from '../option-parsers.js';
 import { executionDetail, executionsTable } from '../views.js';
 
 const STATUSES = EXECUTION_STATUSES;
+/** Statuses after which an execution still changes; `get --wait` polls past them. */
+const UNFINISHED: readonly ExecutionStatus[] = ['queued', 'running', 'retrying'];
+const WAIT_POLL_MS = 200;
 
 interface ListOptions {
   status?: ExecutionStatus;
@@ -27,8 +30,14 @@ export function registerExecutionsCommand(program: Command): void {
     .command('get')
     .description('show one execution: status, timing, input, output and error')
     .argument('<id>', 'execution id')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const execution = await clientFor(cmd).getExecution(id);
+    .option('--wait', 'wait until the execution has ended (an async call: after its last attempt)')
+    .action(async (id: string, opts: { wait?: boolean }, cmd: Command) => {
+      const client = clientFor(cmd);
+      let execution = await client.getExecution(id);
+      while (opts.wait && UNFINISHED.includes(execution.status)) {
+        await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+        execution = await client.getExecution(id);
+      }
       console.log(wantsJson(cmd) ? JSON.stringify(execution, null, 2) : executionDetail(execution));
     });
   addJsonOption(addConnectionOptions(get));
