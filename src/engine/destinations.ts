@@ -78,11 +78,11 @@ export interface DestinationInput {
   /** The event as JSON text. */
   payload: string;
   /** The last attempt's record, when the call ran at all. */
-  execution: Execution | undefined;
+  execution?: Execution | undefined;
   /** The function's result bytes, on success. */
-  result: Buffer | undefined;
+  result?: Buffer | undefined;
   /** The failure to report when there is no execution (e.g. an expired call's last error). */
-  lastError: ExecutionError | null;
+  lastError?: ExecutionError | null | undefined;
 }
 
 export function destinationRecord(input: DestinationInput, now = new Date()): DestinationRecord {
@@ -115,7 +115,7 @@ export function destinationRecord(input: DestinationInput, now = new Date()): De
       executedVersion: input.fn.version,
       functionError: 'Unhandled',
     };
-    record.responsePayload = errorPayload(input.lastError);
+    record.responsePayload = errorPayload(input.lastError ?? null);
   }
   return record;
 }
