@@ -77,7 +77,7 @@ function installPythonPackages(runtimeDir: string, logger: pino.Logger): void {
 }
 
 /** What only an embedding (a test) chooses; the operator's settings are all in `Config`. */
-export interface ServerOptions {
+interface ServerOptions {
   /** Where the server's log lines go instead of stdout (tests read them). */
   logStream?: pino.DestinationStream;
 }

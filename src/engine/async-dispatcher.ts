@@ -25,7 +25,7 @@ import { newExecutionId } from './execution-id.js';
 import type { InvocationOutcome, Invoker } from './invoker.js';
 import type { VersionService } from './version-service.js';
 
-export interface DispatcherSettings {
+interface DispatcherSettings {
   /** Calls the queue holds at most (waiting or running). */
   queueMax: number;
   /** Calls this server runs at once. */
@@ -41,7 +41,7 @@ export interface DispatcherSettings {
 }
 
 /** One call to queue (see `AsyncDispatcher.enqueue`). */
-export interface AsyncCallRequest {
+interface AsyncCallRequest {
   functionName: string;
   /** The event as JSON text, checked by the caller. */
   event: string;
@@ -60,7 +60,7 @@ export interface AsyncCallRequest {
 /** What an asynchronous call's destination is told: how it ended (see `destinationRecord`). */
 type DestinationReport = Omit<DestinationInput, 'scope' | 'executionId' | 'payload'>;
 
-export interface DispatcherLogger extends EngineLogger {
+interface DispatcherLogger extends EngineLogger {
   info(obj: object, msg: string): void;
 }
 

@@ -9,9 +9,9 @@ import type { Execution, ExecutionError } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { DeadLetterCondition } from '../core/ports.js';
 
-export type DestinationCondition = 'Success' | DeadLetterCondition;
+type DestinationCondition = 'Success' | DeadLetterCondition;
 
-export interface DestinationRecord {
+interface DestinationRecord {
   version: '1.0';
   timestamp: string;
   requestContext: {
@@ -45,7 +45,7 @@ export function encodeDestinationRecord(record: DestinationRecord): string {
  * and results are never parsed and re-serialised, so a deeply nested one (which JSON.stringify
  * cannot encode: it recurses) still reaches its destination. Text that is not JSON goes as a string.
  */
-export class RawPayload {
+class RawPayload {
   constructor(readonly text: string) {}
 }
 

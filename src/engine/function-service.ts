@@ -34,7 +34,7 @@ export type FunctionConfigInput = Partial<Omit<FunctionConfig, 'async' | 'layers
   layers?: string[] | undefined;
 };
 
-export interface CreateFunctionInput extends FunctionConfigInput {
+interface CreateFunctionInput extends FunctionConfigInput {
   name: string;
   runtime: FunctionConfig['runtime'];
   handler: string;

@@ -27,9 +27,9 @@ export interface InvocationOutcome {
  * What an invocation runs: a function's name, or the record that serves the call when the caller
  * resolved it already (from the same `qualifier` it passes in the options).
  */
-export type InvokeTarget = string | FunctionRecord;
+type InvokeTarget = string | FunctionRecord;
 
-export interface InvokeOptions {
+interface InvokeOptions {
   trigger: Trigger;
   /** Result payloads larger than this fail the execution. */
   maxResultBytes: number;
@@ -54,7 +54,7 @@ export interface InvokeOptions {
   clientContext?: string | undefined;
 }
 
-export interface QueuedAttempt {
+interface QueuedAttempt {
   executionId: string;
   /** 1 for the first attempt. */
   attempt: number;

@@ -5,7 +5,7 @@
 import type { AsyncQueue, LayerStore, Store } from '../../src/core/ports.js';
 
 /** A Store with the ports kept beside it in the same database. */
-export type DatabaseStore = Store & { asyncQueue(): AsyncQueue; layers(): LayerStore };
+type DatabaseStore = Store & { asyncQueue(): AsyncQueue; layers(): LayerStore };
 
 export interface StoreAdapter {
   /** Named in the suites' titles. */

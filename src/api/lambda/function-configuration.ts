@@ -35,7 +35,7 @@ export function nimbusRuntime(lambdaRuntime: string): Runtime {
 }
 
 /** The Lambda runtime name of what actually runs a function (Nimbus keeps no per-function Lambda name). */
-export function lambdaRuntime(runtime: Runtime): string {
+function lambdaRuntime(runtime: Runtime): string {
   return runtimeVersionName(runtime);
 }
 
