@@ -31,7 +31,7 @@ const SOURCES: Record<Runtime, { file: string; source: string; handler: string }
 const zips = new Map<Runtime, Promise<Buffer>>();
 
 /** The hello-world package for a runtime, as zip bytes (built once). */
-export function helloZip(runtime: Runtime): Promise<Buffer> {
+function helloZip(runtime: Runtime): Promise<Buffer> {
   let zip = zips.get(runtime);
   if (!zip) {
     const { file, source } = SOURCES[runtime];
@@ -65,7 +65,7 @@ export interface Invocation {
   error?: string;
 }
 
-export interface ExecutionRecord {
+interface ExecutionRecord {
   id: string;
   status: string;
   coldStart: boolean;

@@ -38,7 +38,7 @@ export function canPin(): boolean {
   return pinning;
 }
 
-export interface StartOptions {
+interface StartOptions {
   /** Pin to this CPU when pinning is possible. */
   cpu?: number;
   env?: NodeJS.ProcessEnv;

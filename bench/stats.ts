@@ -4,7 +4,7 @@
  */
 
 /** The q-th percentile (0..100) of the values, interpolating between the closest ranks; NaN when empty. */
-export function percentile(values: readonly number[], q: number): number {
+function percentile(values: readonly number[], q: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const rank = (Math.min(100, Math.max(0, q)) / 100) * (sorted.length - 1);

@@ -26,7 +26,7 @@ function readText(file: string): string | undefined {
   }
 }
 
-export function cgroupVersion(): 'v1' | 'v2' | 'none' {
+function cgroupVersion(): 'v1' | 'v2' | 'none' {
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return 'v2';
   if (existsSync('/sys/fs/cgroup/memory/memory.usage_in_bytes')) return 'v1';
   return 'none';
@@ -49,7 +49,7 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-export interface ProcInfo {
+interface ProcInfo {
   pid: number;
   ppid: number;
   /** Start time in clock ticks since boot: with the pid, identifies the process. */
@@ -93,7 +93,7 @@ export function descendants(root: number): ProcInfo[] {
 }
 
 /** The given processes that are still the same live processes (pid and start time match, not zombies). */
-export function stillAlive(procs: ProcInfo[]): ProcInfo[] {
+function stillAlive(procs: ProcInfo[]): ProcInfo[] {
   return procs.filter((p) => {
     const now = procStat(p.pid);
     return now !== undefined && now.start === p.start && now.state !== 'Z';

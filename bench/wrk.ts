@@ -25,7 +25,7 @@ export interface WrkResult {
   };
 }
 
-export interface WrkOptions {
+interface WrkOptions {
   url: string;
   connections: number;
   durationSec: number;
@@ -41,13 +41,13 @@ interface DoneLine {
   latency_us: WrkResult['latencyUs'];
 }
 
-export const WRK = '/usr/bin/wrk';
+const WRK = '/usr/bin/wrk';
 
 export function wrkAvailable(): boolean {
   return existsSync(WRK);
 }
 
-export function luaScript(root: string): string {
+function luaScript(root: string): string {
   return join(root, 'bench', 'wrk', 'post-json.lua');
 }
 
@@ -87,7 +87,7 @@ export async function runWrk(root: string, options: WrkOptions): Promise<WrkResu
   return parseWrkOutput(stdout, options, `wrk ended with ${code}: ${stderr.trim()}`);
 }
 
-export function parseWrkOutput(stdout: string, options: WrkOptions, failure: string): WrkResult {
+function parseWrkOutput(stdout: string, options: WrkOptions, failure: string): WrkResult {
   const line = stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (!line) throw new Error(`${failure}\n${stdout.trim()}`);
   const done = JSON.parse(line.slice('BENCH_JSON '.length)) as DoneLine;

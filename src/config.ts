@@ -30,7 +30,7 @@ const ipv4CidrList = z
   });
 
 /** Each setting: schema (with default), environment variable, one-line description. */
-export const SETTINGS = {
+const SETTINGS = {
   host: {
     env: 'NIMBUS_HOST',
     schema: z.string().min(1).default('127.0.0.1'),

@@ -11,12 +11,12 @@ import { join } from 'node:path';
 /** Data dirs locked by servers of this process (tests run several servers in one process). */
 const heldHere = new Set<string>();
 
-export const LOCK_FILE = 'server.lock';
+const LOCK_FILE = 'server.lock';
 /** Read by the CLI (cli/connection.ts) when no URL is given. */
-export const URL_FILE = 'server.url';
+const URL_FILE = 'server.url';
 
 /** Thrown when another live server holds the data dir. */
-export class DataDirLockedError extends Error {
+class DataDirLockedError extends Error {
   readonly code = 'DATA_DIR_LOCKED';
   constructor(
     readonly dataDir: string,

@@ -25,7 +25,6 @@ import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
 import { linkProvidedPythonPackages, providedPackagesWarning } from './engine/python-packages.js';
 import { Invoker } from './engine/invoker.js';
-import { timerExecutionId } from './engine/execution-id.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerService } from './engine/trigger-service.js';
 import { VersionService } from './engine/version-service.js';
@@ -78,7 +77,7 @@ function installPythonPackages(runtimeDir: string, logger: pino.Logger): void {
 }
 
 /** What only an embedding (a test) chooses; the operator's settings are all in `Config`. */
-export interface ServerOptions {
+interface ServerOptions {
   /** Where the server's log lines go instead of stdout (tests read them). */
   logStream?: pino.DestinationStream;
 }
@@ -184,24 +183,7 @@ async function startLockedServer(
     (name) => store.getFunction(name),
     (name, qualifier) => versions.resolve(name, qualifier),
   );
-  const timers = new TimerScheduler(
-    store,
-    triggers,
-    async (trigger, config, tick) => {
-      // Firings go through the durable queue (retries, dead letters) under the tick's own id, so
-      // handing a tick over twice (after a crash, or from another server) finds it taken.
-      const id = timerExecutionId(trigger.id, tick);
-      if ((await asyncQueue.get(id)) || (await store.getExecution(id))) return;
-      await dispatcher.enqueue(
-        trigger.functionName,
-        JSON.stringify(config.payload),
-        'timer',
-        id,
-        config.qualifier ?? undefined,
-      );
-    },
-    logger,
-  );
+  const timers = new TimerScheduler(store, asyncQueue, dispatcher, triggers, logger);
 
   const retention = {
     maxAgeMs: config.retentionDays * 86_400_000,

@@ -27,7 +27,7 @@ import { openApiDocument } from './openapi.js';
 /** How long shutdown waits for running invocations before cutting them off. */
 const SHUTDOWN_GRACE_MS = 30_000;
 
-export type ApiOptions = { logger: boolean | object } | { loggerInstance: FastifyBaseLogger };
+type ApiOptions = { logger: boolean | object } | { loggerInstance: FastifyBaseLogger };
 
 /** A certificate and its key (PEM): the server then speaks HTTPS only. */
 export interface TlsFiles {

@@ -6,16 +6,16 @@
  */
 
 /** Lambda's limit on the base64 text of a client context. */
-export const CLIENT_CONTEXT_MAX_BASE64 = 3583;
+const CLIENT_CONTEXT_MAX_BASE64 = 3583;
 /** A trace header longer than this is not one X-Ray wrote. */
-export const TRACE_ID_MAX_LENGTH = 1024;
+const TRACE_ID_MAX_LENGTH = 1024;
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 /** Printable ASCII, as X-Ray trace headers are (`Root=1-…;Parent=…;Sampled=0`). */
 const TRACE_ID = /^[\x20-\x7e]+$/;
 
 /** A header value that cannot be used; `message` says what to send instead. */
-export interface HeaderProblem {
+interface HeaderProblem {
   problem: string;
 }
 

@@ -10,7 +10,7 @@ import { parseQuery } from './parse.js';
 import { deadLetterListQuery } from './schemas.js';
 
 /** The event is shown as JSON, as it was sent (it was checked to be JSON when it was queued). */
-export function deadLetterView(letter: DeadLetter): Record<string, unknown> {
+function deadLetterView(letter: DeadLetter): Record<string, unknown> {
   let payload: unknown = letter.payload;
   try {
     payload = JSON.parse(letter.payload);

@@ -14,7 +14,7 @@ import { createFunctionBody, functionLogsQuery, updateFunctionBody } from './sch
 
 const MB = 1024 * 1024;
 
-export function functionView(fn: FunctionRecord): Record<string, unknown> {
+function functionView(fn: FunctionRecord): Record<string, unknown> {
   return { ...fn };
 }
 

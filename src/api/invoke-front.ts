@@ -139,7 +139,13 @@ export function invokeFront(
     }
     const trigger = req.headers['x-nimbus-trigger'] === 'cli' ? 'cli' : 'api';
     if (async) {
-      const queued = await deps.dispatcher.enqueue(name, text, trigger, undefined, qualifier, context?.trace);
+      const queued = await deps.dispatcher.enqueue({
+        functionName: name,
+        event: text,
+        trigger,
+        qualifier,
+        trace: context?.trace,
+      });
       const answer = JSON.stringify({ executionId: queued.id });
       res.writeHead(202, [
         'content-type',

@@ -37,7 +37,7 @@ const TEXT_TYPE =
   /^(text\/[^;]+|application\/([\w.+-]*\+)?(json|xml|javascript|ecmascript|graphql|x-ndjson))\s*(;|$)/i;
 
 /** Bodies of text types travel as text; everything else base64 (binary-safe). */
-export function isTextType(contentType: string | undefined): boolean {
+function isTextType(contentType: string | undefined): boolean {
   return contentType !== undefined && TEXT_TYPE.test(contentType);
 }
 
@@ -128,14 +128,14 @@ function utf8OrUndefined(bytes: Buffer): string | undefined {
 }
 
 /** Thrown for a result that claims to describe a response but cannot be one. */
-export class InvalidLambdaResponse extends Error {
+class InvalidLambdaResponse extends Error {
   override name = 'InvalidResponse';
 }
 
 const JSON_TYPE = ['content-type', 'application/json'];
 
 /** The most prelude bytes read while looking for its delimiter (a real prelude is far smaller). */
-export const MAX_PRELUDE_BYTES = 64 * 1024;
+const MAX_PRELUDE_BYTES = 64 * 1024;
 const DELIMITER_BYTES = 8;
 
 /**

@@ -15,7 +15,7 @@ import { publishLayerBody, publishLayerQuery } from './schemas.js';
 const MB = 1024 * 1024;
 
 /** A layer version as the API shows it, with its ARNs. */
-export function layerVersionView(layers: LayerService, v: LayerVersionRecord): Record<string, unknown> {
+function layerVersionView(layers: LayerService, v: LayerVersionRecord): Record<string, unknown> {
   return {
     layerName: v.layerName,
     version: v.version,

@@ -4,16 +4,16 @@
  */
 
 /** Nimbus's own REST API. */
-export const NIMBUS_API_PREFIX = '/v1/';
+const NIMBUS_API_PREFIX = '/v1/';
 /** Lambda's functions API (2015-03-31): SigV4, Lambda's error shape. */
-export const LAMBDA_API_PREFIX = '/2015-03-31/';
+const LAMBDA_API_PREFIX = '/2015-03-31/';
 /** InvokeWithResponseStream, Lambda's one action under its own version prefix. */
-export const LAMBDA_STREAM_API_PREFIX = '/2021-11-15/';
+const LAMBDA_STREAM_API_PREFIX = '/2021-11-15/';
 /** Lambda's layers API (2018-10-31). */
-export const LAMBDA_LAYERS_PREFIX = '/2018-10-31/';
+const LAMBDA_LAYERS_PREFIX = '/2018-10-31/';
 
 /** True for requests to the Lambda API (SigV4, Lambda's error shape), under either version. */
-export function isLambdaApiUrl(url: string): boolean {
+function isLambdaApiUrl(url: string): boolean {
   return url.startsWith(LAMBDA_API_PREFIX) || url.startsWith(LAMBDA_STREAM_API_PREFIX);
 }
 

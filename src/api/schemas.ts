@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { EXECUTION_STATUSES } from '../core/execution.js';
 import { NETWORKS, RUNTIMES } from '../core/function.js';
+import { MAX_SIGNED_URL_SEC } from './trigger-auth.js';
 import {
   HTTP_AUTH_MODES,
   HTTP_METHODS,
@@ -231,7 +232,7 @@ export const signTriggerBody = z
       .number()
       .int()
       .min(1)
-      .max(7 * 86_400)
+      .max(MAX_SIGNED_URL_SEC)
       .default(3600)
       .describe('how long the URL works; default 3600, at most 7 days'),
   })

@@ -14,7 +14,7 @@ export const SIGNATURE_PARAM = 'nimbus-signature';
 export const MAX_SIGNED_URL_SEC = 7 * 86_400;
 
 /** What a request offers as proof, as found in its query string. */
-export interface SignatureParams {
+interface SignatureParams {
   expires: string | undefined;
   signature: string | undefined;
 }

@@ -8,7 +8,7 @@
  */
 
 /** The path as the function sees it, or why the request is refused. */
-export type NormalizedPath = { path: string } | { error: string };
+type NormalizedPath = { path: string } | { error: string };
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 

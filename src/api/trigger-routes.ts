@@ -17,7 +17,7 @@ import { EXPIRES_PARAM, SIGNATURE_PARAM, signRequest } from './trigger-auth.js';
 const NEXT_SHOWN = 3;
 
 /** A trigger as the API shows it: settings flattened, the secret left out. */
-export function triggerView(t: TriggerRecord): Record<string, unknown> {
+function triggerView(t: TriggerRecord): Record<string, unknown> {
   const { type, ...settings } = t.config;
   const view: Record<string, unknown> = {
     id: t.id,

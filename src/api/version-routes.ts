@@ -9,7 +9,7 @@ import { parseBody } from './parse.js';
 import { createAliasBody, publishVersionBody, updateAliasBody } from './schemas.js';
 
 /** A version as the API shows it: what it froze, flat, like a function. */
-export function versionView(v: VersionRecord): Record<string, unknown> {
+function versionView(v: VersionRecord): Record<string, unknown> {
   const { description: _fnDescription, ...config } = v.config;
   return {
     functionName: v.functionName,
@@ -29,7 +29,7 @@ function versionListingView(v: VersionRecord): Record<string, unknown> {
   return { ...rest, envKeys: Object.keys(v.config.env) };
 }
 
-export function aliasView(a: AliasRecord): Record<string, unknown> {
+function aliasView(a: AliasRecord): Record<string, unknown> {
   return { ...a };
 }
 

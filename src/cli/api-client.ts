@@ -39,10 +39,10 @@ export type VersionView = Omit<FunctionView, 'name'> & { functionName: string; f
 export type AliasView = AliasRecord;
 
 /** A layer version as the API shows it, with its ARNs. */
-export type LayerVersionView = LayerVersionRecord & { arn: string; layerArn: string };
+type LayerVersionView = LayerVersionRecord & { arn: string; layerArn: string };
 
 /** What a layer version is published with besides its zip. */
-export interface LayerMetadata {
+interface LayerMetadata {
   description?: string | undefined;
   compatibleRuntimes?: string[] | undefined;
   licenseInfo?: string | undefined;
@@ -50,18 +50,18 @@ export interface LayerMetadata {
 
 /** A dead letter as the API shows it: the event is parsed JSON. */
 /** An access key as listed: never with its secret. */
-export interface AccessKeyView {
+interface AccessKeyView {
   id: string;
   allow: string[] | null;
   description: string;
   createdAt: string;
 }
 
-export type AccessKeyCreated = AccessKeyView & { accessKeyId: string; secretAccessKey: string };
+type AccessKeyCreated = AccessKeyView & { accessKeyId: string; secretAccessKey: string };
 
 export type DeadLetterView = Omit<DeadLetter, 'payload'> & { payload: unknown };
 
-export type FunctionSpec = Pick<FunctionRecord, 'name' | 'runtime' | 'handler'> & FunctionPatch;
+type FunctionSpec = Pick<FunctionRecord, 'name' | 'runtime' | 'handler'> & FunctionPatch;
 
 /** A trigger as the API shows it: its settings flattened; `key` only in the answer that made it. */
 export interface TriggerView {
@@ -80,14 +80,14 @@ export interface ExecutionLogs {
   lines: ExecutionLogLine[];
 }
 
-export interface ExecutionFilter {
+interface ExecutionFilter {
   functionName?: string | undefined;
   status?: string | undefined;
   limit?: number | undefined;
 }
 
 /** An invocation either returned a result or the function failed; anything else is an ApiError. */
-export type InvokeOutcome =
+type InvokeOutcome =
   | { ok: true; executionId: string | undefined; version?: string; body: string; result: unknown }
   | { ok: false; executionId: string | undefined; version?: string; error: ExecutionError };
 

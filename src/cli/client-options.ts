@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { ApiClient } from './api-client.js';
 import { resolveConnection } from './connection.js';
 
-export interface ClientOptions {
+interface ClientOptions {
   url?: string;
   key?: string;
   json?: boolean;

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CliError, usageError } from './cli-error.js';
 
-export const DEFAULT_URL = 'http://127.0.0.1:8080';
+const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 export interface Connection {
   /** Base URL without a trailing slash. */
@@ -21,13 +21,13 @@ export interface Connection {
   savedKeyUrl?: string | undefined;
 }
 
-export interface ConnectionFlags {
+interface ConnectionFlags {
   url?: string | undefined;
   key?: string | undefined;
 }
 
 /** What `nimbus login` stores. */
-export interface CliConfig {
+interface CliConfig {
   url?: string | undefined;
   key?: string | undefined;
 }
@@ -75,7 +75,7 @@ export function resolveConnection(
 }
 
 /** Reads the CLI config file; a missing file is an empty config, a malformed one an error naming the file. */
-export function readCliConfig(path: string): CliConfig {
+function readCliConfig(path: string): CliConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -40,10 +40,10 @@ export interface FunctionSettingOptions {
  * What `none` parses to. Not `null`: commander replaces a parser's `null` with `''`, which the API
  * then refused as "expected object, received string".
  */
-export const NO_DESTINATION = 'none';
+const NO_DESTINATION = 'none';
 
 /** `function:NAME`, an http(s) URL, or `none` (clears the destination). */
-export function parseDestination(value: string): Destination | typeof NO_DESTINATION {
+function parseDestination(value: string): Destination | typeof NO_DESTINATION {
   const v = value.trim();
   if (v === 'none') return NO_DESTINATION;
   if (v.startsWith('function:') && v.length > 'function:'.length) {

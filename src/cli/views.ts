@@ -180,7 +180,7 @@ export function executionLogLine(line: ExecutionLogLine): string {
  * moves, bells, line breaks, C1 controls) are shown escaped (`\x1b`, `\u009b`) instead of being
  * obeyed, so a log cannot rewrite the screen or forge lines. Tabs are kept.
  */
-export function safeText(text: string): string {
+function safeText(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
     const code = c.charCodeAt(0);

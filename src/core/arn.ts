@@ -10,9 +10,6 @@ export interface ArnScope {
   accountId: string;
 }
 
-/** The scope a server uses when none is configured. */
-export const DEFAULT_ARN_SCOPE: ArnScope = Object.freeze({ region: 'us-east-1', accountId: '000000000000' });
-
 /**
  * `arn:aws:lambda:<region>:<account>:function:<name>`, with `:<qualifier>` (a version, `$LATEST` or
  * an alias) when one is given.

@@ -5,7 +5,7 @@
  */
 
 /** Stable machine codes and the HTTP status each maps to. */
-export const ERROR_STATUS = {
+const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   INVALID_JSON: 400,
   INVALID_ARCHIVE: 400,

@@ -22,7 +22,6 @@ export const EXECUTION_STATUSES: readonly ExecutionStatus[] = [
 ];
 /** `destination`: the call was made by another function's asynchronous on-success/on-failure destination. */
 export type Trigger = 'api' | 'cli' | 'http' | 'timer' | 'queue' | 'destination';
-export const TRIGGERS: readonly Trigger[] = ['api', 'cli', 'http', 'timer', 'queue', 'destination'];
 /** Synchronous calls answer with the result; asynchronous ones are queued and answered with 202. */
 export type InvocationType = 'sync' | 'async';
 

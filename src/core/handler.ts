@@ -11,7 +11,7 @@
 import type { Runtime } from './function.js';
 
 /** A Node handler split as Lambda's Node runtime splits it. */
-export interface NodeHandlerParts {
+interface NodeHandlerParts {
   /** The directory part, as written (`lib/`, or `` at the top). */
   moduleRoot: string;
   /** The module name inside `moduleRoot`, without extension (`app`). */
@@ -21,7 +21,7 @@ export interface NodeHandlerParts {
 }
 
 /** Why a Node handler string can never load, in the words of Lambda's runtime; undefined if it is well formed. */
-export function malformedNodeHandler(handler: string): string | undefined {
+function malformedNodeHandler(handler: string): string | undefined {
   if (handler.includes('..')) {
     return `'${handler}' is not a valid handler name. Use absolute paths when specifying root directories in handler names.`;
   }
@@ -43,7 +43,7 @@ export function splitNodeHandler(handler: string): NodeHandlerParts | undefined 
 }
 
 /** A Python handler split as Lambda's Python runtime splits it: the module's dotted name and the function. */
-export function splitPythonHandler(handler: string): { module: string; functionName: string } | undefined {
+function splitPythonHandler(handler: string): { module: string; functionName: string } | undefined {
   const dot = handler.lastIndexOf('.');
   if (dot < 0) return undefined;
   const module = handler.slice(0, dot).replaceAll('/', '.');

@@ -35,7 +35,7 @@ export interface FunctionLayer {
   unpackedBytes: number;
 }
 
-export const LAYER_LIMITS = {
+const LAYER_LIMITS = {
   /** Layers one function may use. */
   perFunction: 5,
   nameChars: 140,
@@ -113,7 +113,7 @@ export function layerVersionArn(scope: ArnScope, name: string, version: number):
 }
 
 /** A layer version a function names. */
-export interface LayerVersionRef {
+interface LayerVersionRef {
   layerName: string;
   version: number;
 }

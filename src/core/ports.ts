@@ -32,6 +32,7 @@ export interface RetentionPolicy {
 
 /**
  * Metadata and execution records. Implementations: SQLite (embedded default), later PostgreSQL.
+ * The contract is test/contracts/store-contract.ts.
  * Every method is safe to call concurrently; writes are durable when the promise resolves.
  */
 export interface Store {
@@ -171,6 +172,7 @@ export interface DeadLetterQuery {
  * lease, and a call whose lease ran out (its server died) is claimed again. Claimers own a call
  * only while their lease lasts; `complete`, `reschedule` and `deadLetter` are the only ways a call
  * leaves the claimed state, and callers must make every other effect durable before them.
+ * The contract is test/contracts/async-queue-contract.ts.
  */
 export interface AsyncQueue {
   /**
@@ -207,11 +209,16 @@ export interface AsyncQueue {
 }
 
 /**
- * Content-addressed storage of code packages (zip archives), keyed by their SHA-256.
- * Implementations: local file system (embedded default), later S3-compatible.
+ * Content-addressed storage of code packages (zip archives), keyed by their SHA-256 as 64
+ * lower-case hex characters; every method refuses any other key ("invalid code hash"), so a key
+ * can never name something outside the store. Implementations: local file system (embedded
+ * default), later S3-compatible. The contract is test/contracts/code-store-contract.ts.
  */
 export interface CodeStore {
-  /** Stores the archive if no archive with this hash exists; cheap when it does. */
+  /**
+   * Stores the archive if no archive with this hash exists; cheap when it does. Refuses bytes that
+   * do not hash to `sha256` ("hashes to …"), storing nothing.
+   */
   put(sha256: string, zip: Buffer): Promise<void>;
   get(sha256: string): Promise<Buffer | undefined>;
   has(sha256: string): Promise<boolean>;

@@ -4,8 +4,7 @@
  * payload. Pure types and rules: no I/O, no adapters.
  */
 
-export const TRIGGER_TYPES = ['http', 'timer'] as const;
-export type TriggerType = (typeof TRIGGER_TYPES)[number];
+export type TriggerType = 'http' | 'timer';
 
 /** `anonymous`: anyone may call; `key`: the trigger's bearer key, or a URL signed with it. */
 export const HTTP_AUTH_MODES = ['anonymous', 'key'] as const;

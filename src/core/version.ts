@@ -41,7 +41,7 @@ export interface AliasRecord {
   updatedAt: string;
 }
 
-export const VERSION_LIMITS = { aliasNameChars: 128, descriptionChars: 256 } as const;
+const VERSION_LIMITS = { aliasNameChars: 128, descriptionChars: 256 } as const;
 
 const ALIAS_PATTERN = /^[a-zA-Z0-9_-]+$/;
 const NUMBER_PATTERN = /^[0-9]+$/;
@@ -67,8 +67,7 @@ export function isVersionNumber(value: string): boolean {
 }
 
 /** What a qualifier names: `$LATEST`, a version number, or an alias. */
-export type Qualifier =
-  { kind: 'latest' } | { kind: 'version'; version: string } | { kind: 'alias'; alias: string };
+type Qualifier = { kind: 'latest' } | { kind: 'version'; version: string } | { kind: 'alias'; alias: string };
 
 /** Reads a caller's qualifier; the message says what a valid one looks like. */
 export function parseQualifier(value: string): Qualifier {

@@ -9,9 +9,9 @@ import { accessKeyNotFound, validationFailed } from '../core/errors.js';
 import type { AccessKeyStore } from '../core/ports.js';
 
 /** An access key as shown in listings: everything but the secret. */
-export type AccessKeyView = Omit<AccessKeyRecord, 'secret'>;
+type AccessKeyView = Omit<AccessKeyRecord, 'secret'>;
 
-export interface CreateAccessKeyInput {
+interface CreateAccessKeyInput {
   allow?: string[] | undefined;
   description?: string | undefined;
 }

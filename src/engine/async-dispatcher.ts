@@ -14,13 +14,18 @@ import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
 import type { AsyncQueue, DeadLetterCondition, QueuedCall, Store } from '../core/ports.js';
 import { LATEST } from '../core/version.js';
-import { destinationRecord, encodeDestinationRecord, postDestination } from './destinations.js';
+import {
+  destinationRecord,
+  encodeDestinationRecord,
+  postDestination,
+  type DestinationInput,
+} from './destinations.js';
 import type { EngineLogger, ExecutionRecorder } from './execution-recorder.js';
 import { newExecutionId } from './execution-id.js';
 import type { InvocationOutcome, Invoker } from './invoker.js';
 import type { VersionService } from './version-service.js';
 
-export interface DispatcherSettings {
+interface DispatcherSettings {
   /** Calls the queue holds at most (waiting or running). */
   queueMax: number;
   /** Calls this server runs at once. */
@@ -35,7 +40,27 @@ export interface DispatcherSettings {
   arnScope: ArnScope;
 }
 
-export interface DispatcherLogger extends EngineLogger {
+/** One call to queue (see `AsyncDispatcher.enqueue`). */
+interface AsyncCallRequest {
+  functionName: string;
+  /** The event as JSON text, checked by the caller. */
+  event: string;
+  trigger: Trigger;
+  /** The execution id to use instead of a new one (a timer tick's: see timerExecutionId). */
+  executionId?: string | undefined;
+  /**
+   * A version number or alias, checked now (VERSION_NOT_FOUND, ALIAS_NOT_FOUND) and resolved again
+   * when the call runs, so an alias moved meanwhile runs its new version. Absent: `$LATEST`.
+   */
+  qualifier?: string | undefined;
+  /** The caller's X-Amzn-Trace-Id, which every attempt gets. */
+  trace?: string | undefined;
+}
+
+/** What an asynchronous call's destination is told: how it ended (see `destinationRecord`). */
+type DestinationReport = Omit<DestinationInput, 'scope' | 'executionId' | 'payload'>;
+
+interface DispatcherLogger extends EngineLogger {
   info(obj: object, msg: string): void;
 }
 
@@ -72,26 +97,16 @@ export class AsyncDispatcher {
   ) {}
 
   /**
-   * Queues a call of `name` with `event` (JSON text, checked by the caller). Throws
-   * FUNCTION_NOT_FOUND for an unknown function and TOO_MANY_REQUESTS when the queue is full; once
-   * it resolves the call is durable and its `queued` execution record is readable. `givenId` is
-   * the execution id to use instead of a new one (a timer tick's: see timerExecutionId).
-   * `qualifier` (a version number or alias) is checked now (VERSION_NOT_FOUND, ALIAS_NOT_FOUND)
-   * and resolved again when the call runs, so an alias moved meanwhile runs its new version.
-   * `trace` is the caller's X-Amzn-Trace-Id, which every attempt gets.
+   * Queues a call. Throws FUNCTION_NOT_FOUND for an unknown function (VERSION_NOT_FOUND,
+   * ALIAS_NOT_FOUND for an unknown qualifier) and TOO_MANY_REQUESTS when the queue is full; once it
+   * resolves the call is durable and its `queued` execution record is readable.
    */
-  async enqueue(
-    name: string,
-    event: string,
-    trigger: Trigger,
-    givenId?: string,
-    qualifier?: string,
-    trace?: string,
-  ): Promise<Execution> {
-    const fn = await this.versions.resolve(name, qualifier ?? LATEST);
+  async enqueue(request: AsyncCallRequest): Promise<Execution> {
+    const { event, trigger, qualifier, trace } = request;
+    const fn = await this.versions.resolve(request.functionName, qualifier ?? LATEST);
     const now = Date.now();
     const at = new Date(now).toISOString();
-    const id = givenId ?? newExecutionId(now);
+    const id = request.executionId ?? newExecutionId(now);
     await this.queue.enqueue(
       {
         id,
@@ -128,13 +143,12 @@ export class AsyncDispatcher {
   async replay(id: string, trigger: Trigger): Promise<{ executionId: string; functionName: string }> {
     const letter = await this.queue.getDeadLetter(id);
     if (!letter) throw deadLetterNotFound(id);
-    const execution = await this.enqueue(
-      letter.functionName,
-      letter.payload,
+    const execution = await this.enqueue({
+      functionName: letter.functionName,
+      event: letter.payload,
       trigger,
-      undefined,
-      letter.qualifier,
-    );
+      qualifier: letter.qualifier,
+    });
     await this.queue.markReplayed(id, execution.id, new Date());
     return { executionId: execution.id, functionName: letter.functionName };
   }
@@ -262,7 +276,7 @@ export class AsyncDispatcher {
     const logSeqStart = attempt > 1 ? await this.nextLogSeq(call.id) : 0;
     let outcome: InvocationOutcome;
     try {
-      outcome = await this.invoker.invokeResolved(fn, Buffer.from(call.payload), {
+      outcome = await this.invoker.invoke(fn, Buffer.from(call.payload), {
         trigger: call.trigger,
         maxResultBytes: this.settings.maxResultBytes,
         queued: { executionId: call.id, attempt, logSeqStart },
@@ -284,7 +298,13 @@ export class AsyncDispatcher {
     const { execution, payload } = outcome;
     if (execution.status === 'succeeded') {
       await this.recorder.flush();
-      await this.sendTo(fn.async.onSuccess, fn, call, 'Success', attempt, execution, payload);
+      await this.sendTo(fn.async.onSuccess, call, {
+        fn,
+        condition: 'Success',
+        attempts: attempt,
+        execution,
+        result: payload,
+      });
       await this.queue.complete(call.id);
       return;
     }
@@ -307,7 +327,12 @@ export class AsyncDispatcher {
     execution.status = 'failed';
     this.recorder.save(execution);
     await this.recorder.flush();
-    await this.sendTo(fn.async.onFailure, fn, call, 'RetriesExhausted', attempt, execution, undefined);
+    await this.sendTo(fn.async.onFailure, call, {
+      fn,
+      condition: 'RetriesExhausted',
+      attempts: attempt,
+      execution,
+    });
     await this.deadLetter(call, 'RetriesExhausted', execution.error, attempt);
   }
 
@@ -334,7 +359,13 @@ export class AsyncDispatcher {
     };
     this.recorder.save(execution);
     await this.recorder.flush();
-    await this.sendTo(fn.async.onFailure, fn, call, 'EventAgeExceeded', attempts, last, undefined, lastError);
+    await this.sendTo(fn.async.onFailure, call, {
+      fn,
+      condition: 'EventAgeExceeded',
+      attempts,
+      execution: last,
+      lastError,
+    });
     await this.deadLetter(call, 'EventAgeExceeded', lastError ?? execution.error, attempts);
   }
 
@@ -378,16 +409,12 @@ export class AsyncDispatcher {
     execution.attempts = attempts;
     this.recorder.save(execution);
     await this.recorder.flush();
-    await this.sendTo(
-      fn.async.onFailure,
+    await this.sendTo(fn.async.onFailure, call, {
       fn,
-      call,
-      'RetriesExhausted',
+      condition: 'RetriesExhausted',
       attempts,
-      undefined,
-      undefined,
-      error,
-    );
+      lastError: error,
+    });
     await this.deadLetter(call, 'RetriesExhausted', error, attempts);
   }
 
@@ -399,7 +426,7 @@ export class AsyncDispatcher {
     return this.recorder.newExecution({
       id: call.id,
       functionName: call.functionName,
-      version: fn?.version ?? '$LATEST',
+      version: fn?.version ?? LATEST,
       trigger: call.trigger,
       invocationType: 'async',
       status: 'queued',
@@ -447,29 +474,20 @@ export class AsyncDispatcher {
    */
   private async sendTo(
     destination: Destination | null,
-    fn: FunctionRecord,
     call: QueuedCall,
-    condition: 'Success' | DeadLetterCondition,
-    attempts: number,
-    execution: Execution | undefined,
-    result: Buffer | undefined,
-    lastError: ExecutionError | null = null,
+    report: DestinationReport,
   ): Promise<void> {
     if (!destination) return;
-    const which = condition === 'Success' ? 'on-success' : 'on-failure';
+    const fn = report.fn;
+    const which = report.condition === 'Success' ? 'on-success' : 'on-failure';
     const target =
       destination.type === 'http' ? new URL(destination.url).origin : `function '${destination.name}'`;
     try {
       const record = destinationRecord({
-        fn,
+        ...report,
         scope: this.settings.arnScope,
         executionId: call.id,
-        condition,
-        attempts,
         payload: call.payload,
-        execution,
-        result,
-        lastError,
       });
       await this.deliver(destination, encodeDestinationRecord(record));
     } catch (err) {
@@ -507,7 +525,7 @@ export class AsyncDispatcher {
 
   private async deliver(destination: Destination, record: string): Promise<void> {
     if (destination.type === 'function') {
-      await this.enqueue(destination.name, record, 'destination');
+      await this.enqueue({ functionName: destination.name, event: record, trigger: 'destination' });
     } else {
       await postDestination(destination.url, record);
     }

@@ -29,7 +29,7 @@ export interface PreparedCode {
 }
 
 /** What the cache needs of a function: its code, and its layers when it has any. */
-export type CodeSource = Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'> &
+type CodeSource = Pick<FunctionRecord, 'codeSha256' | 'runtime' | 'handler'> &
   Partial<Pick<FunctionRecord, 'layers'>>;
 
 function keyOf(fn: CodeSource): string {

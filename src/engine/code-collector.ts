@@ -10,7 +10,7 @@ import type { CodeStore, LayerStore, Store } from '../core/ports.js';
 import type { CodeCache } from './code-cache.js';
 import type { EngineLogger } from './execution-recorder.js';
 
-export interface CollectedCode {
+interface CollectedCode {
   /** Unpacked bytes removed from the packages directory. */
   unpackedBytes: number;
   /** Stored archives removed. */

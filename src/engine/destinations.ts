@@ -9,9 +9,9 @@ import type { Execution, ExecutionError } from '../core/execution.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { DeadLetterCondition } from '../core/ports.js';
 
-export type DestinationCondition = 'Success' | DeadLetterCondition;
+type DestinationCondition = 'Success' | DeadLetterCondition;
 
-export interface DestinationRecord {
+interface DestinationRecord {
   version: '1.0';
   timestamp: string;
   requestContext: {
@@ -45,7 +45,7 @@ export function encodeDestinationRecord(record: DestinationRecord): string {
  * and results are never parsed and re-serialised, so a deeply nested one (which JSON.stringify
  * cannot encode: it recurses) still reaches its destination. Text that is not JSON goes as a string.
  */
-export class RawPayload {
+class RawPayload {
   constructor(readonly text: string) {}
 }
 
@@ -78,11 +78,11 @@ export interface DestinationInput {
   /** The event as JSON text. */
   payload: string;
   /** The last attempt's record, when the call ran at all. */
-  execution: Execution | undefined;
+  execution?: Execution | undefined;
   /** The function's result bytes, on success. */
-  result: Buffer | undefined;
+  result?: Buffer | undefined;
   /** The failure to report when there is no execution (e.g. an expired call's last error). */
-  lastError: ExecutionError | null;
+  lastError?: ExecutionError | null | undefined;
 }
 
 export function destinationRecord(input: DestinationInput, now = new Date()): DestinationRecord {
@@ -115,7 +115,7 @@ export function destinationRecord(input: DestinationInput, now = new Date()): De
       executedVersion: input.fn.version,
       functionError: 'Unhandled',
     };
-    record.responsePayload = errorPayload(input.lastError);
+    record.responsePayload = errorPayload(input.lastError ?? null);
   }
   return record;
 }

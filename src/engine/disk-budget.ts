@@ -19,7 +19,7 @@ export interface DataDirUsage {
   budgetBytes: number;
 }
 
-export interface DataDirLayout {
+interface DataDirLayout {
   packagesDir: string;
   codeDir: string;
   /** Database files (the database and its -wal/-shm companions). */

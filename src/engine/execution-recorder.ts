@@ -19,7 +19,7 @@ import type { Store } from '../core/ports.js';
 import { renderedEnd, renderedLine, renderedStart } from './report-lines.js';
 
 /** What a new execution record is made from (see ExecutionRecorder.newExecution). */
-export interface NewExecution extends Pick<
+interface NewExecution extends Pick<
   Execution,
   'id' | 'functionName' | 'version' | 'trigger' | 'invocationType' | 'status' | 'startedAt' | 'attempts'
 > {
@@ -29,7 +29,7 @@ export interface NewExecution extends Pick<
   qualifier?: string | undefined;
 }
 
-export interface RecorderSettings {
+interface RecorderSettings {
   flushIntervalMs: number;
   logBytesPerExecution: number;
   recordTextBytes: number;

@@ -18,6 +18,7 @@ import {
   type FunctionRecord,
 } from '../core/function.js';
 import type { CodeStore, Store } from '../core/ports.js';
+import { LATEST } from '../core/version.js';
 import { sha256 } from '../packaging/zip-archive.js';
 import type { DiskBudget } from './disk-budget.js';
 import type { CodeCache } from './code-cache.js';
@@ -33,7 +34,7 @@ export type FunctionConfigInput = Partial<Omit<FunctionConfig, 'async' | 'layers
   layers?: string[] | undefined;
 };
 
-export interface CreateFunctionInput extends FunctionConfigInput {
+interface CreateFunctionInput extends FunctionConfigInput {
   name: string;
   runtime: FunctionConfig['runtime'];
   handler: string;
@@ -86,7 +87,7 @@ export class FunctionService {
       ...config,
       codeSha256: code.sha,
       codeSize: input.zip.length,
-      version: '$LATEST',
+      version: LATEST,
       createdAt: now,
       updatedAt: now,
     };

@@ -19,7 +19,7 @@ import { Instance, type LogSink } from './instance.js';
 import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
 import { functionEnv, runtimeCommand } from './runtime-commands.js';
 
-export interface PoolSettings {
+interface PoolSettings {
   /** The server's region and account id (functions' ARNs and AWS_REGION). */
   arnScope: ArnScope;
   idleTimeoutMs: number;
@@ -39,7 +39,7 @@ export interface PoolSettings {
   prewarmMax: number;
 }
 
-export type Acquired = { instance: Instance; cold: boolean } | { error: ExecutionError };
+type Acquired = { instance: Instance; cold: boolean } | { error: ExecutionError };
 
 /** Counters and gauges for the benchmark, tests and the metrics endpoint. */
 export interface PoolStats {
@@ -80,7 +80,7 @@ function ewma(average: number | undefined, sample: number): number {
 }
 
 /** Identifies code plus configuration: a change to either means new instances. */
-export function revisionOf(fn: FunctionRecord): string {
+function revisionOf(fn: FunctionRecord): string {
   let rev = revisions.get(fn);
   if (!rev) {
     const h = createHash('sha256');

@@ -71,7 +71,7 @@ const STDERR_TAIL_BYTES = 4096;
  * How long an instance stays idle before its sandbox is paused (frozen): back-to-back calls never
  * pay for pausing and resuming, and what a call leaves running stops soon after it returns.
  */
-export const IDLE_PAUSE_DELAY_MS = 100;
+const IDLE_PAUSE_DELAY_MS = 100;
 const WAKE_FRAME = encodeFrame({ t: 'wake' });
 
 export class Instance {
@@ -435,7 +435,7 @@ function toExecutionError(e: WireError): ExecutionError {
 }
 
 /** Names why a runtime process died, `out of memory` included, from its exit and last stderr. */
-export function describeExit(exit: SandboxExit, stderrTail: string): ExecutionError {
+function describeExit(exit: SandboxExit, stderrTail: string): ExecutionError {
   const heapExhausted = /JavaScript heap out of memory|Reached heap limit|MemoryError/.test(stderrTail);
   if (exit.outOfMemory || heapExhausted) {
     return {

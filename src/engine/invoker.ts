@@ -23,7 +23,13 @@ export interface InvocationOutcome {
   payload: Buffer | undefined;
 }
 
-export interface InvokeOptions {
+/**
+ * What an invocation runs: a function's name, or the record that serves the call when the caller
+ * resolved it already (from the same `qualifier` it passes in the options).
+ */
+type InvokeTarget = string | FunctionRecord;
+
+interface InvokeOptions {
   trigger: Trigger;
   /** Result payloads larger than this fail the execution. */
   maxResultBytes: number;
@@ -48,7 +54,7 @@ export interface InvokeOptions {
   clientContext?: string | undefined;
 }
 
-export interface QueuedAttempt {
+interface QueuedAttempt {
   executionId: string;
   /** 1 for the first attempt. */
   attempt: number;
@@ -79,41 +85,25 @@ export class Invoker {
   }
 
   /**
-   * Runs one invocation to its end. Throws only when the function (or the qualifier's version or
-   * alias) does not exist, the qualifier is malformed, or the call is throttled (429).
+   * Runs one invocation to its end. `target` is the function's name (resolved here: `$LATEST`
+   * from the in-memory view, or what `options.qualifier` names) or a record the caller already
+   * resolved from `options.qualifier` with `VersionService.resolve`, when it needs the serving
+   * version's settings first. Throws only when the function (or the qualifier's version or alias)
+   * does not exist, the qualifier is malformed, or the call is throttled (429).
    */
-  async invoke(name: string, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
+  async invoke(target: InvokeTarget, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
     this.inFlight++;
     try {
       const fn =
-        options.qualifier === undefined
-          ? (this.functions.cached(name) ?? (await this.functions.get(name)))
-          : await this.versions.resolve(name, options.qualifier);
+        typeof target !== 'string'
+          ? target
+          : options.qualifier === undefined
+            ? (this.functions.cached(target) ?? (await this.functions.get(target)))
+            : await this.versions.resolve(target, options.qualifier);
       return await this.run(fn, event, options);
     } finally {
       if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
-  }
-
-  /**
-   * Runs one invocation of a record already resolved from `options.qualifier` (by
-   * `VersionService.resolve`), for callers that need the serving version's settings first.
-   */
-  async invokeResolved(
-    fn: FunctionRecord,
-    event: Buffer,
-    options: InvokeOptions,
-  ): Promise<InvocationOutcome> {
-    this.inFlight++;
-    try {
-      return await this.run(fn, event, options);
-    } finally {
-      if (--this.inFlight === 0) for (const resolve of this.drainWaiters.splice(0)) resolve();
-    }
-  }
-
-  private callContext(fn: FunctionRecord, options: InvokeOptions): CallContext | undefined {
-    return callContextOf(this.arnScope, fn, options);
   }
 
   private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
@@ -163,7 +153,7 @@ export class Invoker {
           fn.timeoutSec * 1000,
           sink,
           options.http,
-          this.callContext(fn, options),
+          callContextOf(this.arnScope, fn, options),
         );
       }
     } catch (err) {

@@ -27,7 +27,7 @@ import { sha256 } from '../packaging/zip-archive.js';
 import type { DiskBudget } from './disk-budget.js';
 import type { CodeCache } from './code-cache.js';
 
-export interface PublishLayerInput {
+interface PublishLayerInput {
   name: string;
   zip: Buffer;
   description?: string | undefined;

@@ -9,7 +9,7 @@ import type { ExecutionError } from '../core/execution.js';
 import { LIMITS, RUNTIMES, type Runtime } from '../core/function.js';
 import type { Instance } from './instance.js';
 
-export interface PrewarmSettings {
+interface PrewarmSettings {
   /** Ready sandboxes kept per runtime at the default memory size when there is no demand. */
   basePerRuntime: number;
   /** Ready sandboxes at most per shape. */

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs
 import { join } from 'node:path';
 
 /** Where Debian's python3-* packages live (for /usr/bin/python3). */
-export const HOST_DIST_PACKAGES = '/usr/lib/python3/dist-packages';
+const HOST_DIST_PACKAGES = '/usr/lib/python3/dist-packages';
 
 interface ProvidedPackage {
   /** Top-level module: a package directory, or `<name>.py`. */
@@ -27,7 +27,7 @@ const pkg = (module: string, distribution: string, lambda: boolean): ProvidedPac
 });
 
 /** boto3 and its dependencies, Lambda's list first. */
-export const PROVIDED_PYTHON_PACKAGES: readonly ProvidedPackage[] = [
+const PROVIDED_PYTHON_PACKAGES: readonly ProvidedPackage[] = [
   pkg('boto3', 'boto3', true),
   pkg('botocore', 'botocore', true),
   pkg('s3transfer', 's3transfer', true),
@@ -42,7 +42,7 @@ export const PROVIDED_PYTHON_PACKAGES: readonly ProvidedPackage[] = [
   pkg('chardet', 'chardet', false),
 ];
 
-export interface ProvidedPythonPackages {
+interface ProvidedPythonPackages {
   /** Top-level modules linked. */
   linked: string[];
   /** Modules of Lambda's set the host lacks. */

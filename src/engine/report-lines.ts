@@ -12,11 +12,11 @@ import type { Execution, LogLine } from '../core/execution.js';
 const MB_BYTES = 1024 * 1024;
 const FINAL = new Set(['succeeded', 'failed', 'timeout', 'expired']);
 
-export function startLine(requestId: string, version: string): string {
+function startLine(requestId: string, version: string): string {
   return `START RequestId: ${requestId} Version: ${version}`;
 }
 
-export function endLine(requestId: string): string {
+function endLine(requestId: string): string {
   return `END RequestId: ${requestId}`;
 }
 

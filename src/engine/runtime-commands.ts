@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { logGroupName, type ArnScope } from '../core/arn.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
 
-export interface RuntimeCommand {
+interface RuntimeCommand {
   command: string[];
   env: Record<string, string>;
   /** Install prefixes outside /usr that the sandbox must mount for the interpreter to run. */
@@ -62,7 +62,7 @@ const BASE_ENV = {
 };
 
 /** Facts about the instance a function is loaded into, for its environment. */
-export interface InstanceFacts {
+interface InstanceFacts {
   /** The server's region and account id. */
   scope: ArnScope;
   /** The instance's id (`i-<uuid>`): its 32 hex digits name the log stream, as on Lambda. */
@@ -114,7 +114,7 @@ export function functionEnv(fn: FunctionRecord, facts: InstanceFacts): Record<st
  * Lambda's log stream name of an instance: `YYYY/MM/DD/[<version>]<32 hex>`, the date in UTC and
  * the hex digits those of the instance id.
  */
-export function logStreamName(version: string, instanceId: string, now: Date): string {
+function logStreamName(version: string, instanceId: string, now: Date): string {
   const day = now.toISOString().slice(0, 10).replaceAll('-', '/');
   const hex = instanceId.replace(/[^0-9a-f]/g, '').slice(-32);
   return `${day}/[${version}]${hex}`;

@@ -21,7 +21,7 @@ const MIN_INTERVAL_MS = 1000;
 const MAX_REJECTED = 5000;
 
 /** Checks an IANA time zone name; throws a validation error naming it when unknown. */
-export function assertTimezone(timezone: string): void {
+function assertTimezone(timezone: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {

@@ -1,21 +1,20 @@
 /**
  * Fires timer triggers. Each enabled timer has one pending Node timer for its next tick; when it
- * comes, the tick is handed over (`FireTimer` must be idempotent per tick: the server queues it
- * under an id derived from trigger and tick, so a second hand-over finds the id taken) and then
+ * comes, the tick is handed to the async queue (retries, dead letters) under an id derived from
+ * trigger and tick (`timerExecutionId`), unless that id is already queued or recorded, and then
  * claimed in the store (a conditional update that records the newest tick fired). A crash between
- * the two leaves the tick unclaimed, and the restart hands it over again, which changes nothing:
- * each tick fires exactly once. On start-up, the newest tick missed while no server ran is fired
+ * the two leaves the tick unclaimed, and the restart hands it over again, which finds the id taken
+ * and changes nothing: each tick fires exactly once. On start-up, the newest tick missed while no server ran is fired
  * or skipped, per the trigger's `missedTicks`; older missed ticks are never fired. Keeps up with
  * trigger changes by subscribing to the TriggerService.
  */
-import type { Store } from '../core/ports.js';
+import type { AsyncQueue, Store } from '../core/ports.js';
 import type { TimerTriggerConfig, TriggerRecord } from '../core/trigger.js';
+import type { AsyncDispatcher } from './async-dispatcher.js';
 import type { EngineLogger } from './execution-recorder.js';
+import { timerExecutionId } from './execution-id.js';
 import { newestFiring, parseSchedule, type Schedule } from './schedule.js';
 import type { TriggerChange, TriggerService } from './trigger-service.js';
-
-/** Hands one firing over (queues the trigger's function with its payload); idempotent per tick. */
-export type FireTimer = (trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date) => Promise<void>;
 
 /** setTimeout takes at most 2^31 - 1 ms; longer waits are re-armed. */
 const MAX_DELAY_MS = 2_147_483_647;
@@ -34,8 +33,10 @@ export class TimerScheduler {
 
   constructor(
     private readonly store: Store,
+    /** Where ticks go, and where a tick already handed over is found. */
+    private readonly queue: AsyncQueue,
+    private readonly dispatcher: Pick<AsyncDispatcher, 'enqueue'>,
     private readonly triggers: TriggerService,
-    private readonly fire: FireTimer,
     private readonly logger: EngineLogger,
   ) {}
 
@@ -120,11 +121,27 @@ export class TimerScheduler {
   /** Hands the tick over, then records it as fired. A tick that could not be handed over stays unclaimed. */
   private async fireTick(trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date): Promise<void> {
     try {
-      await this.fire(trigger, config, tick);
+      await this.handOver(trigger, config, tick);
       await this.store.claimTimerTick(trigger.id, tick.toISOString());
     } catch (err) {
       this.logger.error({ err, trigger: trigger.id, tick: tick.toISOString() }, 'a timer firing failed');
     }
+  }
+
+  /**
+   * Queues the trigger's function with its payload under the tick's own id, unless a server
+   * (this one before a crash, or another) already did: the id is then queued or recorded.
+   */
+  private async handOver(trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date): Promise<void> {
+    const executionId = timerExecutionId(trigger.id, tick);
+    if ((await this.queue.get(executionId)) || (await this.store.getExecution(executionId))) return;
+    await this.dispatcher.enqueue({
+      functionName: trigger.functionName,
+      event: JSON.stringify(config.payload),
+      trigger: 'timer',
+      executionId,
+      qualifier: config.qualifier ?? undefined,
+    });
   }
 
   private scheduleOf(trigger: TriggerRecord, config: TimerTriggerConfig): Schedule | undefined {

@@ -27,7 +27,7 @@ import { LATEST } from '../core/version.js';
 import { nextFirings, parseSchedule } from './schedule.js';
 
 /** Settings of an HTTP trigger as a caller gives them; omitted ones get defaults. */
-export interface HttpTriggerInput {
+interface HttpTriggerInput {
   type: 'http';
   auth?: HttpAuth | undefined;
   style?: HttpStyle | undefined;
@@ -39,7 +39,7 @@ export interface HttpTriggerInput {
   qualifier?: string | null | undefined;
 }
 
-export interface TimerTriggerInput {
+interface TimerTriggerInput {
   type: 'timer';
   schedule?: string | undefined;
   timezone?: string | undefined;
@@ -50,7 +50,7 @@ export interface TimerTriggerInput {
   qualifier?: string | null | undefined;
 }
 
-export type TriggerInput = HttpTriggerInput | TimerTriggerInput;
+type TriggerInput = HttpTriggerInput | TimerTriggerInput;
 
 export type TriggerChange =
   { kind: 'created' | 'updated'; trigger: TriggerRecord } | { kind: 'deleted'; trigger: TriggerRecord };

@@ -27,7 +27,7 @@ import {
 import type { FunctionService } from './function-service.js';
 import type { InstancePool } from './instance-pool.js';
 
-export interface PublishInput {
+interface PublishInput {
   /** Describes the version; the function's description when absent. */
   description?: string | undefined;
   /**
@@ -37,13 +37,13 @@ export interface PublishInput {
   codeSha256?: string | undefined;
 }
 
-export interface PublishResult {
+interface PublishResult {
   version: VersionRecord;
   /** False when `$LATEST` had not changed since the newest version, which is returned instead. */
   created: boolean;
 }
 
-export interface AliasInput {
+interface AliasInput {
   name: string;
   /** A version number or `$LATEST`. */
   functionVersion: string;
@@ -52,7 +52,7 @@ export interface AliasInput {
 }
 
 /** Fields left out keep their values; `routing: null` removes the routing. */
-export interface AliasPatch {
+interface AliasPatch {
   functionVersion?: string | undefined;
   description?: string | undefined;
   routing?: AliasRouting | null | undefined;

@@ -14,7 +14,7 @@ import { splitNodeHandler } from '../core/handler.js';
 import { isInside, readPackageTsconfig } from './package-tsconfig.js';
 
 /** Build output directory inside the package; the unpacked package never keeps its own copy of it. */
-export const BUILD_DIR = '.nimbus-build';
+const BUILD_DIR = '.nimbus-build';
 
 const JS_EXTENSIONS = ['.js', '.mjs', '.cjs'];
 const TS_EXTENSIONS = ['.ts', '.mts', '.cts'];

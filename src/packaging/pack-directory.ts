@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import yazl from 'yazl';
 
-export interface PackProgress {
+interface PackProgress {
   /** Regular files read completely so far. */
   files: number;
   /** Bytes of regular files read so far. */

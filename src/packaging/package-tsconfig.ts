@@ -11,7 +11,7 @@ import path from 'node:path';
 import { NimbusError } from '../core/errors.js';
 
 /** What esbuild gets as `tsconfigRaw`: compiler options with `baseUrl` made absolute. */
-export interface PackageTsconfig {
+interface PackageTsconfig {
   compilerOptions?: Record<string, unknown>;
 }
 
@@ -177,7 +177,7 @@ function checkPathsInside(root: string, options: Record<string, unknown>, source
 }
 
 /** tsconfig files are JSON with comments and trailing commas: strips both, leaving strings intact. */
-export function jsoncToJson(text: string): string {
+function jsoncToJson(text: string): string {
   return dropTrailingCommas(dropComments(text));
 }
 

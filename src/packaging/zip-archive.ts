@@ -15,13 +15,13 @@ import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS } from '../core/function.js';
 
-export interface UnpackLimits {
+interface UnpackLimits {
   maxZippedBytes: number;
   maxUnpackedBytes: number;
   maxFiles: number;
 }
 
-export interface UnpackResult {
+interface UnpackResult {
   /** Regular files and symlinks written (directories not counted). */
   files: number;
   /** Bytes actually written, counted as they streamed, not as the headers claimed. */

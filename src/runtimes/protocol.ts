@@ -216,7 +216,7 @@ export class FrameBatcher {
 }
 
 /** Frames larger than this are a protocol violation (payloads are capped far below it). */
-export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 /** Incremental decoder: feed it chunks, it calls `onFrame` for every complete frame. */
 export class FrameDecoder {

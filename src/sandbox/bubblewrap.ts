@@ -48,7 +48,7 @@ export function systemMountArgs(): string[] {
   return args;
 }
 
-export interface BubblewrapOptions {
+interface BubblewrapOptions {
   cgroups: CgroupSupport;
   /** User ids sandboxes run as when Nimbus itself runs as root, one per running sandbox. */
   sandboxUids: UidRange;

@@ -27,7 +27,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { IsolationReport } from '../core/ports.js';
 
-export interface CgroupLimits {
+interface CgroupLimits {
   memoryBytes: number;
   maxProcesses: number;
   /** CPU weight and quota are derived from memory. */
@@ -71,7 +71,7 @@ export interface InstanceCgroup {
 }
 
 /** Where the groups of sandboxes are made. */
-export interface CgroupPlacement {
+interface CgroupPlacement {
   /** True when the parents are inside the server's own cgroup(s); false at the hierarchy root. */
   nested: boolean;
   /** The `nimbus` parent directory per hierarchy. */
@@ -98,14 +98,14 @@ export interface CgroupSupport {
  * quota where the kernel offers it: a short call after an idle spell (most calls) runs unthrottled,
  * only sustained use is held to the quota.
  */
-export const CPU_QUOTA = { mbPerVcpu: 1769, minVcpu: 1 / 8, periodUs: 100_000 } as const;
+const CPU_QUOTA = { mbPerVcpu: 1769, minVcpu: 1 / 8, periodUs: 100_000 } as const;
 
 /**
  * The CPU quota of an instance of `memoryMb` serving up to `concurrentCalls` calls at once, in
  * microseconds per CPU_QUOTA.periodUs: each call slot gets what its memory buys on Lambda, where
  * every concurrent call has an environment (and CPU) of its own; at most every CPU of the host.
  */
-export function cpuQuotaOf(memoryMb: number, concurrentCalls: number): number {
+function cpuQuotaOf(memoryMb: number, concurrentCalls: number): number {
   const vcpus = Math.max(CPU_QUOTA.minVcpu, memoryMb / CPU_QUOTA.mbPerVcpu) * Math.max(1, concurrentCalls);
   return Math.round(Math.min(availableParallelism(), vcpus) * CPU_QUOTA.periodUs);
 }

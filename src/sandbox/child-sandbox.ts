@@ -38,7 +38,7 @@ export function substitutePaths(
   };
 }
 
-export function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undefined): SandboxProcess {
+function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undefined): SandboxProcess {
   let killed = false;
   const exited = child.exit.then(async ({ code: rawCode, signal: rawSignal }): Promise<SandboxExit> => {
     // bubblewrap reports a signal that killed the sandboxed process as exit code 128 + signal.

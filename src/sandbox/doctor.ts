@@ -38,7 +38,7 @@ function bubblewrapProblem(sandboxUid: number): string | undefined {
 }
 
 /** Raised when functions cannot be isolated and the operator has not asked for `--sandbox none`. */
-export class NoIsolationError extends Error {}
+class NoIsolationError extends Error {}
 
 /** `probe`: report what the driver would enforce without changing the host (no namespaces, no firewall table). */
 export function createSandboxDriver(config: Config, probe = false): SandboxDriver {

@@ -23,14 +23,14 @@ import { networkInterfaces } from 'node:os';
 import type { FunctionNetwork } from '../core/function.js';
 import type { NetworkIsolationReport } from '../core/ports.js';
 
-export const NFT = '/usr/sbin/nft';
-export const IP = '/usr/sbin/ip';
-export const NSENTER = '/usr/bin/nsenter';
+const NFT = '/usr/sbin/nft';
+const IP = '/usr/sbin/ip';
+const NSENTER = '/usr/bin/nsenter';
 /** nft buffers what it echoes when writing to a pipe; stdbuf makes it write each line at once. */
 const STDBUF = '/usr/bin/stdbuf';
 
 /** Destinations no sandbox reaches unless the operator allows them (IPv4; IPv6 has no egress at all). */
-export const DENIED_RANGES = [
+const DENIED_RANGES = [
   '0.0.0.0/8',
   '10.0.0.0/8',
   '100.64.0.0/10',
@@ -49,7 +49,7 @@ const NAMESPACES_PER_BLOCK = BLOCK_ADDRESSES / 2;
 /** Namespaces kept ready beyond those in use, so a spawn never waits for one. */
 const SPARE_NAMESPACES = 2;
 
-export interface NetworkSettings {
+interface NetworkSettings {
   /** IPv4 subnet (CIDR, /23 or larger) the sandboxes' veth pairs take their addresses from. */
   subnet: string;
   /** IPv4 addresses or CIDR ranges the operator lets sandboxes reach although they are denied by default. */
@@ -57,7 +57,7 @@ export interface NetworkSettings {
 }
 
 /** One sandbox's place in the network: how to start it there, and its egress choice. */
-export interface NetworkLease {
+interface NetworkLease {
   /** Wraps bubblewrap's command line so the sandbox starts inside its namespace. */
   wrap(file: string, args: string[]): { file: string; args: string[] };
   /** Applies the function's choice; resolves once the filter enforces it. */
@@ -75,7 +75,7 @@ export interface NetworkIsolation {
 }
 
 /** Parses `a.b.c.d/p` (or a bare address, /32); undefined when it is not IPv4 CIDR. */
-export function parseIpv4Cidr(text: string): { base: number; prefix: number } | undefined {
+function parseIpv4Cidr(text: string): { base: number; prefix: number } | undefined {
   const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(text.trim());
   if (!match) return undefined;
   const octets = match.slice(1, 5).map(Number);

@@ -10,7 +10,7 @@
  */
 
 /** Architectures Nimbus has syscall tables for, named as the kernel's audit code names them. */
-export type SeccompArch = 'x86_64' | 'aarch64';
+type SeccompArch = 'x86_64' | 'aarch64';
 
 /** The architecture of this host's Node (the runtimes run on the same one), if supported. */
 export function hostSeccompArch(): SeccompArch | undefined {

@@ -131,7 +131,7 @@ export interface AccessKeysTable {
   created_at: string;
 }
 
-export interface SchemaVersionTable {
+interface SchemaVersionTable {
   version: number;
   applied_at: string;
 }
@@ -167,7 +167,7 @@ export interface LayerVersionsTable {
 }
 
 /** The last version number a layer name was given, so numbers are never reused (v8). */
-export interface LayerVersionCountersTable {
+interface LayerVersionCountersTable {
   layer_name: string;
   last_version: number;
 }
@@ -198,7 +198,7 @@ export interface AliasesTable {
 }
 
 /** The last version number a function was given, so numbers are never reused (v6). */
-export interface VersionCountersTable {
+interface VersionCountersTable {
   function_name: string;
   last_version: number;
 }
@@ -485,10 +485,8 @@ const v10: Migration = async (db) => {
 
 const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10];
 
-export const SCHEMA_VERSION = MIGRATIONS.length;
-
 /**
- * Brings the schema up to SCHEMA_VERSION. Idempotent, and each step is one transaction, so a crash
+ * Brings the schema up to the newest version (MIGRATIONS.length). Idempotent, and each step is one transaction, so a crash
  * mid-migration leaves the previous version intact.
  */
 export async function migrate(db: Kysely<Database>): Promise<void> {

@@ -8,10 +8,8 @@ import { lambdaFunctionArn, lambdaRoleArn, logGroupName, type ArnScope } from '.
 import type { FunctionRecord, Runtime } from '../../core/function.js';
 import type { FunctionLayer } from '../../core/layer.js';
 import { runtimeVersionName } from '../../engine/runtime-commands.js';
-import type { AliasRecord } from '../../core/version.js';
+import { LATEST, type AliasRecord } from '../../core/version.js';
 import { invalidParameter } from './lambda-errors.js';
-
-export const LATEST = '$LATEST';
 
 const LAMBDA_RUNTIMES: Record<string, Runtime> = {
   'python3.8': 'python3',
@@ -37,7 +35,7 @@ export function nimbusRuntime(lambdaRuntime: string): Runtime {
 }
 
 /** The Lambda runtime name of what actually runs a function (Nimbus keeps no per-function Lambda name). */
-export function lambdaRuntime(runtime: Runtime): string {
+function lambdaRuntime(runtime: Runtime): string {
   return runtimeVersionName(runtime);
 }
 
@@ -83,11 +81,6 @@ export function assertUnqualified(ref: FunctionRef, action: string): void {
   );
 }
 
-/** A function's ARN in the server's region and account, with `:qualifier` when one is given. */
-export function functionArn(name: string, scope: ArnScope, qualifier?: string): string {
-  return lambdaFunctionArn(scope, name, qualifier);
-}
-
 /** Lambda's LastModified format: `2026-11-23T16:31:33.123+0000`. */
 function lastModified(iso: string): string {
   return iso.replace(/Z$/, '+0000');
@@ -120,7 +113,7 @@ export function functionConfiguration(
 ): Record<string, unknown> {
   return {
     FunctionName: fn.name,
-    FunctionArn: functionArn(fn.name, scope, view.qualifier),
+    FunctionArn: lambdaFunctionArn(scope, fn.name, view.qualifier),
     Runtime: lambdaRuntime(fn.runtime),
     Role: lambdaRoleArn(scope),
     Handler: fn.handler,
@@ -150,7 +143,7 @@ export function functionConfiguration(
 /** AliasConfiguration as Lambda returns it from CreateAlias, GetAlias, UpdateAlias and ListAliases. */
 export function aliasConfiguration(alias: AliasRecord, scope: ArnScope): Record<string, unknown> {
   return {
-    AliasArn: functionArn(alias.functionName, scope, alias.name),
+    AliasArn: lambdaFunctionArn(scope, alias.functionName, alias.name),
     Name: alias.name,
     FunctionVersion: alias.functionVersion,
     Description: alias.description,

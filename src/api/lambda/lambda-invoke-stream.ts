@@ -10,12 +10,12 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LIMITS } from '../../core/function.js';
+import { LATEST } from '../../core/version.js';
 import type { HttpResponseSink } from '../../engine/instance.js';
 import type { ApiDeps } from '../deps.js';
 import { HTTP_STREAM_LIMITS } from '../http-trigger-front.js';
 import { pacedWriter } from '../paced-writer.js';
 import { invokeCompleteMessage, payloadChunkMessage, type InvokeComplete } from './event-stream.js';
-import { LATEST } from './function-configuration.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
 import {
   callContextOf,
@@ -96,7 +96,7 @@ export async function invokeWithResponseStream(
     sink.cancel?.();
   });
 
-  const { execution, payload } = await deps.invoker.invokeResolved(fn, body, {
+  const { execution, payload } = await deps.invoker.invoke(fn, body, {
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
     qualifier: q,

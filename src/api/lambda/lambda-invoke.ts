@@ -10,8 +10,7 @@ import { LIMITS, type FunctionRecord } from '../../core/function.js';
 import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
 import { renderExecutionLog } from '../../engine/report-lines.js';
 import type { ApiDeps } from '../deps.js';
-import { isVersionNumber } from '../../core/version.js';
-import { LATEST } from './function-configuration.js';
+import { LATEST, isVersionNumber } from '../../core/version.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
 import { lambdaStackTrace } from './stack-trace.js';
 
@@ -39,12 +38,18 @@ export async function invokeFunction(
   if (type === 'DryRun') return reply.header('x-amz-executed-version', fn.version).code(204).send();
   if (type === 'Event') {
     // A queued call resolves its qualifier again when it runs, so an alias's pick is made then.
-    const queued = await deps.dispatcher.enqueue(fn.name, text, 'api', undefined, q, trace);
+    const queued = await deps.dispatcher.enqueue({
+      functionName: fn.name,
+      event: text,
+      trigger: 'api',
+      qualifier: q,
+      trace,
+    });
     if (q === undefined || isVersionNumber(q)) reply.header('x-amz-executed-version', fn.version);
     return reply.code(202).header('x-amzn-requestid', queued.id).send();
   }
 
-  const { execution, payload } = await deps.invoker.invokeResolved(fn, body, {
+  const { execution, payload } = await deps.invoker.invoke(fn, body, {
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
     qualifier: q,

@@ -10,21 +10,25 @@
  * Invoke and DeleteFunction.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ArnScope } from '../../core/arn.js';
+import { lambdaFunctionArn, type ArnScope } from '../../core/arn.js';
 import { keyAllows, type AccessAction, type AccessKeyRecord } from '../../core/access-key.js';
 import { NimbusError } from '../../core/errors.js';
 import { isClientAbort } from '../errors.js';
 import { LIMITS, type FunctionRecord } from '../../core/function.js';
-import { isVersionNumber, parseQualifier, type AliasRecord, type AliasRouting } from '../../core/version.js';
+import {
+  LATEST,
+  isVersionNumber,
+  parseQualifier,
+  type AliasRecord,
+  type AliasRouting,
+} from '../../core/version.js';
 import { servedRecord } from '../../engine/version-service.js';
 import type { FunctionConfigInput } from '../../engine/function-service.js';
 import type { ApiDeps } from '../deps.js';
 import { parseBody } from '../parse.js';
 import {
-  LATEST,
   aliasConfiguration,
   assertUnqualified,
-  functionArn,
   functionConfiguration as configurationShape,
   nimbusRuntime,
   parseFunctionRef,
@@ -112,7 +116,7 @@ const ACTION_NAMES: Record<string, string> = {
 /** AccessDeniedException unless the caller's key allows `action` on the function. */
 export function authorize(caller: LambdaCaller, action: AccessAction, name?: string): void {
   if (keyAllows(caller.key, action, name)) return;
-  const resource = name === undefined ? '*' : functionArn(name, caller.scope);
+  const resource = name === undefined ? '*' : lambdaFunctionArn(caller.scope, name);
   throw accessDenied(
     `User: ${caller.key.id} is not authorized to perform: ${ACTION_NAMES[action]} on resource: ${resource} (the key allows ${caller.key.allow?.join(', ')})`,
   );

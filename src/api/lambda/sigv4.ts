@@ -22,7 +22,7 @@ export interface SignedRequest {
   body: Buffer;
 }
 
-export interface SignatureCheck {
+interface SignatureCheck {
   /** The service name the credential scope must carry, e.g. `lambda`. */
   service: string;
   /** The secret of an access key id, or undefined when there is no such key. */
