@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { rawGet } from './helpers/raw-http.js';
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -520,21 +520,9 @@ describe('HTTP triggers', () => {
 
     it('serves a trigger on its host name at any path', async () => {
       const port = Number(new URL(nimbus.url).port);
-      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest(
-          { host: '127.0.0.1', port, path: '/any/path?q=1', headers: { host: `api.example.test:${port}` } },
-          (r) => {
-            let body = '';
-            r.setEncoding('utf8');
-            r.on('data', (c: string) => (body += c));
-            r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
+      const res = await rawGet(nimbus.url, '/any/path?q=1', { host: `api.example.test:${port}` });
       assert.equal(res.status, 200);
-      const event = JSON.parse(res.body);
+      const event = JSON.parse(res.text);
       assert.equal(event.rawPath, '/any/path');
       assert.equal(event.rawQueryString, 'q=1');
       assert.equal(event.requestContext.domainName, `api.example.test:${port}`);

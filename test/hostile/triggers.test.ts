@@ -6,10 +6,10 @@
  * `/../`, `%2e`, escaped letters) reaches the function as one normalised path.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
+import { rawGet } from '../helpers/raw-http.js';
 
 describe('hostile requests to HTTP triggers', () => {
   let nimbus: TestServer;
@@ -38,25 +38,6 @@ describe('hostile requests to HTTP triggers', () => {
     assert.equal(event.headers?.authorization, undefined);
   });
 });
-
-/** A GET sent exactly as written: fetch() would resolve dot segments and escapes itself. */
-function rawGet(
-  base: string,
-  path: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; text: string }> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('host names and paths of HTTP triggers', () => {
   let nimbus: TestServer;
