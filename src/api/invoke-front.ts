@@ -13,6 +13,7 @@ import { NimbusError } from '../core/errors.js';
 import type { Execution } from '../core/execution.js';
 import { LIMITS } from '../core/function.js';
 import { apiKeyError, newRequestId } from './auth.js';
+import { RETRY_AFTER_SEC, type BodyBudget } from './body-budget.js';
 import { clientContextOf, isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
@@ -95,6 +96,7 @@ function invokeTarget(req: IncomingMessage): string | undefined {
  */
 export function invokeFront(
   deps: ApiDeps,
+  bodyBudget: BodyBudget,
   log: FrontLogger,
   next: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -218,6 +220,12 @@ export function invokeFront(
         ),
       );
     if (Number(req.headers['content-length'] ?? 0) > limit) return refuse(req, res, tooLarge);
+    if (!bodyBudget.admit(req, res, limit)) {
+      return refuse(req, res, () => {
+        res.setHeader('retry-after', String(RETRY_AFTER_SEC));
+        fail(res, id, bodyBudget.refusal());
+      });
+    }
 
     const chunks: Buffer[] = [];
     let size = 0;
