@@ -83,9 +83,17 @@ async function answerBeforeBody(
   length: number,
 ): Promise<Answer> {
   const { req, answer } = openRequest(server, method, path, { ...headers, 'content-length': String(length) });
+  let timer: NodeJS.Timeout | undefined;
+  const noAnswer = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${method} ${path}: no answer within 5 s while the body was held back`)),
+      5_000,
+    );
+  });
   try {
-    return await answer;
+    return await Promise.race([answer, noAnswer]);
   } finally {
+    clearTimeout(timer);
     req.destroy();
   }
 }
