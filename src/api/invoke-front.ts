@@ -3,7 +3,8 @@
  * ahead of fastify, because a warm call must cost little more than the hop to its sandbox (the
  * framework's routing, hooks and reply machinery cost as much as the whole rest of a call).
  * Everything else goes to fastify. Same contract as the other routes: bearer key, the one error
- * shape with a request id, 413 past the body limit, 400 for an event that is not JSON. With
+ * shape with a request id, 413 past the body limit, 503 (Retry-After) when the server-wide
+ * BodyBudget for large bodies is taken, 400 for an event that is not JSON. With
  * `x-nimbus-invocation-type: async` (or Lambda's `Event`) the call is queued and answered 202.
  * `?qualifier=` names a version or alias (the query string is only parsed when there is one); the
  * answer's `x-nimbus-executed-version` says which version served the call.
