@@ -202,13 +202,18 @@ const SETTINGS = {
     schema: int(2, 3600).default(30),
     doc: 'Lease on a running async call, renewed while it runs; a call whose server died runs again once its lease ends (or at the next start).',
   },
+  maxInflightBodyMb: {
+    env: 'NIMBUS_MAX_INFLIGHT_BODY_MB',
+    schema: int(1, 1024 * 1024).default(256),
+    doc: 'Request bodies over 1 MB being read at once, in MB, over every route (uploads, invokes, HTTP triggers, the Lambda API); past it such requests get 503 with Retry-After: 1 (one body alone is always admitted).',
+  },
   region: {
     env: 'NIMBUS_REGION',
     schema: z
       .string()
       .regex(/^[a-z]{2}(-[a-z]+)+-\d{1,2}$/, "must look like an AWS region, e.g. 'us-east-1' or 'eu-west-1'")
       .default('us-east-1'),
-    doc: "Region in every ARN Nimbus shows and in functions' AWS_REGION (the Lambda API serves requests signed for any region).",
+    doc: "Region in every ARN Nimbus shows and in functions' AWS_REGION; Lambda API requests must be signed for it.",
   },
   accountId: {
     env: 'NIMBUS_ACCOUNT_ID',

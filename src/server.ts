@@ -241,6 +241,7 @@ async function startLockedServer(
       version: VERSION,
       accessKeys: new AccessKeyService(store.accessKeys()),
       rieFunction: config.rieFunction,
+      maxInflightBodyBytes: config.maxInflightBodyMb * 1024 * 1024,
       arnScope,
     },
     options.logStream

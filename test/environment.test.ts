@@ -280,7 +280,7 @@ describe('the per-call context', () => {
       });
       assert.equal(made.status, 201, made.text);
     }
-    lambda = lambdaClient(nimbus, await createAccessKey(nimbus), 'us-west-2');
+    lambda = lambdaClient(nimbus, await createAccessKey(nimbus), REGION);
     // The SDK has no parameter for the trace header: add it as a tracing middleware would.
     lambda.middlewareStack.add(
       (next) => (args) => {

@@ -46,8 +46,8 @@ let zipV1: Buffer;
 let zipV2: Buffer;
 const RIE_FUNCTION = 'lam-rie';
 /**
- * The server's region and account: every ARN shows them, whatever region a client signs for (the
- * clients here sign for us-west-2, eu-west-1 and eu-central-1).
+ * The server's region and account: every ARN shows them, and every client signs for the region
+ * (the SDK, the AWS CLI and boto3 alike; test/hostile/lambda-api-bodies.test.ts signs for others).
  */
 const REGION = 'ap-southeast-2';
 const ACCOUNT_ID = '123456789012';
@@ -68,7 +68,7 @@ function createKey(grants: Record<string, unknown> = {}): Promise<AccessKey> {
   return createAccessKey(server, grants);
 }
 
-function sdk(key: AccessKey, region = 'eu-west-1'): LambdaClient {
+function sdk(key: AccessKey, region = REGION): LambdaClient {
   return lambdaClient(server, key, region);
 }
 
@@ -81,8 +81,8 @@ function awsEnv(key: AccessKey): NodeJS.ProcessEnv {
     HOME: home,
     AWS_ACCESS_KEY_ID: key.accessKeyId,
     AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
-    AWS_DEFAULT_REGION: 'us-west-2',
-    AWS_REGION: 'us-west-2',
+    AWS_DEFAULT_REGION: REGION,
+    AWS_REGION: REGION,
     AWS_PAGER: '',
     AWS_CONFIG_FILE: join(home, 'none'),
     AWS_SHARED_CREDENTIALS_FILE: join(home, 'none'),
@@ -954,7 +954,7 @@ describe('versions, aliases and qualifiers', () => {
 
   it('publish-version, create-alias, update-alias with weights and invoke --qualifier with the AWS CLI', async () => {
     // Each AWS CLI call starts a Python process: the CLI does what the SDK test does not cover.
-    const client = sdk(fullKey, 'us-west-2');
+    const client = sdk(fullKey);
     const name = 'lam-ver-cli';
     const out = join(work, 'ver-cli-out.json');
     await client.send(

@@ -1,13 +1,14 @@
 /**
  * SigV4 verification as a unit: vectors from AWS's Signature Version 4 test suite, then the
- * checks Nimbus adds (clock skew, unknown keys, tampered bodies, malformed headers).
+ * checks Nimbus adds (clock skew, region, unknown keys, tampered bodies, unsigned payloads,
+ * malformed headers), and the header-only check that runs before a body is read.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { verifySignature, type SignedRequest } from '../src/api/lambda/sigv4.js';
+import { checkCredential, verifySignature, type SignedRequest } from '../src/api/lambda/sigv4.js';
 
 const SUITE_KEY = { id: 'AKIDEXAMPLE', secret: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
 const SUITE_NOW = new Date('2015-08-30T12:36:00Z');
@@ -59,6 +60,15 @@ async function signed(body: string, date = new Date()): Promise<SignedRequest> {
     rawHeaders,
     body: Buffer.from(body),
   };
+}
+
+/** rawHeaders with `name` set to `value` (replacing any it had). */
+function withHeader(raw: string[], name: string, value: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== name) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return [...out, name, value];
 }
 
 describe('SigV4 verification', () => {
@@ -122,6 +132,54 @@ describe('SigV4 verification', () => {
     });
     const slightlyLate = await signed('{}', new Date(now.getTime() + 14 * 60_000));
     assert.equal(await verifySignature(slightlyLate, { service: 'lambda', secretOf, now }), SUITE_KEY.id);
+  });
+
+  it("checks the credential scope's region when the server names one", async () => {
+    const request = await signed('{}');
+    assert.equal(
+      await verifySignature(request, { service: 'lambda', region: 'eu-north-1', secretOf }),
+      SUITE_KEY.id,
+    );
+    await assert.rejects(verifySignature(request, { service: 'lambda', region: 'us-east-1', secretOf }), {
+      type: 'InvalidSignatureException',
+      message: /region 'eu-north-1', but this server is in region 'us-east-1'/,
+    });
+  });
+
+  it('checks from the headers alone, before any body: shape, region, date, key, UNSIGNED-PAYLOAD', async () => {
+    const request = await signed('{"a":1}');
+    const check = { service: 'lambda', region: 'eu-north-1', secretOf };
+    const credential = await checkCredential(request.rawHeaders, check);
+    assert.equal(credential.accessKeyId, SUITE_KEY.id);
+    assert.ok(!JSON.stringify({ ...credential, secret: undefined }).includes(SUITE_KEY.secret));
+    await assert.rejects(checkCredential(request.rawHeaders, { ...check, region: 'us-east-1' }), {
+      type: 'InvalidSignatureException',
+    });
+    await assert.rejects(checkCredential(request.rawHeaders, { ...check, secretOf: async () => undefined }), {
+      type: 'UnrecognizedClientException',
+    });
+    const later = new Date(Date.now() + 16 * 60_000);
+    await assert.rejects(checkCredential(request.rawHeaders, { ...check, now: later }), {
+      message: /Signature expired/,
+    });
+    const unsigned = withHeader(request.rawHeaders, 'x-amz-content-sha256', 'UNSIGNED-PAYLOAD');
+    for (const body of [
+      ['content-length', '7'],
+      ['transfer-encoding', 'chunked'],
+    ]) {
+      await assert.rejects(checkCredential([...unsigned, ...body], check), {
+        type: 'InvalidSignatureException',
+        message: /payload must be signed/,
+      });
+    }
+    assert.equal(
+      (await checkCredential([...unsigned, 'content-length', '0'], check)).accessKeyId,
+      SUITE_KEY.id,
+    );
+    // Once read, the body settles it, whatever the headers said.
+    await assert.rejects(verifySignature({ ...request, rawHeaders: unsigned }, check), {
+      message: /payload must be signed/,
+    });
   });
 
   it('names unknown keys, missing and malformed Authorization headers', async () => {

@@ -1,12 +1,14 @@
 /**
  * Builds the HTTP API (fastify): raw-body parsing, bearer-key auth on every route but health
- * and the OpenAPI document, the one error shape, and the route modules.
+ * and the OpenAPI document, the one error shape, and the route modules; and the one BodyBudget
+ * that every door (fastify, invoke, HTTP triggers) reads large bodies through.
  */
 import { createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { apiKeyError, newRequestId } from './auth.js';
+import { BodyBudget, RETRY_AFTER_SEC } from './body-budget.js';
 import { isClientAbort } from './errors.js';
 import type { ApiDeps } from './deps.js';
 import { registerAccessKeyRoutes } from './access-key-routes.js';
@@ -20,8 +22,9 @@ import { registerVersionRoutes } from './version-routes.js';
 import { httpTriggerFront } from './http-trigger-front.js';
 import { HttpTriggerTable } from './http-trigger-table.js';
 import { invokeFront } from './invoke-front.js';
-import { LAMBDA_LAYERS_PREFIX, registerLambdaLayerRoutes } from './lambda/layer-routes.js';
-import { isLambdaApiUrl, registerLambdaRoutes } from './lambda/lambda-routes.js';
+import { registerLambdaLayerRoutes } from './lambda/layer-routes.js';
+import { registerLambdaRoutes } from './lambda/lambda-routes.js';
+import { isLambdaApiUrl, LAMBDA_LAYERS_PREFIX } from './platform-paths.js';
 import { openApiDocument } from './openapi.js';
 
 /** How long shutdown waits for running invocations before cutting them off. */
@@ -37,6 +40,7 @@ export interface TlsFiles {
 
 export function buildApi(deps: ApiDeps, options: ApiOptions, tls?: TlsFiles): FastifyInstance {
   const httpTriggers = new HttpTriggerTable(deps.triggers, deps.store);
+  const bodyBudget = new BodyBudget(deps.maxInflightBodyBytes);
   // A client that went away mid-request is not a server error: debug, without a stack.
   const frontLog = (err: unknown, message: string) =>
     isClientAbort(err)
@@ -46,7 +50,13 @@ export function buildApi(deps: ApiDeps, options: ApiOptions, tls?: TlsFiles): Fa
     // HTTP trigger requests (/fn/..., trigger host names) and invoke calls are answered by front
     // doors before fastify sees them (http-trigger-front.ts, invoke-front.ts).
     serverFactory: (handler) => {
-      const listener = httpTriggerFront(deps, httpTriggers, frontLog, invokeFront(deps, frontLog, handler));
+      const listener = httpTriggerFront(
+        deps,
+        httpTriggers,
+        bodyBudget,
+        frontLog,
+        invokeFront(deps, bodyBudget, frontLog, handler),
+      );
       return tls ? createTlsServer({ cert: tls.cert, key: tls.key }, listener) : createServer(listener);
     },
     ...options,
@@ -71,7 +81,15 @@ export function buildApi(deps: ApiDeps, options: ApiOptions, tls?: TlsFiles): Fa
     )
       return;
     const denied = apiKeyError(request.headers.authorization, expected);
-    if (denied) return sendError(reply, denied);
+    if (denied) return sendError(reply.header('connection', 'close'), denied);
+  });
+  // After every credential check (onRequest hooks, the Lambda API's too) and before the body is read.
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    if (bodyBudget.admit(request.raw, reply.raw, request.routeOptions.bodyLimit ?? 1024 * 1024)) {
+      return done(null, payload);
+    }
+    reply.header('retry-after', String(RETRY_AFTER_SEC)).header('connection', 'close');
+    done(bodyBudget.refusal());
   });
 
   app.addHook('onReady', async () => httpTriggers.load());

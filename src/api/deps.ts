@@ -37,6 +37,8 @@ export interface ApiDeps {
   accessKeys: AccessKeyService;
   /** The server's region and account id: every ARN the API shows is in them. */
   arnScope: ArnScope;
+  /** Bytes of large request bodies (over 1 MB) read at once over every route; past it, 503. */
+  maxInflightBodyBytes: number;
   /** The function served unsigned at the Runtime Interface Emulator's route, when one is set. */
   rieFunction?: string | undefined;
 }

@@ -18,6 +18,7 @@ import type { CorsSettings } from '../core/trigger.js';
 import type { HttpResponseSink } from '../engine/instance.js';
 import { HTTP_INTEGRATION_CONTENT_TYPE, type HttpRequestEvent } from '../runtimes/protocol.js';
 import { newRequestId } from './auth.js';
+import { RETRY_AFTER_SEC, type BodyBudget } from './body-budget.js';
 import { isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
@@ -130,6 +131,7 @@ function hostName(header: string | undefined): string {
 export function httpTriggerFront(
   deps: ApiDeps,
   table: HttpTriggerTable,
+  bodyBudget: BodyBudget,
   log: FrontLogger,
   next: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -139,7 +141,7 @@ export function httpTriggerFront(
     if ('error' in target) {
       return sendError(res, newRequestId(), new NimbusError('VALIDATION_FAILED', target.error));
     }
-    serve(deps, log, target, req, res).catch((err: unknown) => {
+    serve(deps, bodyBudget, log, target, req, res).catch((err: unknown) => {
       log(err, 'unhandled error in an HTTP trigger');
       if (!res.headersSent) {
         sendError(
@@ -178,6 +180,7 @@ function refuse(req: IncomingMessage, res: ServerResponse, answer: () => void): 
 
 async function serve(
   deps: ApiDeps,
+  bodyBudget: BodyBudget,
   log: FrontLogger,
   target: Target,
   req: IncomingMessage,
@@ -246,6 +249,10 @@ async function serve(
   );
   if (Number(req.headers['content-length'] ?? 0) > limit) {
     return refuse(req, res, () => sendError(res, requestId, tooLarge, { headers: cors ?? [] }));
+  }
+  if (!bodyBudget.admit(req, res, limit)) {
+    const headers = [...(cors ?? []), 'retry-after', String(RETRY_AFTER_SEC)];
+    return refuse(req, res, () => sendError(res, requestId, bodyBudget.refusal(), { headers }));
   }
   const body = await readBody(req, limit);
   if (body === undefined)

@@ -3,7 +3,8 @@
  * ahead of fastify, because a warm call must cost little more than the hop to its sandbox (the
  * framework's routing, hooks and reply machinery cost as much as the whole rest of a call).
  * Everything else goes to fastify. Same contract as the other routes: bearer key, the one error
- * shape with a request id, 413 past the body limit, 400 for an event that is not JSON. With
+ * shape with a request id, 413 past the body limit, 503 (Retry-After) when the server-wide
+ * BodyBudget for large bodies is taken, 400 for an event that is not JSON. With
  * `x-nimbus-invocation-type: async` (or Lambda's `Event`) the call is queued and answered 202.
  * `?qualifier=` names a version or alias (the query string is only parsed when there is one); the
  * answer's `x-nimbus-executed-version` says which version served the call.
@@ -13,6 +14,7 @@ import { NimbusError } from '../core/errors.js';
 import type { Execution } from '../core/execution.js';
 import { LIMITS } from '../core/function.js';
 import { apiKeyError, newRequestId } from './auth.js';
+import { RETRY_AFTER_SEC, type BodyBudget } from './body-budget.js';
 import { clientContextOf, isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
@@ -95,6 +97,7 @@ function invokeTarget(req: IncomingMessage): string | undefined {
  */
 export function invokeFront(
   deps: ApiDeps,
+  bodyBudget: BodyBudget,
   log: FrontLogger,
   next: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -224,6 +227,12 @@ export function invokeFront(
         ),
       );
     if (Number(req.headers['content-length'] ?? 0) > limit) return refuse(req, res, tooLarge);
+    if (!bodyBudget.admit(req, res, limit)) {
+      return refuse(req, res, () => {
+        res.setHeader('retry-after', String(RETRY_AFTER_SEC));
+        fail(res, id, bodyBudget.refusal());
+      });
+    }
 
     const chunks: Buffer[] = [];
     let size = 0;

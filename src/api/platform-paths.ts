@@ -5,16 +5,17 @@
 
 /** Nimbus's own REST API. */
 const NIMBUS_API_PREFIX = '/v1/';
-/** Lambda's functions API (2015-03-31): SigV4, Lambda's error shape. */
-const LAMBDA_API_PREFIX = '/2015-03-31/';
-/** InvokeWithResponseStream, Lambda's one action under its own version prefix. */
-const LAMBDA_STREAM_API_PREFIX = '/2021-11-15/';
-/** Lambda's layers API (2018-10-31). */
-const LAMBDA_LAYERS_PREFIX = '/2018-10-31/';
+/** Lambda's functions API version: SigV4, Lambda's error shape. */
+export const LAMBDA_API_VERSION = '/2015-03-31';
+/** The API version of InvokeWithResponseStream, Lambda's one action under its own prefix. */
+export const LAMBDA_STREAM_API_VERSION = '/2021-11-15';
+/** The API version of Lambda's layer actions. */
+export const LAMBDA_LAYERS_API_VERSION = '/2018-10-31';
+export const LAMBDA_LAYERS_PREFIX = `${LAMBDA_LAYERS_API_VERSION}/`;
 
 /** True for requests to the Lambda API (SigV4, Lambda's error shape), under either version. */
-function isLambdaApiUrl(url: string): boolean {
-  return url.startsWith(LAMBDA_API_PREFIX) || url.startsWith(LAMBDA_STREAM_API_PREFIX);
+export function isLambdaApiUrl(url: string): boolean {
+  return url.startsWith(`${LAMBDA_API_VERSION}/`) || url.startsWith(`${LAMBDA_STREAM_API_VERSION}/`);
 }
 
 /** True for paths the platform answers itself (a normalised path, without the query). */

@@ -43,6 +43,8 @@ const ERROR_STATUS = {
   FUNCTION_OUT_OF_MEMORY: 502,
   FUNCTION_TIMEOUT: 504,
   SANDBOX_UNAVAILABLE: 503,
+  /** Too many large request bodies are being read at once (`--max-inflight-body-mb`); retry soon. */
+  SERVER_BUSY: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -51,6 +51,7 @@ const EXCEPTION_OF: Record<ErrorCode, [string, number]> = {
   FUNCTION_OUT_OF_MEMORY: ['ServiceException', 500],
   FUNCTION_TIMEOUT: ['ServiceException', 500],
   SANDBOX_UNAVAILABLE: ['ServiceException', 500],
+  SERVER_BUSY: ['ServiceException', 503],
 };
 
 /**

@@ -57,26 +57,18 @@ import {
   updateCodeBody,
   updateConfigurationBody,
 } from './lambda-schemas.js';
-import { verifySignature } from './sigv4.js';
+import { LAMBDA_API_VERSION, LAMBDA_STREAM_API_VERSION } from '../platform-paths.js';
+import { checkCredential, verifySignature, type SignatureCheck } from './sigv4.js';
 
-/** Lambda's API version: the plugin's prefix, so routes below are relative to it. */
-const API_VERSION = '/2015-03-31';
-/** The API version of InvokeWithResponseStream, Lambda's one action under its own prefix. */
-const STREAM_API_VERSION = '/2021-11-15';
-/** Requests under this path belong to the Lambda API (SigV4, Lambda's error shape). */
-export const LAMBDA_API_PREFIX = `${API_VERSION}/`;
+/** Lambda's API versions: the plugins' prefixes, so routes below are relative to them. */
+const API_VERSION = LAMBDA_API_VERSION;
+const STREAM_API_VERSION = LAMBDA_STREAM_API_VERSION;
 const FUNCTIONS = '/functions';
 const MB = 1024 * 1024;
 
-/** True for requests to the Lambda API (SigV4, Lambda's error shape), under either version. */
-export function isLambdaApiUrl(url: string): boolean {
-  return url.startsWith(LAMBDA_API_PREFIX) || url.startsWith(`${STREAM_API_VERSION}/`);
-}
-
 /**
- * Who signed a request, and the server's region and account (for ARNs). A request signed for
- * another region is served all the same: clients pointed at Nimbus with `--endpoint-url` often
- * carry some other default region, and the signature is checked against the region it names.
+ * Who signed a request, and the server's region and account (for ARNs). Requests must be signed
+ * for the server's region (`--region`), as Lambda's endpoint in a region accepts only that region.
  */
 export interface LambdaCaller {
   key: AccessKeyRecord;
@@ -92,16 +84,34 @@ export function callerOf(request: FastifyRequest): LambdaCaller {
   return caller;
 }
 
+/** What a Lambda API signature must match: service `lambda`, the server's region, a Nimbus access key. */
+function signatureCheck(deps: ApiDeps, found?: (key: AccessKeyRecord | undefined) => void): SignatureCheck {
+  return {
+    service: 'lambda',
+    region: deps.arnScope.region,
+    secretOf: async (id) => {
+      const key = await deps.accessKeys.find(id);
+      found?.(key);
+      return key?.secret;
+    },
+  };
+}
+
+/**
+ * The checks the headers allow (credential shape, region, date, key id, a signed payload), before
+ * a body byte is read: an unauthenticated upload is refused without being buffered.
+ */
+export async function precheckSignature(request: FastifyRequest, deps: ApiDeps): Promise<void> {
+  await checkCredential(request.raw.rawHeaders, signatureCheck(deps));
+}
+
 /** Verifies the request's SigV4 signature and remembers who signed it. */
 export async function authenticate(request: FastifyRequest, deps: ApiDeps): Promise<LambdaCaller> {
   const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
   let key: AccessKeyRecord | undefined;
   await verifySignature(
     { method: request.method, url: request.raw.url ?? '/', rawHeaders: request.raw.rawHeaders, body },
-    {
-      service: 'lambda',
-      secretOf: async (id) => (key = await deps.accessKeys.find(id))?.secret,
-    },
+    signatureCheck(deps, (found) => (key = found)),
   );
   const caller = { key: key!, scope: deps.arnScope };
   callers.set(request, caller);
@@ -222,12 +232,23 @@ function configInput(body: {
 
 /**
  * What every Lambda API scope shares: SigV4 instead of the admin bearer key (app.ts skips these
- * prefixes), checked in preHandler once the body, which the signature covers, has been read, and
- * Lambda's error shape.
+ * prefixes), and Lambda's error shape. What the headers alone can prove is checked in onRequest,
+ * before the body is read (a refused request's connection closes, so its body is never taken in);
+ * the signature itself, which covers the body, in preHandler once the body has been read.
  */
 export function lambdaScope(scope: FastifyInstance, deps: ApiDeps): void {
   scope.addHook('onRequest', async (request, reply) => {
     reply.header('x-amzn-requestid', request.id);
+    const config = request.routeOptions.config;
+    // Unsigned routes check nothing, but the RIE route's signed requests are ordinary Invokes.
+    if (config?.unsigned && !(config.signedWhenAuthorized && request.headers.authorization !== undefined))
+      return;
+    try {
+      await precheckSignature(request, deps);
+    } catch (err) {
+      reply.header('connection', 'close');
+      throw err;
+    }
   });
   scope.addHook('preHandler', async (request) => {
     if (request.routeOptions.config?.unsigned) return;
@@ -595,7 +616,7 @@ export function registerLambdaRoutes(app: FastifyInstance, deps: ApiDeps): void 
       // A signed request to the same path is an ordinary Invoke of a function named "function".
       scope.post(
         `${FUNCTIONS}${RIE_PATH}`,
-        { ...invokeOptions, config: { ...invokeOptions.config, unsigned: true } },
+        { ...invokeOptions, config: { ...invokeOptions.config, unsigned: true, signedWhenAuthorized: true } },
         async (request: FnRequest, reply) => {
           if (request.headers.authorization !== undefined) {
             await authenticate(request, deps);
@@ -650,5 +671,7 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Lambda routes that check no signature (the Runtime Interface Emulator's). */
     unsigned?: boolean;
+    /** An unsigned route that serves a signed request as a signed one when it carries an Authorization header. */
+    signedWhenAuthorized?: boolean;
   }
 }

@@ -21,12 +21,11 @@ import {
   sendLambdaError,
 } from './lambda-errors.js';
 import { publishLayerVersionBody } from './lambda-schemas.js';
+import { LAMBDA_LAYERS_API_VERSION } from '../platform-paths.js';
 import { authorize, callerOf, lambdaScope, maxItemsOf, page, type LambdaCaller } from './lambda-routes.js';
 
 /** The API version of Lambda's layer actions: the plugin's prefix. */
-const API_VERSION = '/2018-10-31';
-/** Requests under this path belong to the Lambda API (SigV4, Lambda's error shape). */
-export const LAMBDA_LAYERS_PREFIX = `${API_VERSION}/`;
+const API_VERSION = LAMBDA_LAYERS_API_VERSION;
 const LAYERS = '/layers';
 const MB = 1024 * 1024;
 

@@ -1,10 +1,20 @@
 /**
- * Verifies AWS Signature Version 4 on incoming requests. The signing math (canonical request,
- * string to sign, derived key) is the official @smithy/signature-v4 signer, the one the AWS SDK
- * signs with: we rebuild the request exactly as the client signed it (raw path, query, only the
- * headers it lists as signed, its payload hash) and sign it again with the stored secret. Written
- * here is only what the signer does not do: parsing the Authorization header, the clock-skew check
- * and the constant-time comparison. It must never log or return the secret.
+ * Verifies AWS Signature Version 4 on incoming requests, in two steps. `checkCredential` needs only
+ * the headers, so it runs before a single body byte is read (a fastify `onRequest` hook): the
+ * Authorization header's shape, the credential scope (service, the server's region, the date of
+ * X-Amz-Date), X-Amz-Date within the clock-skew window, that the access key exists, and that a
+ * request with a body signs its payload (no `UNSIGNED-PAYLOAD`). `verifySignature` repeats those
+ * checks once the body is there, checks X-Amz-Content-Sha256 against the body, and compares the
+ * signature. The signing math (canonical request, string to sign, derived key) is the official
+ * @smithy/signature-v4 signer, the one the AWS SDK signs with: we rebuild the request exactly as
+ * the client signed it (raw path, query, only the headers it lists as signed, its payload hash)
+ * and sign it again with the stored secret. Written here is only what the signer does not do.
+ * It must never log or return the secret.
+ *
+ * Replay window: as in AWS, a signature is good for 15 minutes either side of the server's clock
+ * and nothing records which signatures were seen, so a captured signed request can be replayed
+ * unchanged (same action, same body) within that window. Serve the Lambda API over HTTPS
+ * (`--tls-cert`) so requests cannot be captured on the way.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
@@ -22,28 +32,61 @@ export interface SignedRequest {
   body: Buffer;
 }
 
-interface SignatureCheck {
+export interface SignatureCheck {
   /** The service name the credential scope must carry, e.g. `lambda`. */
   service: string;
+  /** The region the credential scope must name (the server's); any region when left out. */
+  region?: string | undefined;
   /** The secret of an access key id, or undefined when there is no such key. */
   secretOf(accessKeyId: string): Promise<string | undefined>;
   now?: Date;
 }
 
-/** How far the request's time may be from ours, as AWS allows. */
-const MAX_SKEW_MS = 15 * 60_000;
+/** What the headers alone prove: a well-formed, current credential of a key that exists. */
+export interface CheckedCredential {
+  accessKeyId: string;
+  secret: string;
+  region: string;
+  service: string;
+  /** The signed header names, lower case, in the client's order. */
+  signed: string[];
+  signature: string;
+  signingDate: Date;
+  /** Header values by lower-case name. */
+  headers: Map<string, string>;
+}
+
+/** How far the request's time may be from ours, as AWS allows; also the replay window. */
+export const MAX_SKEW_MS = 15 * 60_000;
 const AUTH =
   /^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)\/(\d{8})\/([^/,\s]+)\/([^/,\s]+)\/aws4_request\s*,\s*SignedHeaders=([a-z0-9;_.-]+)\s*,\s*Signature=([0-9a-f]{64})\s*$/i;
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 
 const signatureError = (message: string) => new LambdaApiError('InvalidSignatureException', 403, message);
 
 /**
- * Checks the request's signature; resolves to the access key id that signed it, or rejects with
- * a LambdaApiError (UnrecognizedClientException, InvalidSignatureException, IncompleteSignatureException).
+ * Whether the request carries a body, from its headers: a content-length above 0, or a
+ * transfer-encoding (chunked). `body`, once read, settles it.
  */
-export async function verifySignature(request: SignedRequest, check: SignatureCheck): Promise<string> {
-  const headers = headerMap(request.rawHeaders);
+function hasBody(headers: Map<string, string>, body?: Buffer): boolean {
+  if (body !== undefined && body.length > 0) return true;
+  if (headers.has('transfer-encoding')) return true;
+  const length = headers.get('content-length');
+  return length !== undefined && length !== '0' && Number(length) !== 0;
+}
+
+/**
+ * The checks that need no body: resolves to the credential, or rejects with a LambdaApiError
+ * (MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
+ * UnrecognizedClientException). Pass `body` once it has been read.
+ */
+export async function checkCredential(
+  rawHeaders: string[],
+  check: SignatureCheck,
+  body?: Buffer,
+): Promise<CheckedCredential> {
+  const headers = headerMap(rawHeaders);
   const authorization = headers.get('authorization');
   if (authorization === undefined) {
     throw new LambdaApiError(
@@ -64,6 +107,11 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
   if (service !== check.service) {
     throw signatureError(`the credential scope names service '${service}'; sign for '${check.service}'`);
   }
+  if (check.region !== undefined && region !== check.region) {
+    throw signatureError(
+      `the credential scope names region '${region}', but this server is in region '${check.region}': sign for '${check.region}' (e.g. AWS_REGION=${check.region} or --region ${check.region})`,
+    );
+  }
   const amzDate = headers.get('x-amz-date');
   const signed = signedList!.toLowerCase().split(';');
   const time = amzDate === undefined ? undefined : AMZ_DATE.exec(amzDate);
@@ -75,13 +123,18 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
   const [, y, mo, d, h, mi, s] = time as unknown as string[];
   const signingDate = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s!));
   const now = check.now ?? new Date();
-  if (Math.abs(now.getTime() - signingDate.getTime()) > MAX_SKEW_MS) {
+  if (!(Math.abs(now.getTime() - signingDate.getTime()) <= MAX_SKEW_MS)) {
     throw signatureError(
       `Signature expired: ${amzDate} is more than 15 minutes from the server's time ${now.toISOString()}; check the client's clock`,
     );
   }
   if (scopeDate !== amzDate!.slice(0, 8)) {
     throw signatureError(`the credential scope's date ${scopeDate} is not the date of X-Amz-Date ${amzDate}`);
+  }
+  if (headers.get('x-amz-content-sha256') === UNSIGNED_PAYLOAD && hasBody(headers, body)) {
+    throw signatureError(
+      'x-amz-content-sha256 is UNSIGNED-PAYLOAD, but the request has a body: the payload must be signed (send its SHA-256 in hex, or leave the header out)',
+    );
   }
   const secret = await check.secretOf(accessKeyId!);
   if (secret === undefined) {
@@ -91,6 +144,25 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
       'The security token included in the request is invalid: no such access key (it may have been revoked)',
     );
   }
+  return {
+    accessKeyId: accessKeyId!,
+    secret,
+    region: region!,
+    service: service!,
+    signed,
+    signature: signature!,
+    signingDate,
+    headers,
+  };
+}
+
+/**
+ * Checks the request's signature; resolves to the access key id that signed it, or rejects with
+ * a LambdaApiError (UnrecognizedClientException, InvalidSignatureException, IncompleteSignatureException).
+ */
+export async function verifySignature(request: SignedRequest, check: SignatureCheck): Promise<string> {
+  const { accessKeyId, secret, region, service, signed, signature, signingDate, headers } =
+    await checkCredential(request.rawHeaders, check, request.body);
 
   const signedHeaders: Record<string, string> = {};
   for (const name of signed) {
@@ -100,7 +172,7 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
   }
   // A signed payload hash must be the body's, or the signature would not cover the body at all.
   const payloadHash = headers.get('x-amz-content-sha256');
-  if (payloadHash !== undefined && payloadHash !== 'UNSIGNED-PAYLOAD') {
+  if (payloadHash !== undefined && payloadHash !== UNSIGNED_PAYLOAD) {
     const actual = createHash('sha256').update(request.body).digest('hex');
     if (payloadHash.toLowerCase() !== actual) {
       throw signatureError('The provided x-amz-content-sha256 header does not match the SHA-256 of the body');
@@ -116,9 +188,9 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
     }
   }
   const signer = new SignatureV4({
-    credentials: { accessKeyId: accessKeyId!, secretAccessKey: secret },
-    region: region!,
-    service: service!,
+    credentials: { accessKeyId, secretAccessKey: secret },
+    region,
+    service,
     sha256: Hash.bind(null, 'sha256'),
     // Never add headers the client did not sign (the payload hash comes from the body instead).
     applyChecksum: false,
@@ -129,13 +201,13 @@ export async function verifySignature(request: SignedRequest, check: SignatureCh
     { signingDate, signableHeaders: new Set(signed) },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(resigned.headers.authorization ?? ''))?.[1] ?? '';
-  const given = Buffer.from(signature!.toLowerCase());
+  const given = Buffer.from(signature.toLowerCase());
   if (expected.length !== given.length || !timingSafeEqual(Buffer.from(expected), given)) {
     throw signatureError(
       'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.',
     );
   }
-  return accessKeyId!;
+  return accessKeyId;
 }
 
 /** Header values by lower-case name; repeated headers are joined with commas, as SigV4 signs them. */
