@@ -58,8 +58,15 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../store/**', '../blobs/**', '../sandbox/**', '../api/**', '../cli/**'],
-              message: 'engine uses core ports, not adapters',
+              group: [
+                '../store/**',
+                '../blobs/**',
+                '../sandbox/**',
+                '../packaging/**',
+                '../api/**',
+                '../cli/**',
+              ],
+              message: 'engine uses core ports (SandboxDriver, PackageBuilder, …), not adapters',
             },
           ],
         },

@@ -23,13 +23,15 @@ import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
-import { linkProvidedPythonPackages, providedPackagesWarning } from './engine/python-packages.js';
+import { linkProvidedPythonPackages, providedPackagesWarning } from './sandbox/python-packages.js';
 import { Invoker } from './engine/invoker.js';
 import { TimerScheduler } from './engine/timer-scheduler.js';
 import { TriggerService } from './engine/trigger-service.js';
 import { VersionService } from './engine/version-service.js';
 import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
+import { HostPackageBuilder } from './packaging/package-builder.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
+import { hostRuntimeDirs } from './sandbox/host-runtimes.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 export interface RunningServer {
@@ -58,7 +60,7 @@ function resolveAdminKey(config: Config): { key: string; generated: boolean } {
  * nothing else, whatever the permissions of the place Nimbus is installed in.
  */
 function installRuntimes(dataDir: string): string {
-  const target = join(dataDir, 'runtime');
+  const target = hostRuntimeDirs(dataDir).runtimeDir;
   rmSync(target, { recursive: true, force: true });
   mkdirSync(target, { recursive: true, mode: 0o755 });
   const source = join(here, 'runtimes');
@@ -143,19 +145,17 @@ async function startLockedServer(
   for (const warning of isolation.warnings) logger.warn(warning);
 
   const codeStore = new LocalCodeStore(join(config.dataDir, 'code'));
-  const codeCache = new CodeCache(codeStore, join(config.dataDir, 'packages'));
+  const codeCache = new CodeCache(codeStore, new HostPackageBuilder(), join(config.dataDir, 'packages'));
   const runtimeDir = installRuntimes(config.dataDir);
   installPythonPackages(runtimeDir, logger);
-  const slotsDir = join(config.dataDir, 'slots');
-  rmSync(slotsDir, { recursive: true, force: true }); // slots of a previous run's instances
+  // Slots of a previous run's instances.
+  rmSync(hostRuntimeDirs(config.dataDir).slotsDir, { recursive: true, force: true });
   const arnScope: ArnScope = { region: config.region, accountId: config.accountId };
   const pool = new InstancePool(driver, {
     arnScope,
     idleTimeoutMs: config.idleTimeoutSec * 1000,
     maxProcesses: config.maxProcesses,
     tmpSizeMb: config.tmpSizeMb,
-    runtimeDir,
-    slotsDir,
     queueTimeoutMs: config.queueTimeoutMs,
     memoryBudgetMb: config.memoryBudgetMb,
     prewarmPerRuntime: config.prewarmPerRuntime,

@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LogStream } from '../src/core/execution.js';
-import type { SandboxProcess } from '../src/core/ports.js';
+import type { HostSandboxProcess } from '../src/sandbox/child-sandbox.js';
 import { Instance } from '../src/engine/instance.js';
 import { detectCgroups } from '../src/sandbox/cgroups.js';
+import { HostRuntimes } from '../src/sandbox/host-runtimes.js';
 import { ProcessSandbox } from '../src/sandbox/process-sandbox.js';
 
 /** A runtime that speaks the frame protocol and answers each invoke with its own header as JSON. */
@@ -58,14 +59,19 @@ const INIT = {
 describe('instance frames', () => {
   let dir: string;
   let driver: ProcessSandbox;
-  const processes: SandboxProcess[] = [];
+  const processes: HostSandboxProcess[] = [];
   const noLog = (_stream: LogStream, _text: string, _time: number) => undefined;
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'nimbus-frames-'));
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, 'echo.cjs'), ECHO_RUNTIME, { mode: 0o644 });
-    driver = new ProcessSandbox(detectCgroups(), { first: 65534, last: 65534 }, 'instance frame test');
+    driver = new ProcessSandbox(
+      detectCgroups(),
+      { first: 65534, last: 65534 },
+      'instance frame test',
+      new HostRuntimes(dir, join(dir, 'slots')),
+    );
   });
   after(async () => {
     await Promise.all(processes.map((p) => p.kill()));
@@ -74,7 +80,8 @@ describe('instance frames', () => {
   });
 
   async function start(id: string): Promise<Instance> {
-    const sandbox = await driver.spawn({
+    // A stand-in runtime: the driver's host command line rather than a real runtime's.
+    const sandbox = await driver.spawnCommand({
       instanceId: id,
       codeDir: dir,
       optDir: dir,
@@ -88,7 +95,7 @@ describe('instance frames', () => {
       background: false,
     });
     processes.push(sandbox);
-    const instance = new Instance(id, 128, sandbox, dir, dir);
+    const instance = new Instance(id, 128, { ...sandbox, loadCode: () => Promise.resolve() });
     assert.equal(await instance.waitReady(10_000), undefined);
     return instance;
   }

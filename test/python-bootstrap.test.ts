@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { runtimeCommand } from '../src/engine/runtime-commands.js';
+import { runtimeCommand } from '../src/sandbox/host-runtimes.js';
 import { encodeFrame, FrameDecoder } from '../src/runtimes/protocol.js';
 import { FIXTURES, REPO_ROOT } from './helpers/harness.js';
 

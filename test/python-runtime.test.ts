@@ -9,7 +9,7 @@ import { LambdaClient, InvokeCommand } from '@aws-sdk/client-lambda';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { linkProvidedPythonPackages, providedPackagesWarning } from '../src/engine/python-packages.js';
+import { linkProvidedPythonPackages, providedPackagesWarning } from '../src/sandbox/python-packages.js';
 import { packDirectory } from '../src/packaging/pack-directory.js';
 import { runCli } from './helpers/cli.js';
 import { FIXTURES, SANDBOXES, startTestServer, type TestServer } from './helpers/harness.js';

@@ -12,6 +12,19 @@ export type Runtime = (typeof RUNTIMES)[number];
  * A function's network access: `internet` (egress to the internet, never to the host, private,
  * link-local or metadata addresses unless the operator allows them) or `none` (loopback only).
  */
+/**
+ * What every runtime process starts with, whatever runs it. Lambda's values where they work here:
+ * TZ `:UTC` (glibc, Node and Python read it as UTC), PATH with `/opt/bin` (a layer's programs);
+ * LANG is `C.UTF-8`, the UTF-8 locale every Debian system has (Lambda's `en_US.UTF-8` may not be
+ * installed). A function's own variables may replace them.
+ */
+export const RUNTIME_BASE_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: '/usr/local/bin:/usr/bin:/bin:/opt/bin',
+  HOME: '/tmp',
+  LANG: 'C.UTF-8',
+  TZ: ':UTC',
+});
+
 export const NETWORKS = ['internet', 'none'] as const;
 export type FunctionNetwork = (typeof NETWORKS)[number];
 export const DEFAULT_NETWORK: FunctionNetwork = 'internet';

@@ -4,7 +4,7 @@
  */
 import type { AccessKeyRecord } from './access-key.js';
 import type { Execution, ExecutionError, LogLine, Trigger } from './execution.js';
-import type { FunctionNetwork, FunctionRecord } from './function.js';
+import type { FunctionNetwork, FunctionRecord, Runtime } from './function.js';
 import type { LayerVersionRecord } from './layer.js';
 import type { TriggerRecord, TriggerType } from './trigger.js';
 import type { AliasRecord, VersionRecord } from './version.js';
@@ -228,26 +228,72 @@ export interface CodeStore {
   remove(sha256: string): Promise<void>;
 }
 
-/** What a sandbox needs to start one runtime process. */
-export interface SandboxSpec {
-  /** Unique instance id, used for cgroup and directory names. */
-  instanceId: string;
-  /** Host path of the unpacked (and built) code, mounted read-only at `/code`. */
-  codeDir: string;
-  /** Host path of the function's merged layers (empty until specialised), mounted read-only at `/opt`. */
-  optDir: string;
-  /** Host path of the runtime bootstrap directory, mounted read-only at `/nimbus/runtime`. */
-  runtimeDir: string;
-  /** Host directories (e.g. a runtime's install prefix outside /usr) mounted read-only at the same path. */
-  hostPaths: string[];
-  /** Program and arguments as seen inside the sandbox; `${CODE}`, `${OPT}` and `${RUNTIME}` stand for the mounts. */
-  command: string[];
-  env: Record<string, string>;
-  memoryMb: number;
+/**
+ * Turns code archives into trees on the host: unpacking (with the package checks), building
+ * TypeScript handlers, merging layers. Implemented in `packaging/`; the engine's CodeCache decides
+ * what is prepared when and where, this decides how.
+ */
+export interface PackageBuilder {
+  /**
+   * Unpacks a zip archive into `dir` (which must not exist yet); refuses archives that break the
+   * package rules (size, file count, paths) with a NimbusError, leaving nothing behind.
+   */
+  unpack(zip: Buffer, dir: string): Promise<void>;
+  /**
+   * Builds a Node handler's module if it is TypeScript, into the tree at `dir`. Returns the entry to
+   * load instead (relative to `dir`), or undefined when the module runs as it is.
+   */
+  buildHandler(dir: string, handler: string): Promise<string | undefined>;
+  /**
+   * Merges trees into the empty directory `dest` in order, as Lambda extracts layers into /opt: a
+   * later tree's entry replaces an earlier one's of the same path, and directories merge.
+   */
+  mergeTrees(sources: string[], dest: string): Promise<void>;
+  /** Bytes of the regular files under `dir`. */
+  treeBytes(dir: string): number;
+}
+
+/**
+ * Prepared code a sandbox can be given: a name for its content and a place the driver reads it
+ * from. The engine never says how it gets into the sandbox (links into a slot, a bind mount, a
+ * layer of an image): that is the driver's choice.
+ */
+export interface CodeRef {
+  /**
+   * Names the content: two refs with the same id hold the same files, and a changed tree gets a new
+   * id, so a driver may remember what it learnt of a tree (its listing) under its id.
+   */
+  id: string;
+  /** Host directory holding the tree; drivers only read it. */
+  path: string;
+}
+
+/** What a function's instance runs: its code (seen at `/code`) and its merged layers (at `/opt`). */
+export interface FunctionCode {
+  code: CodeRef;
+  /** The function's layers merged in order; absent when it has none (`/opt` stays empty). */
+  layers?: CodeRef | undefined;
+}
+
+/** Resource limits of one sandbox besides its memory. */
+export interface SandboxLimits {
   /** Maximum number of processes (and threads) inside the sandbox. */
   maxProcesses: number;
   /** Size cap of the private writable /tmp. */
   tmpSizeMb: number;
+}
+
+/**
+ * What the engine asks a driver for: a generic runtime process of one runtime and memory size,
+ * ready to be given a function's code (`SandboxProcess.loadCode`). Which interpreter, file system
+ * and mounts make that runtime is the driver's business.
+ */
+export interface SandboxRequest {
+  /** Unique instance id, used for cgroup and directory names. */
+  instanceId: string;
+  runtime: Runtime;
+  memoryMb: number;
+  limits: SandboxLimits;
   /** Start with the smallest CPU share: a pre-warmed sandbox must not slow down live calls. */
   background: boolean;
 }
@@ -300,6 +346,11 @@ export interface SandboxProcess {
    * driver cannot tell (no cgroups). Cheap enough to ask after every call.
    */
   peakMemoryBytes(): number | undefined;
+  /**
+   * Gives the sandbox the code of the function it is being specialised for; the runtime finds it
+   * at `/code` and `/opt` (or where the driver's environment says). Called once, before init.
+   */
+  loadCode(code: FunctionCode): Promise<void>;
   /** Kills every process of the sandbox and releases its resources. Idempotent. */
   kill(): Promise<void>;
 }
@@ -349,10 +400,19 @@ export interface NetworkIsolationReport {
   warning?: string;
 }
 
-/** Starts sandboxed processes. Implementations: bubblewrap with cgroups, plain process fallback. */
+/**
+ * Starts sandboxed runtime processes. Implementations: bubblewrap with cgroups, plain process
+ * fallback (both run the host's interpreters, `sandbox/host-runtimes.ts`); later runc.
+ */
 export interface SandboxDriver {
   readonly name: string;
-  spawn(spec: SandboxSpec): Promise<SandboxProcess>;
+  /** Starts a generic runtime process; resolves once it runs (its `ready` frame comes later). */
+  start(request: SandboxRequest): Promise<SandboxProcess>;
+  /**
+   * The Lambda-style name of what runs functions of `runtime` under this driver: `python3.11`,
+   * `nodejs20.x` (`python3` when the interpreter names no minor version).
+   */
+  runtimeVersion(runtime: Runtime): string;
   isolation(): IsolationReport;
   /** Releases what the driver holds (helper processes); sandboxes already started are not affected. */
   close(): Promise<void>;

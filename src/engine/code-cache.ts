@@ -3,7 +3,8 @@
  * SHA-256 (content-addressed, shared by functions with identical code) and, for TypeScript
  * handlers, built once per handler. Layers are unpacked the same way (per SHA-256), and the layers
  * of a function are merged in order, once per list of layers, into the tree its /opt slot gets.
- * Sandboxes mount the result read-only; only this module writes it.
+ * Sandboxes get the result as `CodeRef`s (read-only); only this module writes it. How archives are
+ * unpacked, built and merged is the PackageBuilder port's (`packaging/`).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -13,19 +14,16 @@ import { NimbusError } from '../core/errors.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
 import { missingHandlerModule, type ListPackageDirectory } from '../core/handler.js';
 import type { FunctionLayer } from '../core/layer.js';
-import type { CodeStore } from '../core/ports.js';
-import { buildNodeHandler } from '../packaging/node-build.js';
-import { forgetListing } from './code-slot.js';
-import { unpackArchive } from '../packaging/zip-archive.js';
-import { mergeTrees, treeBytes } from './code-slot.js';
+import type { CodeRef, CodeStore, FunctionCode, PackageBuilder } from '../core/ports.js';
 
-export interface PreparedCode {
-  /** Host directory with the unpacked code. */
-  dir: string;
-  /** Built entry module relative to `dir`, when the handler needed a build. */
+export interface PreparedCode extends FunctionCode {
+  /** Built entry module relative to the code's root, when the handler needed a build. */
   entry: string | undefined;
-  /** Host directory with the function's layers merged in order (for /opt); undefined without layers. */
-  optDir: string | undefined;
+}
+
+/** The SHA-256 of a code archive as the code store keys it (64 lower-case hex digits). */
+export function codeHash(zip: Buffer): string {
+  return createHash('sha256').update(zip).digest('hex');
 }
 
 /** What the cache needs of a function: its code, and its layers when it has any. */
@@ -43,8 +41,23 @@ export class CodeCache {
 
   constructor(
     private readonly codeStore: CodeStore,
+    private readonly builder: PackageBuilder,
     private readonly rootDir: string,
   ) {}
+
+  /**
+   * Changes of each unpacked package's tree (a handler build adds to it; collecting removes it):
+   * part of its CodeRef's id, so a driver never fills a slot from what it listed before a change.
+   */
+  private readonly treeChanges = new Map<string, number>();
+
+  private packageRef(sha: string, dir: string): CodeRef {
+    return { id: `${sha}.${this.treeChanges.get(sha) ?? 0}`, path: dir };
+  }
+
+  private treeChanged(sha: string): void {
+    this.treeChanges.set(sha, (this.treeChanges.get(sha) ?? 0) + 1);
+  }
 
   private readonly readyFor = new WeakMap<object, PreparedCode>();
 
@@ -103,13 +116,13 @@ export class CodeCache {
         if ([...this.inProgress.keys()].some((key) => key.startsWith(`${name}:`))) continue;
         for (const key of [...this.ready.keys()]) if (key.startsWith(`${name}:`)) this.ready.delete(key);
         this.sizes.delete(name);
-        forgetListing(dir);
+        this.treeChanged(name);
       } else if (name.startsWith('opt-')) {
         const id = name.slice('opt-'.length);
         if (optIds.has(id) || this.merges.has(id)) continue;
-        for (const [key, prepared] of this.ready) if (prepared.optDir === dir) this.ready.delete(key);
+        for (const [key, prepared] of this.ready) if (prepared.layers?.path === dir) this.ready.delete(key);
       } else continue;
-      freed += treeBytes(dir);
+      freed += this.builder.treeBytes(dir);
       await rm(dir, { recursive: true, force: true });
     }
     return freed;
@@ -133,7 +146,7 @@ export class CodeCache {
     let running = this.inProgress.get(key);
     if (!running) {
       running = this.build(fn.codeSha256, fn.runtime, fn.handler, (fn.layers?.length ?? 0) > 0, zip)
-        .then(async (prepared) => ({ ...prepared, optDir: await this.mergedLayers(fn.layers ?? []) }))
+        .then(async (prepared) => ({ ...prepared, layers: await this.mergedLayers(fn.layers ?? []) }))
         .then((prepared) => {
           this.ready.set(key, prepared);
           return prepared;
@@ -150,16 +163,16 @@ export class CodeCache {
     handler: string,
     hasLayers: boolean,
     zip?: Buffer,
-  ): Promise<Omit<PreparedCode, 'optDir'>> {
+  ): Promise<Omit<PreparedCode, 'layers'>> {
     const dir = join(this.rootDir, sha);
     await this.unpack(sha, dir, zip);
     // A layer may provide the handler's module (found on NODE_PATH or sys.path), as on Lambda.
     if (!hasLayers) assertHandlerModule(dir, runtime, handler);
-    if (runtime !== 'nodejs') return { dir, entry: undefined };
-    const built = await buildNodeHandler(dir, handler);
+    if (runtime !== 'nodejs') return { code: this.packageRef(sha, dir), entry: undefined };
+    const entry = await this.builder.buildHandler(dir, handler);
     // Instances of the package's other handlers may have listed it before this build added to it.
-    if (built) forgetListing(dir);
-    return { dir, entry: built?.entry };
+    if (entry) this.treeChanged(sha);
+    return { code: this.packageRef(sha, dir), entry };
   }
 
   private readonly sizes = new Map<string, number>();
@@ -174,20 +187,22 @@ export class CodeCache {
     if (known !== undefined) return known;
     const dir = join(this.rootDir, sha);
     await this.unpack(sha, dir, zip);
-    const bytes = treeBytes(dir);
+    const bytes = this.builder.treeBytes(dir);
     this.sizes.set(sha, bytes);
     return bytes;
   }
 
-  private readonly merges = new Map<string, Promise<string>>();
+  private readonly merges = new Map<string, Promise<CodeRef>>();
 
   /** The tree of a function's layers merged in order (a later layer's file wins); shared per list. */
-  private mergedLayers(layers: FunctionLayer[]): Promise<string | undefined> {
+  private mergedLayers(layers: FunctionLayer[]): Promise<CodeRef | undefined> {
     if (layers.length === 0) return Promise.resolve(undefined);
     const shas = layers.map((l) => l.codeSha256);
     const id = createHash('sha256').update(shas.join(',')).digest('hex');
     const dir = join(this.rootDir, `opt-${id}`);
-    if (existsSync(dir)) return Promise.resolve(dir);
+    // A merged tree never changes: the same layers give the same files, whenever merged.
+    const ref = { id: `opt-${id}`, path: dir };
+    if (existsSync(dir)) return Promise.resolve(ref);
     let running = this.merges.get(id);
     if (!running) {
       running = (async () => {
@@ -200,13 +215,13 @@ export class CodeCache {
         const staging = `${dir}.${process.pid}.${Date.now()}.tmp`;
         try {
           await mkdir(staging, { mode: 0o755 });
-          await mergeTrees(sources, staging);
+          await this.builder.mergeTrees(sources, staging);
           await rename(staging, dir);
         } catch (err) {
           await rm(staging, { recursive: true, force: true });
           if (!existsSync(dir)) throw err;
         }
-        return dir;
+        return ref;
       })().finally(() => this.merges.delete(id));
       this.merges.set(id, running);
     }
@@ -226,7 +241,7 @@ export class CodeCache {
         // Unpack beside the final place and rename, so a half-written tree is never mounted.
         const staging = `${dir}.${process.pid}.${Date.now()}.tmp`;
         try {
-          await unpackArchive(archive, staging);
+          await this.builder.unpack(archive, staging);
           await rename(staging, dir);
         } catch (err) {
           await rm(staging, { recursive: true, force: true });

@@ -19,9 +19,8 @@ import {
 } from '../core/function.js';
 import type { CodeStore, Store } from '../core/ports.js';
 import { LATEST } from '../core/version.js';
-import { sha256 } from '../packaging/zip-archive.js';
 import type { DiskBudget } from './disk-budget.js';
-import type { CodeCache } from './code-cache.js';
+import { codeHash, type CodeCache } from './code-cache.js';
 import type { InstancePool } from './instance-pool.js';
 import type { LayerService } from './layer-service.js';
 
@@ -65,7 +64,7 @@ export class FunctionService {
         `a function named '${input.name}' already exists; update it with \`nimbus deploy\` or choose another name`,
       );
     }
-    const release = this.codeCache.pin(sha256(input.zip));
+    const release = this.codeCache.pin(codeHash(input.zip));
     try {
       return await this.createWithCode(input, config);
     } catch (err) {
@@ -124,7 +123,7 @@ export class FunctionService {
 
   async updateCode(name: string, zip: Buffer): Promise<FunctionRecord> {
     const current = await this.get(name);
-    const release = this.codeCache.pin(sha256(zip));
+    const release = this.codeCache.pin(codeHash(zip));
     try {
       const code = await this.storeCode(zip, current);
       await this.assertUnpackedSize(code.sha, current);
@@ -236,7 +235,7 @@ export class FunctionService {
         `code archive is ${zip.length} bytes; the limit is ${LIMITS.zippedBytes / 1024 / 1024} MB zipped`,
       );
     }
-    const sha = sha256(zip);
+    const sha = codeHash(zip);
     await this.codeCache.prepare({ codeSha256: sha, runtime: config.runtime, handler: config.handler }, zip);
     // The package is unpacked now (it counts as used); the archive is what is still to come.
     if (!(await this.codeStore.has(sha))) this.diskBudget?.assertRoom(zip.length, 'this code package');

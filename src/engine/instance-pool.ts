@@ -14,10 +14,9 @@ import type { ExecutionError } from '../core/execution.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
 import type { SandboxDriver } from '../core/ports.js';
 import type { PreparedCode } from './code-cache.js';
-import { createSlot, fillSlot, removeSlot } from './code-slot.js';
+import { functionEnv } from './function-env.js';
 import { Instance, type LogSink } from './instance.js';
 import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
-import { functionEnv, runtimeCommand } from './runtime-commands.js';
 
 interface PoolSettings {
   /** The server's region and account id (functions' ARNs and AWS_REGION). */
@@ -25,10 +24,6 @@ interface PoolSettings {
   idleTimeoutMs: number;
   maxProcesses: number;
   tmpSizeMb: number;
-  /** Host directory holding the runtime bootstraps, mounted at /nimbus/runtime. */
-  runtimeDir: string;
-  /** Host directory under which each instance gets its code slot. */
-  slotsDir: string;
   /** How long a call may wait for an instance before it is refused with 429. */
   queueTimeoutMs: number;
   /** Memory all instances together may be given. */
@@ -486,14 +481,7 @@ export class InstancePool {
     if (instance && !error) {
       try {
         // The function's network choice is in force before any of its code loads.
-        const slot = instance;
-        await Promise.all([
-          slot.connectNetwork(fn.network),
-          (async () => {
-            await fillSlot(code.dir, slot.slotDir);
-            if (code.optDir) await fillSlot(code.optDir, slot.optSlotDir);
-          })(),
-        ]);
+        await Promise.all([instance.connectNetwork(fn.network), instance.loadCode(code)]);
       } catch (err) {
         error = {
           type: 'PlatformError',
@@ -525,6 +513,7 @@ export class InstancePool {
           instanceId: instance.id,
           provisioned,
           now: new Date(),
+          runtimeVersion: this.driver.runtimeVersion(fn.runtime),
         }),
       },
       Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
@@ -590,44 +579,28 @@ export class InstancePool {
     return this.startMs.get(`${fn.runtime}:${kind}`) ?? DEFAULT_START_MS[kind];
   }
 
-  /** Starts a generic runtime sandbox of one shape with an empty code slot and waits until it is ready. */
+  /** Starts a generic runtime sandbox of one shape, without code yet, and waits until it is ready. */
   private async startGeneric(
     runtime: Runtime,
     memoryMb: number,
     background: boolean,
   ): Promise<Instance | { error: ExecutionError }> {
     const id = `i-${randomUUID()}`;
-    const rt = runtimeCommand(runtime, memoryMb);
-    let slot: string | undefined;
-    let optSlot: string | undefined;
     let instance: Instance;
     try {
-      slot = await createSlot(this.settings.slotsDir, id);
-      optSlot = await createSlot(this.settings.slotsDir, `${id}.opt`);
-      const sandbox = await this.driver.spawn({
+      const sandbox = await this.driver.start({
         instanceId: id,
-        codeDir: slot,
-        optDir: optSlot,
-        runtimeDir: this.settings.runtimeDir,
-        hostPaths: rt.hostPaths,
-        command: rt.command,
-        env: rt.env,
+        runtime,
         memoryMb,
-        maxProcesses: this.settings.maxProcesses,
-        tmpSizeMb: this.settings.tmpSizeMb,
+        limits: { maxProcesses: this.settings.maxProcesses, tmpSizeMb: this.settings.tmpSizeMb },
         background,
       });
-      instance = new Instance(id, memoryMb, sandbox, slot, optSlot);
+      instance = new Instance(id, memoryMb, sandbox);
     } catch (err) {
-      if (slot) await removeSlot(slot);
-      if (optSlot) await removeSlot(optSlot);
       return {
         error: { type: 'PlatformError', message: `could not start a sandbox: ${messageWithCauses(err)}` },
       };
     }
-    void instance.exited.then(() =>
-      Promise.all([removeSlot(instance.slotDir), removeSlot(instance.optSlotDir)]),
-    );
     const error = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
     return error ? { error } : instance;
   }

@@ -5,7 +5,7 @@
  */
 import type { ExecutionError, LogStream } from '../core/execution.js';
 import type { FunctionNetwork } from '../core/function.js';
-import type { SandboxExit, SandboxProcess } from '../core/ports.js';
+import type { FunctionCode, SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
   type CallContext,
   encodeFrame,
@@ -114,10 +114,6 @@ export class Instance {
     readonly id: string,
     readonly memoryMb: number,
     private readonly process: SandboxProcess,
-    /** Host directory mounted read-only at /code, filled when the instance is specialised. */
-    readonly slotDir: string,
-    /** Host directory mounted read-only at /opt, filled with the function's layers when specialised. */
-    readonly optSlotDir: string,
   ) {
     this.batcher = new FrameBatcher((data) => process.channel.write(data));
     const decoder = new FrameDecoder((header, payload) => this.onMessage(header as RuntimeMessage, payload));
@@ -164,6 +160,11 @@ export class Instance {
     this.resume();
     this.toForeground();
     this.process.channel.write(WAKE_FRAME);
+  }
+
+  /** Gives the sandbox its function's code and layers (before init). */
+  loadCode(code: FunctionCode): Promise<void> {
+    return this.process.loadCode(code);
   }
 
   /** Gives the sandbox its function's network access (before init); resolves once it is enforced. */

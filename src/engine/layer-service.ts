@@ -23,9 +23,8 @@ import {
 } from '../core/layer.js';
 import type { ArnScope } from '../core/arn.js';
 import type { CodeStore, LayerStore } from '../core/ports.js';
-import { sha256 } from '../packaging/zip-archive.js';
 import type { DiskBudget } from './disk-budget.js';
-import type { CodeCache } from './code-cache.js';
+import { codeHash, type CodeCache } from './code-cache.js';
 
 interface PublishLayerInput {
   name: string;
@@ -62,7 +61,7 @@ export class LayerService {
         `layer archive is ${input.zip.length} bytes; the limit is ${LIMITS.zippedBytes / 1024 / 1024} MB zipped`,
       );
     }
-    const sha = sha256(input.zip);
+    const sha = codeHash(input.zip);
     const release = this.codeCache.pin(sha);
     try {
       const unpackedBytes = await this.codeCache.unpackedBytes(sha, input.zip);

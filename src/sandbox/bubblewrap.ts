@@ -10,9 +10,16 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
+import type { Runtime } from '../core/function.js';
+import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxRequest } from '../core/ports.js';
 import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
-import { launchSandbox, substitutePaths } from './child-sandbox.js';
+import {
+  launchSandbox,
+  substitutePaths,
+  type HostSandboxProcess,
+  type HostSandboxSpec,
+} from './child-sandbox.js';
+import type { HostRuntimes } from './host-runtimes.js';
 import { Launcher } from './launcher.js';
 import { buildSeccompProgram, hostSeccompArch, seccompDeniedCalls } from './seccomp.js';
 import { UidPool, spawnWithOwnUid, writeUserFiles, type UidRange } from './uid-pool.js';
@@ -49,6 +56,8 @@ export function systemMountArgs(): string[] {
 }
 
 interface BubblewrapOptions {
+  /** The host interpreters and code slots the sandboxes run with. */
+  runtimes: HostRuntimes;
   cgroups: CgroupSupport;
   /** User ids sandboxes run as when Nimbus itself runs as root, one per running sandbox. */
   sandboxUids: UidRange;
@@ -118,8 +127,14 @@ export class BubblewrapSandbox implements SandboxDriver {
     this.baseArgs = args;
   }
 
-  spawn(spec: SandboxSpec): Promise<SandboxProcess> {
-    return spawnWithOwnUid(this.uids, (uid) => this.spawnAs(uid, spec));
+  start(request: SandboxRequest): Promise<SandboxProcess> {
+    return this.options.runtimes.start(request, (spec) =>
+      spawnWithOwnUid(this.uids, (uid) => this.spawnAs(uid, spec)),
+    );
+  }
+
+  runtimeVersion(runtime: Runtime): string {
+    return this.options.runtimes.runtimeVersion(runtime);
   }
 
   /**
@@ -136,7 +151,7 @@ export class BubblewrapSandbox implements SandboxDriver {
   }
 
   /** Starts one sandbox running as `uid` (as root) or as the server's user (otherwise). */
-  private async spawnAs(uid: number | undefined, spec: SandboxSpec): Promise<SandboxProcess> {
+  private async spawnAs(uid: number | undefined, spec: HostSandboxSpec): Promise<HostSandboxProcess> {
     const users = uid === undefined ? this.ownUserFiles! : this.userFilesOf(uid);
     const { command, env } = substitutePaths(spec, '/code', '/nimbus/runtime', '/opt');
     const tmpBytes = String(spec.tmpSizeMb * 1024 * 1024);
@@ -200,6 +215,7 @@ export class BubblewrapSandbox implements SandboxDriver {
   }
 
   async close(): Promise<void> {
+    this.options.runtimes.close();
     await this.launcher.close();
     this.options.cgroups.release();
     await this.options.network.close();

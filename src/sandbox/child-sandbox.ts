@@ -3,16 +3,43 @@
  * one idempotent kill that takes every process of the sandbox with it.
  */
 import { constants } from 'node:os';
-import type { SandboxExit, SandboxProcess, SandboxSpec } from '../core/ports.js';
+import type { SandboxExit, SandboxProcess } from '../core/ports.js';
 import type { InstanceCgroup } from './cgroups.js';
 import { killGroup, type LaunchedProcess, type Launcher, type LaunchRequest } from './launcher.js';
+
+/** What a host driver needs to start one runtime process: host paths and a host command line. */
+export interface HostSandboxSpec {
+  /** Unique instance id, used for cgroup and directory names. */
+  instanceId: string;
+  /** Host path of the instance's code slot, mounted read-only at `/code`. */
+  codeDir: string;
+  /** Host path of the instance's layers slot, mounted read-only at `/opt`. */
+  optDir: string;
+  /** Host path of the runtime bootstrap directory, mounted read-only at `/nimbus/runtime`. */
+  runtimeDir: string;
+  /** Host directories (e.g. a runtime's install prefix outside /usr) mounted read-only at the same path. */
+  hostPaths: string[];
+  /** Program and arguments as seen inside the sandbox; `${CODE}`, `${OPT}` and `${RUNTIME}` stand for the mounts. */
+  command: string[];
+  env: Record<string, string>;
+  memoryMb: number;
+  /** Maximum number of processes (and threads) inside the sandbox. */
+  maxProcesses: number;
+  /** Size cap of the private writable /tmp. */
+  tmpSizeMb: number;
+  /** Start with the smallest CPU share: a pre-warmed sandbox must not slow down live calls. */
+  background: boolean;
+}
+
+/** A sandboxed process as a host driver starts it; `HostRuntimes` adds how it gets its code. */
+export type HostSandboxProcess = Omit<SandboxProcess, 'loadCode'>;
 
 /** Launches a sandbox process into its cgroup and wraps it; on failure the cgroup is removed. */
 export async function launchSandbox(
   launcher: Launcher,
   request: Omit<LaunchRequest, 'op' | 'id' | 'cgroupProcs' | 'cgroupThaw'>,
   cgroup: InstanceCgroup | undefined,
-): Promise<SandboxProcess> {
+): Promise<HostSandboxProcess> {
   try {
     const cgroupFiles = { cgroupProcs: cgroup?.procsFiles ?? [], cgroupThaw: cgroup?.thawWrites ?? [] };
     return wrapChild(await launcher.launch({ ...request, ...cgroupFiles }), cgroup);
@@ -25,7 +52,7 @@ export async function launchSandbox(
 
 /** Paths the runtime sees, written into commands and environment as `${CODE}`, `${OPT}` and `${RUNTIME}`. */
 export function substitutePaths(
-  spec: SandboxSpec,
+  spec: HostSandboxSpec,
   code: string,
   runtime: string,
   opt: string,
@@ -38,7 +65,7 @@ export function substitutePaths(
   };
 }
 
-function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undefined): SandboxProcess {
+function wrapChild(child: LaunchedProcess, cgroup: InstanceCgroup | undefined): HostSandboxProcess {
   let killed = false;
   const exited = child.exit.then(async ({ code: rawCode, signal: rawSignal }): Promise<SandboxExit> => {
     // bubblewrap reports a signal that killed the sandboxed process as exit code 128 + signal.

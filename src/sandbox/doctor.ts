@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { IsolationReport, SandboxDriver } from '../core/ports.js';
 import { BWRAP, BubblewrapSandbox, SETPRIV, systemMountArgs } from './bubblewrap.js';
 import { detectCgroups } from './cgroups.js';
+import { HostRuntimes, hostRuntimeDirs } from './host-runtimes.js';
 import { createNetworkIsolation } from './network.js';
 import { ProcessSandbox } from './process-sandbox.js';
 
@@ -44,8 +45,10 @@ class NoIsolationError extends Error {}
 export function createSandboxDriver(config: Config, probe = false): SandboxDriver {
   const cgroups = detectCgroups();
   const stateDir = join(config.dataDir, 'sandbox');
+  const { runtimeDir, slotsDir } = hostRuntimeDirs(config.dataDir);
+  const runtimes = new HostRuntimes(runtimeDir, slotsDir);
   if (config.sandbox === 'none' || config.sandbox === 'process') {
-    return new ProcessSandbox(cgroups, config.sandboxUids, `sandbox set to "${config.sandbox}"`);
+    return new ProcessSandbox(cgroups, config.sandboxUids, `sandbox set to "${config.sandbox}"`, runtimes);
   }
   const problem = bubblewrapProblem(config.sandboxUids.first);
   if (problem === undefined) {
@@ -53,7 +56,7 @@ export function createSandboxDriver(config: Config, probe = false): SandboxDrive
       { subnet: config.sandboxSubnet, egressAllow: config.egressAllow },
       probe,
     );
-    return new BubblewrapSandbox({ cgroups, sandboxUids: config.sandboxUids, stateDir, network });
+    return new BubblewrapSandbox({ cgroups, sandboxUids: config.sandboxUids, stateDir, network, runtimes });
   }
   throw new NoIsolationError(
     `functions cannot be isolated on this host: ${problem}. Fix that, or start with --sandbox none ` +

@@ -7,9 +7,16 @@
  * as the server's user it can read the database and the admin key. The server uses it only when
  * asked by name, and `nimbus doctor` and the start-up warning say all of this plainly.
  */
-import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxSpec } from '../core/ports.js';
+import type { Runtime } from '../core/function.js';
+import type { IsolationReport, SandboxDriver, SandboxProcess, SandboxRequest } from '../core/ports.js';
 import { cgroupIsolation, type CgroupSupport } from './cgroups.js';
-import { launchSandbox, substitutePaths } from './child-sandbox.js';
+import {
+  launchSandbox,
+  substitutePaths,
+  type HostSandboxProcess,
+  type HostSandboxSpec,
+} from './child-sandbox.js';
+import type { HostRuntimes } from './host-runtimes.js';
 import { Launcher } from './launcher.js';
 import { UidPool, spawnWithOwnUid, type UidRange } from './uid-pool.js';
 
@@ -24,15 +31,26 @@ export class ProcessSandbox implements SandboxDriver {
     sandboxUids: UidRange,
     /** Why functions run without a sandbox (the operator's choice), for the warnings. */
     private readonly reason: string,
+    /** The host interpreters and code slots the processes run with. */
+    private readonly runtimes: HostRuntimes,
   ) {
     this.uids = process.getuid?.() === 0 ? new UidPool(sandboxUids) : undefined;
   }
 
-  spawn(spec: SandboxSpec): Promise<SandboxProcess> {
+  start(request: SandboxRequest): Promise<SandboxProcess> {
+    return this.runtimes.start(request, (spec) => this.spawnCommand(spec));
+  }
+
+  runtimeVersion(runtime: Runtime): string {
+    return this.runtimes.runtimeVersion(runtime);
+  }
+
+  /** Runs a host command line as a plain process (what `start` does for a runtime). */
+  spawnCommand(spec: HostSandboxSpec): Promise<HostSandboxProcess> {
     return spawnWithOwnUid(this.uids, (uid) => this.spawnAs(uid, spec));
   }
 
-  private async spawnAs(uid: number | undefined, spec: SandboxSpec): Promise<SandboxProcess> {
+  private async spawnAs(uid: number | undefined, spec: HostSandboxSpec): Promise<HostSandboxProcess> {
     // No mount namespace: the runtime finds the layers at the host path in NIMBUS_OPT_DIR, not at /opt.
     const { command, env } = substitutePaths(spec, spec.codeDir, spec.runtimeDir, spec.optDir);
     const [program, ...args] = command;
@@ -66,6 +84,7 @@ export class ProcessSandbox implements SandboxDriver {
   }
 
   async close(): Promise<void> {
+    this.runtimes.close();
     await this.launcher.close();
     this.cgroups.release();
   }

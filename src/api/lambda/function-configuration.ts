@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { lambdaFunctionArn, lambdaRoleArn, logGroupName, type ArnScope } from '../../core/arn.js';
 import type { FunctionRecord, Runtime } from '../../core/function.js';
 import type { FunctionLayer } from '../../core/layer.js';
-import { runtimeVersionName } from '../../engine/runtime-commands.js';
+import { runtimeVersionName } from '../../sandbox/host-runtimes.js';
 import { LATEST, type AliasRecord } from '../../core/version.js';
 import { invalidParameter } from './lambda-errors.js';
 

@@ -19,7 +19,7 @@ export function registerDoctorCommand(program: Command): void {
       const config = await loadServerSettings({ sandbox: opts.sandbox }, opts.config);
       const { probeIsolation } = await import('../../sandbox/doctor.js');
       const report = await probeIsolation(config);
-      const { hostProvidedPackagesWarning } = await import('../../engine/python-packages.js');
+      const { hostProvidedPackagesWarning } = await import('../../sandbox/python-packages.js');
       const packages = hostProvidedPackagesWarning();
       if (packages) report.warnings.push(packages);
       const { dataDirBudget } = await import('../../engine/disk-budget.js');
