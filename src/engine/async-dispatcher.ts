@@ -8,10 +8,10 @@
  * dies mid-call leaves a leased call that the next server runs again. It must never drop a call.
  *
  * The dispatcher owns the execution records of queued calls: it writes the `queued` record, each
- * attempt's `running` state (the Invoker tells it when the attempt has an instance) and the state
- * an attempt leaves (succeeded, retrying, failed, expired), the last two in one write. It reads a
- * record or log back only for what an earlier attempt (perhaps on another server) left, through
- * the ExecutionReader.
+ * attempt's `running` state (the Invoker tells it when the attempt has an instance, and writes
+ * nothing itself) and, in one write, the state the attempt leaves (succeeded, retrying, failed,
+ * expired). It reads a record or log back only for what an earlier attempt (perhaps on another
+ * server) left, through the ExecutionReader.
  */
 import { hostname } from 'node:os';
 import type { ArnScope } from '../core/arn.js';
