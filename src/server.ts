@@ -21,6 +21,7 @@ import { CodeCollector } from './engine/code-collector.js';
 import { dataDirBudget } from './engine/disk-budget.js';
 import { LayerService } from './engine/layer-service.js';
 import { ExecutionRecorder } from './engine/execution-recorder.js';
+import { RecordedExecutionReader } from './engine/execution-reader.js';
 import { FunctionService } from './engine/function-service.js';
 import { InstancePool } from './engine/instance-pool.js';
 import { linkProvidedPythonPackages, providedPackagesWarning } from './sandbox/python-packages.js';
@@ -162,6 +163,7 @@ async function startLockedServer(
     prewarmMax: config.prewarmMax,
   });
   const recorder = new ExecutionRecorder(store, config, logger);
+  const executions = new RecordedExecutionReader(store, recorder);
   const diskBudget = dataDirBudget(config.dataDir, config.diskBudgetMb);
   const codeCollector = new CodeCollector(store, store.layers(), codeStore, codeCache, logger);
   const collectCode = () => void codeCollector.collect();
@@ -170,7 +172,7 @@ async function startLockedServer(
   const versions = new VersionService(store, functions, pool);
   const invoker = new Invoker(functions, codeCache, pool, recorder, versions, arnScope, logger);
   const asyncQueue = store.asyncQueue();
-  const dispatcher = new AsyncDispatcher(asyncQueue, store, versions, invoker, recorder, logger, {
+  const dispatcher = new AsyncDispatcher(asyncQueue, executions, versions, invoker, recorder, logger, {
     queueMax: config.asyncQueueMax,
     concurrency: config.asyncConcurrency,
     retryBaseMs: config.asyncRetryBaseMs,
@@ -183,7 +185,7 @@ async function startLockedServer(
     (name) => store.getFunction(name),
     (name, qualifier) => versions.resolve(name, qualifier),
   );
-  const timers = new TimerScheduler(store, asyncQueue, dispatcher, triggers, logger);
+  const timers = new TimerScheduler(store, asyncQueue, executions, dispatcher, triggers, logger);
 
   const retention = {
     maxAgeMs: config.retentionDays * 86_400_000,
@@ -230,10 +232,8 @@ async function startLockedServer(
       layers,
       invoker,
       triggers,
-      recorder,
-      store,
+      executions,
       dispatcher,
-      asyncQueue,
       adminKey: admin.key,
       isolation,
       poolStats: () => pool.stats(),

@@ -39,7 +39,7 @@ export interface TlsFiles {
 }
 
 export function buildApi(deps: ApiDeps, options: ApiOptions, tls?: TlsFiles): FastifyInstance {
-  const httpTriggers = new HttpTriggerTable(deps.triggers, deps.store);
+  const httpTriggers = new HttpTriggerTable(deps.triggers);
   const bodyBudget = new BodyBudget(deps.maxInflightBodyBytes);
   // A client that went away mid-request is not a server error: debug, without a stack.
   const frontLog = (err: unknown, message: string) =>

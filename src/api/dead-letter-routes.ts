@@ -3,7 +3,6 @@
  * too old). List, read, replay as a new asynchronous call, delete. Thin: parse, call the engine.
  */
 import type { FastifyInstance } from 'fastify';
-import { deadLetterNotFound } from '../core/errors.js';
 import type { DeadLetter } from '../core/ports.js';
 import type { ApiDeps } from './deps.js';
 import { parseQuery } from './parse.js';
@@ -23,7 +22,7 @@ function deadLetterView(letter: DeadLetter): Record<string, unknown> {
 export function registerDeadLetterRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Querystring: Record<string, string> }>('/v1/dead-letters', async (request) => {
     const query = parseQuery(request.query, deadLetterListQuery);
-    const letters = await deps.asyncQueue.listDeadLetters({
+    const letters = await deps.dispatcher.listDeadLetters({
       functionName: query.function,
       limit: query.limit,
       before: query.before,
@@ -32,9 +31,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, deps: ApiDeps): v
   });
 
   app.get<{ Params: { id: string } }>('/v1/dead-letters/:id', async (request) => {
-    const letter = await deps.asyncQueue.getDeadLetter(request.params.id);
-    if (!letter) throw deadLetterNotFound(request.params.id);
-    return deadLetterView(letter);
+    return deadLetterView(await deps.dispatcher.getDeadLetter(request.params.id));
   });
 
   app.post<{ Params: { id: string } }>('/v1/dead-letters/:id/replay', async (request, reply) => {
@@ -47,8 +44,7 @@ export function registerDeadLetterRoutes(app: FastifyInstance, deps: ApiDeps): v
   });
 
   app.delete<{ Params: { id: string } }>('/v1/dead-letters/:id', async (request, reply) => {
-    if (!(await deps.asyncQueue.deleteDeadLetter(request.params.id)))
-      throw deadLetterNotFound(request.params.id);
+    await deps.dispatcher.deleteDeadLetter(request.params.id);
     return reply.code(204).send();
   });
 }

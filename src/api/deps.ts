@@ -1,10 +1,12 @@
-/** What the API layer is handed by the composition root: engine services and read access to records. */
+/**
+ * What the API layer is handed by the composition root: engine services, and the execution reader
+ * for records and logs. No store and no queue: the API reads and writes only through the engine.
+ */
 import type { DataDirUsage } from '../engine/disk-budget.js';
 import type { ArnScope } from '../core/arn.js';
-import type { AsyncQueue, IsolationReport, Store } from '../core/ports.js';
+import type { ExecutionReader, IsolationReport } from '../core/ports.js';
 import type { AccessKeyService } from '../engine/access-key-service.js';
 import type { AsyncDispatcher } from '../engine/async-dispatcher.js';
-import type { ExecutionRecorder } from '../engine/execution-recorder.js';
 import type { PoolStats } from '../engine/instance-pool.js';
 import type { FunctionService } from '../engine/function-service.js';
 import type { Invoker } from '../engine/invoker.js';
@@ -20,12 +22,10 @@ export interface ApiDeps {
   /** Layer versions: publish, list, get, delete, and resolving a function's layer references. */
   layers: LayerService;
   triggers: TriggerService;
-  recorder: ExecutionRecorder;
-  store: Store;
-  /** Queues asynchronous calls and replays dead letters. */
+  /** Execution records and logs, with read-your-writes (no flush needed), and live log lines. */
+  executions: ExecutionReader;
+  /** Queues asynchronous calls; lists, replays and deletes dead letters. */
   dispatcher: AsyncDispatcher;
-  /** Read access to the queue and the dead-letter list. */
-  asyncQueue: AsyncQueue;
   adminKey: string;
   isolation: IsolationReport;
   /** Instance, pool and queue counters, served at /v1/stats (and the counts in /v1/doctor). */

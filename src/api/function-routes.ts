@@ -90,7 +90,6 @@ export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): voi
     async (request, reply) => {
       const query = parseQuery(request.query, functionLogsQuery);
       const name = request.params.name;
-      await deps.recorder.flush();
       const recent = query.tail > 0 ? await recentLogs(deps, name, query.tail) : [];
       if (recent.length === 0) await deps.functions.get(name); // 404 for unknown functions
       const follow = query.follow === 'true' || query.follow === '1';
@@ -106,13 +105,13 @@ export function registerFunctionRoutes(app: FastifyInstance, deps: ApiDeps): voi
  */
 async function recentLogs(deps: ApiDeps, name: string, tail: number): Promise<LogLine[]> {
   const [lines, executions] = await Promise.all([
-    deps.store.getFunctionLogs(name, tail),
-    deps.store.listExecutions({ functionName: name, limit: tail }),
+    deps.executions.functionLogs(name, tail),
+    deps.executions.list({ functionName: name, limit: tail }),
   ]);
   const known = new Set(executions.map((e) => e.id));
   for (const id of new Set(lines.map((l) => l.executionId))) {
     if (known.has(id)) continue;
-    const execution = await deps.store.getExecution(id);
+    const execution = await deps.executions.get(id);
     if (execution) executions.push(execution);
   }
   return renderFunctionLog(executions, lines, tail);
@@ -141,7 +140,7 @@ function streamLogs(
   // Send the headers now: with no recent lines the client would otherwise wait for the first one.
   res.flushHeaders();
   for (const line of recent) res.write(ndjson(line));
-  const stop = deps.recorder.follow(name, (line) => res.write(ndjson(line)));
+  const stop = deps.executions.follow(name, (line) => res.write(ndjson(line)));
   // Keep idle connections (and proxies) from timing out.
   const keepAlive = setInterval(() => res.write('\n'), 15_000);
   res.on('close', () => {

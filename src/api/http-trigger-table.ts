@@ -4,7 +4,6 @@
  * a request never touches the store.
  */
 import { hostname } from 'node:os';
-import type { Store } from '../core/ports.js';
 import { refusedTriggerHost, type HttpTriggerConfig, type TriggerRecord } from '../core/trigger.js';
 import type { TriggerChange, TriggerService } from '../engine/trigger-service.js';
 
@@ -21,16 +20,13 @@ export class HttpTriggerTable {
   private readonly touched = new Set<string>();
   private readonly unsubscribe: () => void;
 
-  constructor(
-    triggers: TriggerService,
-    private readonly store: Store,
-  ) {
+  constructor(private readonly triggers: TriggerService) {
     this.unsubscribe = triggers.subscribe((change) => this.onChange(change));
   }
 
-  /** Reads every HTTP trigger from the store (once, before the server listens). */
+  /** Reads every HTTP trigger (once, before the server listens). */
   async load(): Promise<void> {
-    for (const trigger of await this.store.listTriggers({ type: 'http' })) {
+    for (const trigger of await this.triggers.list(undefined, 'http')) {
       if (!this.touched.has(trigger.id)) this.put(trigger);
     }
   }

@@ -117,6 +117,26 @@ export interface Store {
   pruneExecutions(policy: RetentionPolicy, now: Date): Promise<number>;
 }
 
+/**
+ * Reads execution records and their logs with read-your-writes: a read sees every record and log
+ * line whose write was accepted before the read began (by this server's recorder, or in a cluster
+ * by the worker that owns the record), with no flush by the caller. The API reads executions only
+ * through it. Implementation: engine/execution-reader.ts over the Store and the recorder.
+ */
+export interface ExecutionReader {
+  get(id: string): Promise<Execution | undefined>;
+  list(query: ExecutionQuery): Promise<Execution[]>;
+  /** Stored log lines of one execution in order (START, END and REPORT are rendered by the reader's callers). */
+  logs(executionId: string): Promise<LogLine[]>;
+  /** The newest `limit` stored log lines of a function, oldest first. */
+  functionLogs(functionName: string, limit: number): Promise<LogLine[]>;
+  /**
+   * Calls `listener` with every new log line of the function (of all functions when undefined)
+   * as it is printed, rendered as readers see it; returns the function that stops following.
+   */
+  follow(functionName: string | undefined, listener: (line: LogLine) => void): () => void;
+}
+
 /** One asynchronous call waiting in (or being run from) the queue. Its id is its execution's id. */
 export interface QueuedCall {
   id: string;

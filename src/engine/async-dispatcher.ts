@@ -6,13 +6,26 @@
  * calls that finally failed to the dead-letter list. Delivery is at least once: every effect of an
  * attempt (its record, its destination) is made durable before the queue is told, so a server that
  * dies mid-call leaves a leased call that the next server runs again. It must never drop a call.
+ *
+ * The dispatcher owns the execution records of queued calls: it writes the `queued` record, each
+ * attempt's `running` state (the Invoker tells it when the attempt has an instance, and writes
+ * nothing itself) and, in one write, the state the attempt leaves (succeeded, retrying, failed,
+ * expired). It reads a record or log back only for what an earlier attempt (perhaps on another
+ * server) left, through the ExecutionReader.
  */
 import { hostname } from 'node:os';
 import type { ArnScope } from '../core/arn.js';
 import { NimbusError, deadLetterNotFound } from '../core/errors.js';
 import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
 import type { Destination, FunctionRecord } from '../core/function.js';
-import type { AsyncQueue, DeadLetterCondition, QueuedCall, Store } from '../core/ports.js';
+import type {
+  AsyncQueue,
+  DeadLetter,
+  DeadLetterCondition,
+  DeadLetterQuery,
+  ExecutionReader,
+  QueuedCall,
+} from '../core/ports.js';
 import { LATEST } from '../core/version.js';
 import {
   destinationRecord,
@@ -87,7 +100,8 @@ export class AsyncDispatcher {
 
   constructor(
     private readonly queue: AsyncQueue,
-    private readonly store: Store,
+    /** Reads what earlier attempts of a call left: its record, its log lines. */
+    private readonly executions: ExecutionReader,
     /** Resolves a call's function (its `$LATEST`, or the version its qualifier names). */
     private readonly versions: VersionService,
     private readonly invoker: Invoker,
@@ -139,10 +153,25 @@ export class AsyncDispatcher {
     return execution;
   }
 
-  /** Queues a dead letter's event again as a new call, and records the replay on the dead letter. */
-  async replay(id: string, trigger: Trigger): Promise<{ executionId: string; functionName: string }> {
+  /** Dead letters, newest failure first. */
+  listDeadLetters(query: DeadLetterQuery): Promise<DeadLetter[]> {
+    return this.queue.listDeadLetters(query);
+  }
+
+  async getDeadLetter(id: string): Promise<DeadLetter> {
     const letter = await this.queue.getDeadLetter(id);
     if (!letter) throw deadLetterNotFound(id);
+    return letter;
+  }
+
+  /** Throws DEAD_LETTER_NOT_FOUND when there is no such dead letter. */
+  async deleteDeadLetter(id: string): Promise<void> {
+    if (!(await this.queue.deleteDeadLetter(id))) throw deadLetterNotFound(id);
+  }
+
+  /** Queues a dead letter's event again as a new call, and records the replay on the dead letter. */
+  async replay(id: string, trigger: Trigger): Promise<{ executionId: string; functionName: string }> {
+    const letter = await this.getDeadLetter(id);
     const execution = await this.enqueue({
       functionName: letter.functionName,
       event: letter.payload,
@@ -279,7 +308,13 @@ export class AsyncDispatcher {
       outcome = await this.invoker.invoke(fn, Buffer.from(call.payload), {
         trigger: call.trigger,
         maxResultBytes: this.settings.maxResultBytes,
-        queued: { executionId: call.id, attempt, logSeqStart },
+        queued: {
+          executionId: call.id,
+          attempt,
+          logSeqStart,
+          // A copy: the Invoker goes on filling in its record, which is saved once it has ended.
+          onRunning: (running) => this.recorder.save({ ...running }),
+        },
         qualifier: call.qualifier,
         trace: call.trace,
       });
@@ -295,16 +330,15 @@ export class AsyncDispatcher {
       throw err;
     }
 
-    const { execution, payload } = outcome;
+    const { execution, payload, nextLogSeq } = outcome;
     if (execution.status === 'succeeded') {
-      await this.recorder.flush();
-      await this.sendTo(fn.async.onSuccess, call, {
-        fn,
-        condition: 'Success',
-        attempts: attempt,
-        execution,
-        result: payload,
-      });
+      await this.recorder.persist(execution);
+      await this.sendTo(
+        fn.async.onSuccess,
+        call,
+        { fn, condition: 'Success', attempts: attempt, execution, result: payload },
+        nextLogSeq,
+      );
       await this.queue.complete(call.id);
       return;
     }
@@ -314,25 +348,23 @@ export class AsyncDispatcher {
     if (attempt <= fn.async.maxRetries) {
       if (retryAt - Date.parse(call.enqueuedAt) > maxAgeMs) {
         // The retry would run past the event's maximum age: it ends here instead.
-        return this.expire(call, fn, execution, execution.error, attempt);
+        return this.expire(call, fn, { execution, nextLogSeq }, execution.error, attempt);
       }
       execution.status = 'retrying';
-      this.recorder.save(execution);
-      await this.recorder.flush();
+      await this.recorder.persist(execution);
       await this.queue.reschedule(call.id, attempt, new Date(retryAt), execution.error);
       this.wakeAt(delay);
       return;
     }
     // Retries exhausted; a timed-out last attempt says so in its error.
     execution.status = 'failed';
-    this.recorder.save(execution);
-    await this.recorder.flush();
-    await this.sendTo(fn.async.onFailure, call, {
-      fn,
-      condition: 'RetriesExhausted',
-      attempts: attempt,
-      execution,
-    });
+    await this.recorder.persist(execution);
+    await this.sendTo(
+      fn.async.onFailure,
+      call,
+      { fn, condition: 'RetriesExhausted', attempts: attempt, execution },
+      nextLogSeq,
+    );
     await this.deadLetter(call, 'RetriesExhausted', execution.error, attempt);
   }
 
@@ -342,30 +374,28 @@ export class AsyncDispatcher {
     return Math.round(nominal * (1 + Math.random() * 0.2));
   }
 
-  /** Ends a call that is too old to run (again). */
+  /** Ends a call that is too old to run (again); `last` is the attempt that just ran, if one did. */
   private async expire(
     call: QueuedCall,
     fn: FunctionRecord,
-    last: Execution | undefined,
+    last: { execution: Execution; nextLogSeq: number } | undefined,
     lastError: ExecutionError | null,
     attempts: number,
   ): Promise<void> {
-    const execution = last ?? (await this.currentRecord(call, fn));
+    const execution = last?.execution ?? (await this.currentRecord(call, fn));
     execution.status = 'expired';
     execution.attempts = attempts;
     execution.error = {
       type: 'EventAgeExceeded',
       message: `the call was not run ${attempts > 0 ? 'again ' : ''}because it is older than the function's maximum event age of ${fn.async.maxEventAgeSec} s${lastError ? `; last error: ${lastError.type}: ${lastError.message}` : ''}`,
     };
-    this.recorder.save(execution);
-    await this.recorder.flush();
-    await this.sendTo(fn.async.onFailure, call, {
-      fn,
-      condition: 'EventAgeExceeded',
-      attempts,
-      execution: last,
-      lastError,
-    });
+    await this.recorder.persist(execution);
+    await this.sendTo(
+      fn.async.onFailure,
+      call,
+      { fn, condition: 'EventAgeExceeded', attempts, execution: last?.execution, lastError },
+      last?.nextLogSeq,
+    );
     await this.deadLetter(call, 'EventAgeExceeded', lastError ?? execution.error, attempts);
   }
 
@@ -388,8 +418,7 @@ export class AsyncDispatcher {
     execution.status = 'failed';
     execution.outcome = 'developer_error';
     execution.error = error;
-    this.recorder.save(execution);
-    await this.recorder.flush();
+    await this.recorder.persist(execution);
     await this.deadLetter(call, 'RetriesExhausted', error, call.attempts - 1);
   }
 
@@ -407,8 +436,7 @@ export class AsyncDispatcher {
     execution.outcome ??= 'platform_error';
     execution.error = error;
     execution.attempts = attempts;
-    this.recorder.save(execution);
-    await this.recorder.flush();
+    await this.recorder.persist(execution);
     await this.sendTo(fn.async.onFailure, call, {
       fn,
       condition: 'RetriesExhausted',
@@ -418,10 +446,12 @@ export class AsyncDispatcher {
     await this.deadLetter(call, 'RetriesExhausted', error, attempts);
   }
 
-  /** The stored record of a queued call, or a new one if it was lost (e.g. by pruning). */
+  /**
+   * The record a queued call's earlier attempts (or its enqueueing) left, or a new one if it was
+   * lost (e.g. by pruning).
+   */
   private async currentRecord(call: QueuedCall, fn: FunctionRecord | undefined): Promise<Execution> {
-    await this.recorder.flush();
-    const stored = await this.store.getExecution(call.id);
+    const stored = await this.executions.get(call.id);
     if (stored) return stored;
     return this.recorder.newExecution({
       id: call.id,
@@ -460,10 +490,12 @@ export class AsyncDispatcher {
     });
   }
 
-  /** Log lines of an async call's attempts follow one another: the next attempt starts after the last stored line. */
+  /**
+   * Log lines of an async call's attempts follow one another: the next attempt starts after the
+   * last line its earlier attempts left.
+   */
   private async nextLogSeq(id: string): Promise<number> {
-    await this.recorder.flush();
-    const lines = await this.store.getLogs(id);
+    const lines = await this.executions.logs(id);
     const last = lines.at(-1);
     return last === undefined ? 0 : last.seq + 1;
   }
@@ -471,11 +503,13 @@ export class AsyncDispatcher {
   /**
    * Sends the Lambda-shaped record to a destination. A failed delivery is logged, not retried
    * forever: the call's own outcome is already recorded and must not be held up by its destination.
+   * `nextLogSeq`: where the call's log goes on, when the attempt that just ran says so.
    */
   private async sendTo(
     destination: Destination | null,
     call: QueuedCall,
     report: DestinationReport,
+    nextLogSeq?: number,
   ): Promise<void> {
     if (!destination) return;
     const fn = report.fn;
@@ -501,14 +535,20 @@ export class AsyncDispatcher {
         call.id,
         fn.name,
         `the ${which} destination (${target}) was not reached: ${reason}`,
+        nextLogSeq,
       );
     }
   }
 
   /** Adds a platform line to a call's log (after its attempts' lines); a failure to do so is logged. */
-  private async recordOnExecution(executionId: string, functionName: string, message: string): Promise<void> {
+  private async recordOnExecution(
+    executionId: string,
+    functionName: string,
+    message: string,
+    nextLogSeq: number | undefined,
+  ): Promise<void> {
     try {
-      const seq = await this.nextLogSeq(executionId);
+      const seq = nextLogSeq ?? (await this.nextLogSeq(executionId));
       this.recorder.addLine({
         executionId,
         functionName,
@@ -517,7 +557,7 @@ export class AsyncDispatcher {
         stream: 'system',
         message,
       });
-      await this.recorder.flush();
+      await this.recorder.written({ executionId });
     } catch (err) {
       this.logger.warn({ err, executionId }, 'recording a failed delivery on the execution failed');
     }

@@ -3,6 +3,10 @@
  * buffered in memory and written in one transaction every flush interval. Live log listeners
  * (`logs --follow`) get each line as soon as it is printed. Lines are never silently dropped:
  * past the per-execution cap one visible marker line is stored instead of the rest.
+ *
+ * Each record has one writer (the Invoker for a synchronous call, the AsyncDispatcher for a queued
+ * one); readers go through the ExecutionReader, which asks `written` for the writes a read must
+ * see, so nobody flushes to read.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -17,6 +21,9 @@ import {
 } from '../core/execution.js';
 import type { Store } from '../core/ports.js';
 import { renderedEnd, renderedLine, renderedStart } from './report-lines.js';
+
+/** Which writes a read must see: one execution's, one function's, or (an empty scope) all. */
+export type WriteScope = { executionId: string } | { functionName?: string | undefined };
 
 /** What a new execution record is made from (see ExecutionRecorder.newExecution). */
 interface NewExecution extends Pick<
@@ -139,6 +146,10 @@ export class ExecutionRecorder {
   private readonly live = new EventEmitter();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  /** Execution ids and function names with a record or a line in the next batch. */
+  private pendingScope = new BatchScope();
+  /** The same for the batch being written now. */
+  private writingScope = new BatchScope();
 
   constructor(
     private readonly store: Store,
@@ -159,7 +170,25 @@ export class ExecutionRecorder {
    */
   save(execution: Execution): void {
     this.pendingExecutions.set(execution.id, execution);
+    this.pendingScope.add(execution.id, execution.functionName);
     this.schedule();
+  }
+
+  /** Saves a record and resolves once it is durable (for effects that must follow it, like a queue step). */
+  async persist(execution: Execution): Promise<void> {
+    this.save(execution);
+    await this.written({ executionId: execution.id });
+  }
+
+  /**
+   * Resolves once every write accepted so far in `scope` is in the store: at once when none is
+   * buffered or being written, else after the batch that holds them (written now rather than at
+   * the next interval, so a reader does not wait for the timer).
+   */
+  written(scope: WriteScope): Promise<void> {
+    if (this.pendingScope.covers(scope)) return this.flush();
+    if (this.writingScope.covers(scope)) return this.flushing;
+    return Promise.resolve();
   }
 
   /** Log bytes recorded since start (message characters plus 64 per line), for log retention. */
@@ -167,6 +196,7 @@ export class ExecutionRecorder {
 
   addLine(line: LogLine): void {
     this.pendingLines.push(line);
+    this.pendingScope.add(line.executionId, line.functionName);
     this.loggedBytes += line.message.length + 64;
     // Followers see the log as rendered (START first), so each stored line one place down.
     if (this.following()) this.live.emit('line', renderedLine(line));
@@ -245,7 +275,7 @@ export class ExecutionRecorder {
     return () => this.live.off('line', handler);
   }
 
-  /** Writes everything buffered so far; readers call it first so they see their own writes. */
+  /** Writes everything buffered so far (before retention pruning, and on close). */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => this.writePending());
     return this.flushing;
@@ -270,14 +300,41 @@ export class ExecutionRecorder {
     const lines = this.pendingLines;
     this.pendingExecutions = new Map();
     this.pendingLines = [];
+    this.writingScope = this.pendingScope;
+    this.pendingScope = new BatchScope();
     try {
       await this.store.writeBatch(executions, lines);
     } catch (err) {
       // Keep what failed (newer states win) and try again on the next flush.
       for (const e of executions) if (!this.pendingExecutions.has(e.id)) this.pendingExecutions.set(e.id, e);
       this.pendingLines = lines.concat(this.pendingLines);
+      this.pendingScope.addAll(this.writingScope);
       this.logger.error({ err }, 'writing execution records failed; will retry');
       this.schedule();
+    } finally {
+      this.writingScope = new BatchScope();
     }
+  }
+}
+
+/** The execution ids and function names a batch of records and lines touches. */
+class BatchScope {
+  private readonly executionIds = new Set<string>();
+  private readonly functionNames = new Set<string>();
+
+  add(executionId: string, functionName: string): void {
+    this.executionIds.add(executionId);
+    this.functionNames.add(functionName);
+  }
+
+  addAll(other: BatchScope): void {
+    for (const id of other.executionIds) this.executionIds.add(id);
+    for (const name of other.functionNames) this.functionNames.add(name);
+  }
+
+  covers(scope: WriteScope): boolean {
+    if ('executionId' in scope) return this.executionIds.has(scope.executionId);
+    if (scope.functionName === undefined) return this.executionIds.size > 0;
+    return this.functionNames.has(scope.functionName);
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Invokes functions: records the execution, gets an instance (warm or cold), sends the event,
  * enforces the timeout by killing the instance, classifies the outcome, and gives the instance
- * back or replaces it. Every invocation ends in exactly one recorded outcome.
+ * back or replaces it. Every invocation ends in exactly one recorded outcome. The Invoker writes
+ * the records of synchronous calls only: a queued call's record belongs to the AsyncDispatcher,
+ * which the Invoker tells when an attempt starts running and which records the attempt's outcome.
  */
 import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import { NimbusError, messageWithCauses } from '../core/errors.js';
@@ -21,6 +23,8 @@ export interface InvocationOutcome {
   execution: Execution;
   /** The function's result as JSON bytes when it succeeded. */
   payload: Buffer | undefined;
+  /** Where the execution's next log line goes (after this call's lines). */
+  nextLogSeq: number;
 }
 
 /**
@@ -35,7 +39,8 @@ interface InvokeOptions {
   maxResultBytes: number;
   /**
    * An attempt of a queued (async) call: its execution record already exists and is reused across
-   * attempts, so the id stays the one the caller was given.
+   * attempts, so the id stays the one the caller was given. Its owner records it: the Invoker
+   * saves nothing of it.
    */
   queued?: QueuedAttempt | undefined;
   /**
@@ -60,6 +65,8 @@ interface QueuedAttempt {
   attempt: number;
   /** Where this attempt's log lines start, after the earlier attempts' lines. */
   logSeqStart: number;
+  /** Called with the record (status `running`) once the attempt has an instance and runs. */
+  onRunning(execution: Execution): void;
 }
 
 export class Invoker {
@@ -136,7 +143,8 @@ export class Invoker {
       const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
       const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
       // The record is saved once the call has an instance: a call refused with 429 leaves none.
-      this.recorder.save(execution);
+      if (queued) queued.onRunning(execution);
+      else this.recorder.save(execution);
       this.recorder.announceStart(execution);
       reported = true;
       if ('error' in acquired) {
@@ -236,9 +244,11 @@ export class Invoker {
       execution.outcome = OUTCOME_OF[result.kind];
       execution.error = result.error;
     }
-    this.recorder.save(execution);
-    if (reported) this.recorder.announceEnd(execution, log ? log.nextSeq : (queued?.logSeqStart ?? 0));
-    return { execution, payload };
+    // A queued call's record is its owner's to save, with the status the attempt leaves it in.
+    if (!queued) this.recorder.save(execution);
+    const nextLogSeq = log ? log.nextSeq : (queued?.logSeqStart ?? 0);
+    if (reported) this.recorder.announceEnd(execution, nextLogSeq);
+    return { execution, payload, nextLogSeq };
   }
 }
 

@@ -8,7 +8,7 @@
  * or skipped, per the trigger's `missedTicks`; older missed ticks are never fired. Keeps up with
  * trigger changes by subscribing to the TriggerService.
  */
-import type { AsyncQueue, Store } from '../core/ports.js';
+import type { AsyncQueue, ExecutionReader, Store } from '../core/ports.js';
 import type { TimerTriggerConfig, TriggerRecord } from '../core/trigger.js';
 import type { AsyncDispatcher } from './async-dispatcher.js';
 import type { EngineLogger } from './execution-recorder.js';
@@ -35,6 +35,8 @@ export class TimerScheduler {
     private readonly store: Store,
     /** Where ticks go, and where a tick already handed over is found. */
     private readonly queue: AsyncQueue,
+    /** Where a tick that already ran is found (its execution record). */
+    private readonly executions: Pick<ExecutionReader, 'get'>,
     private readonly dispatcher: Pick<AsyncDispatcher, 'enqueue'>,
     private readonly triggers: TriggerService,
     private readonly logger: EngineLogger,
@@ -134,7 +136,7 @@ export class TimerScheduler {
    */
   private async handOver(trigger: TriggerRecord, config: TimerTriggerConfig, tick: Date): Promise<void> {
     const executionId = timerExecutionId(trigger.id, tick);
-    if ((await this.queue.get(executionId)) || (await this.store.getExecution(executionId))) return;
+    if ((await this.queue.get(executionId)) || (await this.executions.get(executionId))) return;
     await this.dispatcher.enqueue({
       functionName: trigger.functionName,
       event: JSON.stringify(config.payload),

@@ -160,8 +160,7 @@ export function errorDocument(
  * 4 KB, base64.
  */
 export async function logTail(deps: ApiDeps, execution: Execution): Promise<string> {
-  await deps.recorder.flush();
-  const lines = renderExecutionLog(execution, await deps.store.getLogs(execution.id));
+  const lines = renderExecutionLog(execution, await deps.executions.logs(execution.id));
   const text = lines.map((line) => `${line.message}\n`).join('');
   const bytes = Buffer.from(text, 'utf8');
   return bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)).toString('base64');
