@@ -30,7 +30,7 @@ for (const sandbox of SANDBOXES) {
 
     it('returns a Python exception as a structured error with a stack', async () => {
       const res = await nimbus.invoke('py-bad', { action: 'raise', value: 42 });
-      assert.equal(res.status, 500);
+      assert.equal(res.status, 502);
       assert.equal(res.body.error.code, 'FUNCTION_ERROR');
       assert.equal(res.body.error.type, 'ValueError');
       assert.match(res.body.error.message, /bad value: 42/);
@@ -43,7 +43,7 @@ for (const sandbox of SANDBOXES) {
 
     it('returns a Node exception as a structured error and keeps the instance', async () => {
       const res = await nimbus.invoke('node-bad', { action: 'throw', value: 7 });
-      assert.equal(res.status, 500);
+      assert.equal(res.status, 502);
       assert.equal(res.body.error.type, 'RangeError');
       assert.match(res.body.error.stack, /index\.js/);
       const next = await nimbus.invoke('node-bad', { hello: 1 });
@@ -109,7 +109,7 @@ for (const sandbox of SANDBOXES) {
 
     it('fails every in-flight call on an uncaught exception outside the handler, then recovers', async () => {
       const res = await nimbus.invoke('node-bad', { action: 'unhandled' });
-      assert.equal(res.status, 500);
+      assert.equal(res.status, 502);
       assert.match(res.body.error.message, /thrown outside the promise chain/);
       const next = await nimbus.invoke('node-bad', { fine: true });
       assert.equal(next.status, 200);
@@ -124,13 +124,13 @@ for (const sandbox of SANDBOXES) {
 
     it('reports a result that is not JSON', async () => {
       const res = await nimbus.invoke('node-bad', { action: 'circular' });
-      assert.equal(res.status, 500);
+      assert.equal(res.status, 502);
       assert.equal(res.body.error.type, 'MarshalError');
     });
 
-    it('rejects a result over 6 MB with 413', async () => {
+    it('rejects a result over 6 MB with 502 PAYLOAD_TOO_LARGE', async () => {
       const res = await nimbus.invoke('node-bad', { action: 'big', bytes: 7 * 1024 * 1024 });
-      assert.equal(res.status, 413);
+      assert.equal(res.status, 502, 'the function, not the request, is at fault');
       assert.match(res.body.error.message, /limit/);
     });
 

@@ -45,7 +45,7 @@ for (const sandbox of SANDBOXES) {
       assert.equal(ok.status, 200, ok.text);
       assert.deepEqual(ok.body, { style: 'callback', value: 7 });
       const failed = await nimbus.invoke('node-callback', { fail: true });
-      assert.equal(failed.status, 500);
+      assert.equal(failed.status, 502);
       assert.equal(failed.body.error.code, 'FUNCTION_ERROR');
       assert.equal(failed.body.error.type, 'TypeError');
       assert.match(failed.body.error.message, /asked to fail/);

@@ -367,7 +367,7 @@ describe('Node.js functions as Lambda runs them', () => {
     for (const fail of ['throw', 'reject'] as const) {
       it(`logs an Invoke Error line for a ${fail === 'throw' ? 'thrown' : 'rejected'} error, with the function's frames only`, async () => {
         const res = await nimbus.invoke('rt-console', { fail });
-        assert.equal(res.status, 500, res.text);
+        assert.equal(res.status, 502, res.text);
         const id = res.headers.get('x-nimbus-execution-id')!;
         const line = (await logsOf(res)).find((l) => l.includes('Invoke Error'));
         assert.ok(line);
@@ -413,7 +413,7 @@ describe('Node.js functions as Lambda runs them', () => {
 
     it('logs callback(err) the same way and reports a non-Error as Lambda does', async () => {
       const res = await nimbus.invoke('rt-callback', { fail: true });
-      assert.equal(res.status, 500, res.text);
+      assert.equal(res.status, 502, res.text);
       assert.ok((await logsOf(res)).some((l) => /\tERROR\tInvoke Error \t\{"errorType":"Error"/.test(l)));
       const out = await lambda.send(new InvokeCommand({ FunctionName: 'rt-callbackstring' }));
       const document = JSON.parse(Buffer.from(out.Payload!).toString('utf8'));
@@ -505,10 +505,10 @@ describe('Node.js functions as Lambda runs them', () => {
       const ok = await nimbus.invoke('rt-legacy', {});
       assert.deepEqual(ok.body, { legacy: true });
       const failed = await nimbus.invoke('rt-legacy', { fail: true });
-      assert.equal(failed.status, 500);
+      assert.equal(failed.status, 502);
       assert.match(failed.body.error.message, /legacy failure/);
       const never = await nimbus.invoke('rt-neversettles', {});
-      assert.equal(never.status, 500, never.text);
+      assert.equal(never.status, 502, never.text);
       assert.equal(never.body.error.type, 'Runtime.NodeJsExit');
     });
   });
@@ -553,7 +553,7 @@ describe('Node.js functions as Lambda runs them', () => {
         after: true,
       });
       const failed = await nimbus.invoke('middy', { fail: true });
-      assert.equal(failed.status, 500, failed.text);
+      assert.equal(failed.status, 502, failed.text);
       assert.match(failed.body.error.message, /asked to fail for middy/);
       const lines = await logsOf(failed);
       assert.ok(

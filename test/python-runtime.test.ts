@@ -124,7 +124,7 @@ describe('Python handler strings, resolved as Lambda resolves them', () => {
   it('calls what the handler names; a value that is not callable fails the call with TypeError', async () => {
     await nimbus.deploy('py-h-not-callable', 'python-handlers', 'python3', 'main.not_callable');
     const res = await nimbus.invoke('py-h-not-callable', {});
-    assert.equal(res.status, 500, res.text);
+    assert.equal(res.status, 502, res.text);
     assert.equal(res.body.error.type, 'TypeError');
   });
 });
@@ -145,7 +145,7 @@ describe('Python errors, logs and results as Lambda writes them', () => {
 
   it('logs an unhandled error as one [ERROR] entry with the traceback of the function frames', async () => {
     const res = await nimbus.invoke('py-fail', { why: 'testing' });
-    assert.equal(res.status, 500, res.text);
+    assert.equal(res.status, 502, res.text);
     assert.equal(res.body.error.type, 'ValueError');
     assert.equal((await nimbus.executionOf(res)).error.message, 'exploded: testing');
     const entries = (await logsOf(nimbus, res)).filter((l) => l.message.startsWith('[ERROR]'));
@@ -236,7 +236,7 @@ describe('Python errors, logs and results as Lambda writes them', () => {
 
   it('reports a result that is not JSON as Runtime.MarshalError, and encodes Decimal as a number', async () => {
     const res = await nimbus.invoke('py-set', {});
-    assert.equal(res.status, 500, res.text);
+    assert.equal(res.status, 502, res.text);
     assert.equal(res.body.error.type, 'Runtime.MarshalError');
     assert.equal(
       (await nimbus.executionOf(res)).error.message,

@@ -288,7 +288,7 @@ describe('response streaming', () => {
         ),
       );
       assert.equal(chunks.map((c) => c.text).join(''), 'started');
-      assert.equal(complete?.ErrorCode, 'Timeout');
+      assert.equal(complete?.ErrorCode, 'Sandbox.Timedout', "Lambda's error type for a timeout");
       assert.match(JSON.parse(complete!.ErrorDetails!).errorMessage, /Task timed out after 1.00 seconds/);
     });
 

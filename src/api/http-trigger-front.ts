@@ -12,16 +12,17 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../core/errors.js';
-import type { Execution } from '../core/execution.js';
 import { LIMITS } from '../core/function.js';
 import type { CorsSettings } from '../core/trigger.js';
 import type { HttpResponseSink } from '../engine/instance.js';
+import type { InvocationOutcome } from '../engine/invoker.js';
 import { HTTP_INTEGRATION_CONTENT_TYPE, type HttpRequestEvent } from '../runtimes/protocol.js';
 import { newRequestId } from './auth.js';
 import { RETRY_AFTER_SEC, type BodyBudget } from './body-budget.js';
 import { isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
+import { httpFailure } from './outcome-http.js';
 import type { HttpRoute, HttpTriggerTable } from './http-trigger-table.js';
 import type { FrontLogger } from './invoke-front.js';
 import { pacedWriter } from './paced-writer.js';
@@ -355,31 +356,25 @@ function answerPreflight(
   res.end();
 }
 
-/** The error an execution that produced no response ends in, with the status a gateway gives it. */
-function executionFailure(execution: Execution): { err: NimbusError; status: number } {
-  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
-  const message = `${error.type}: ${error.message}`;
-  if (execution.status === 'timeout')
-    return { err: new NimbusError('FUNCTION_TIMEOUT', message), status: 504 };
-  if (execution.outcome === 'platform_error')
-    return { err: new NimbusError('INTERNAL', message), status: 500 };
-  if (error.type === 'ResponseTooLarge')
-    return { err: new NimbusError('PAYLOAD_TOO_LARGE', message), status: 502 };
-  if (execution.outcome === 'developer_error') {
-    const code = error.type === 'OutOfMemory' ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED';
-    return { err: new NimbusError(code, message), status: 502 };
-  }
-  return { err: new NimbusError('FUNCTION_ERROR', message), status: 502 };
-}
-
-function sendFailure(res: ServerResponse, requestId: string, execution: Execution, headers: string[]): void {
-  const { err, status } = executionFailure(execution);
+/**
+ * Answers a call that produced no response: its failure as the REST API answers it, or, when the
+ * call itself succeeded but its response was unusable, a function error saying why (`problem`).
+ */
+function sendFailure(
+  res: ServerResponse,
+  requestId: string,
+  { execution, failure }: InvocationOutcome,
+  headers: string[],
+  problem = 'the function ended without a response',
+): void {
+  const failed = failure ?? { kind: 'function_error', error: { type: 'Error', message: problem } };
+  const { err, status } = httpFailure(failed);
   sendError(res, requestId, err, {
     status,
     headers: ['x-nimbus-execution-id', execution.id, ...headers],
     extra: {
-      type: execution.error?.type,
-      stack: execution.error?.stack,
+      type: failed.error.type,
+      stack: failed.error.stack,
       executionId: execution.id,
       outcome: execution.outcome,
     },
@@ -393,16 +388,15 @@ async function invokeOrRefuse(
   event: Buffer,
   extraHeaders: string[],
   http?: HttpResponseSink,
-): Promise<Execution | undefined> {
+): Promise<InvocationOutcome | undefined> {
   try {
-    const { execution } = await deps.invoker.invoke(request.functionName, event, {
+    return await deps.invoker.invoke(request.functionName, event, {
       trigger: 'http',
       maxResultBytes: LIMITS.syncPayloadBytes,
       http,
       qualifier: request.qualifier,
       trace: traceOf(request),
     });
-    return execution;
   } catch (err) {
     if (!(err instanceof NimbusError) || res.headersSent) throw err;
     sendError(res, request.requestId, err, { headers: extraHeaders });
@@ -418,24 +412,22 @@ async function serveLambda(
 ): Promise<void> {
   const event = Buffer.from(JSON.stringify(lambdaUrlEvent(request, new Date())));
   const stream = responseStream(request, res, extraHeaders);
-  let payload: Buffer | undefined;
-  let execution: Execution | undefined;
+  let outcome: InvocationOutcome;
   try {
-    const outcome = await deps.invoker.invoke(request.functionName, event, {
+    outcome = await deps.invoker.invoke(request.functionName, event, {
       trigger: 'http',
       maxResultBytes: LIMITS.syncPayloadBytes,
       qualifier: request.qualifier,
       trace: traceOf(request),
       http: stream.sink,
     });
-    execution = outcome.execution;
-    payload = outcome.payload;
   } catch (err) {
     if (!(err instanceof NimbusError)) throw err;
     return sendError(res, request.requestId, err, { headers: extraHeaders });
   }
-  if (stream.streamed()) return stream.finish(execution);
-  if (!payload) return sendFailure(res, request.requestId, execution, extraHeaders);
+  if (stream.streamed()) return stream.finish(outcome);
+  if (outcome.failure) return sendFailure(res, request.requestId, outcome, extraHeaders);
+  const { execution, payload } = outcome;
   const ran = execution;
   const invalid = (problem: string, err: unknown) =>
     sendError(
@@ -481,7 +473,7 @@ function responseStream(
   request: TriggerRequest,
   res: ServerResponse,
   extraHeaders: string[],
-): { sink: HttpResponseSink; streamed(): boolean; finish(execution: Execution): void } {
+): { sink: HttpResponseSink; streamed(): boolean; finish(outcome: InvocationOutcome): void } {
   const write = pacedWriter(res);
   let executionId: string | undefined;
   let prelude: StreamPreludeReader | undefined;
@@ -562,12 +554,12 @@ function responseStream(
   return {
     sink,
     streamed: () => executionId !== undefined,
-    finish(execution) {
+    finish(outcome) {
       if (res.writableEnded || res.destroyed) return;
-      if (execution.outcome !== 'succeeded' || cut !== undefined) {
+      if (outcome.failure || cut !== undefined) {
         // Too late for an error answer once the head has gone: the client sees the body cut short.
         if (res.headersSent) return void res.destroy();
-        return sendFailure(res, request.requestId, execution, extraHeaders);
+        return sendFailure(res, request.requestId, outcome, extraHeaders, cut);
       }
       if (prelude) {
         return fail(
@@ -692,7 +684,7 @@ async function serveStreaming(
     cut ??= CLIENT_GONE;
     sink.cancel?.();
   });
-  const execution = await invokeOrRefuse(
+  const outcome = await invokeOrRefuse(
     deps,
     request,
     res,
@@ -700,8 +692,8 @@ async function serveStreaming(
     extraHeaders,
     sink,
   );
-  if (!execution) return;
-  if (execution.outcome === 'succeeded' && cut === undefined && res.headersSent) {
+  if (!outcome) return;
+  if (!outcome.failure && cut === undefined && res.headersSent) {
     res.end();
     return;
   }
@@ -710,8 +702,8 @@ async function serveStreaming(
     if (!res.writableEnded) res.destroy();
     return;
   }
-  if (execution.outcome === 'succeeded') {
+  if (!outcome.failure) {
     log(new Error('no response head'), 'a streaming HTTP call succeeded without a response head');
   }
-  sendFailure(res, request.requestId, execution, extraHeaders);
+  sendFailure(res, request.requestId, outcome, extraHeaders, cut);
 }

@@ -11,13 +11,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../core/errors.js';
-import type { Execution } from '../core/execution.js';
 import { LIMITS } from '../core/function.js';
 import { apiKeyError, newRequestId } from './auth.js';
 import { RETRY_AFTER_SEC, type BodyBudget } from './body-budget.js';
 import { clientContextOf, isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
 import { errorBody } from './errors.js';
+import { httpFailure } from './outcome-http.js';
 
 const PREFIX = '/v1/functions/';
 const SUFFIX = '/invoke';
@@ -110,9 +110,10 @@ export function invokeFront(
     requestId: string,
     err: NimbusError,
     extra?: Record<string, unknown>,
+    status = err.status,
   ) => {
     const body = JSON.stringify(errorBody(err, requestId, extra));
-    res.writeHead(err.status, {
+    res.writeHead(status, {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
     });
@@ -160,22 +161,24 @@ export function invokeFront(
       ]);
       return void res.end(answer);
     }
-    const { execution, payload } = await deps.invoker.invoke(name, event, {
+    const { execution, payload, failure } = await deps.invoker.invoke(name, event, {
       trigger,
       maxResultBytes: syncLimit,
       qualifier,
       trace: context?.trace,
       clientContext: context?.clientContext,
     });
-    if (!payload) {
+    if (failure) {
       res.setHeader('x-nimbus-execution-id', execution.id);
       res.setHeader(EXECUTED_VERSION, execution.version);
-      return fail(res, id, executionFailure(execution), {
-        type: execution.error?.type,
-        stack: execution.error?.stack,
+      const { err, status } = httpFailure(failure);
+      const extra = {
+        type: failure.error.type,
+        stack: failure.error.stack,
         executionId: execution.id,
         outcome: execution.outcome,
-      });
+      };
+      return fail(res, id, err, extra, status);
     }
     // A flat header list skips the per-header bookkeeping of setHeader.
     res.writeHead(200, [
@@ -263,23 +266,4 @@ function refuse(req: IncomingMessage, res: ServerResponse, answer: () => void): 
   res.setHeader('connection', 'close');
   answer();
   req.resume();
-}
-
-function executionFailure(execution: Execution): NimbusError {
-  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
-  const message = `${error.type}: ${error.message}`;
-  switch (execution.status) {
-    case 'timeout':
-      return new NimbusError('FUNCTION_TIMEOUT', message);
-    default:
-      if (error.type === 'ResponseTooLarge') return new NimbusError('PAYLOAD_TOO_LARGE', message);
-      if (execution.outcome === 'platform_error') return new NimbusError('INTERNAL', message);
-      if (execution.outcome === 'developer_error') {
-        return new NimbusError(
-          error.type === 'OutOfMemory' ? 'FUNCTION_OUT_OF_MEMORY' : 'FUNCTION_CRASHED',
-          message,
-        );
-      }
-      return new NimbusError('FUNCTION_ERROR', message);
-  }
 }

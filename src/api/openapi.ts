@@ -187,14 +187,23 @@ export function openApiDocument(version: string): object {
             '202': {
               description: 'Queued (async): {"executionId"}; follow it at /v1/executions/{id}',
             },
-            '413': { description: 'Event or result over 6 MB (async events: 1 MB)' },
-            '500': { description: 'The function raised an error (FUNCTION_ERROR)', ...json(errorSchema) },
+            '413': { description: 'Event over 6 MB (async events: 1 MB)' },
+            '500': { description: 'Nimbus failed to run the call (INTERNAL)', ...json(errorSchema) },
             '429': {
               description:
                 'The function is at its maximum and no slot freed up in time (async: the queue is full)',
               ...json(errorSchema),
             },
-            '502': { description: 'The function crashed or ran out of memory', ...json(errorSchema) },
+            '502': {
+              description:
+                'The function raised an error (FUNCTION_ERROR), returned over 6 MB (PAYLOAD_TOO_LARGE), crashed or failed to load (FUNCTION_CRASHED) or ran out of memory (FUNCTION_OUT_OF_MEMORY)',
+              ...json(errorSchema),
+            },
+            '503': {
+              description:
+                'The function was redeployed again and again while the call waited (FUNCTION_CHANGED); retry',
+              ...json(errorSchema),
+            },
             '504': { description: 'The function timed out', ...json(errorSchema) },
             ...errors,
           },

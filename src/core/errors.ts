@@ -37,11 +37,13 @@ const ERROR_STATUS = {
   INSUFFICIENT_STORAGE: 507,
   INTERNAL: 500,
   /** The function threw or returned an error. */
-  FUNCTION_ERROR: 500,
+  FUNCTION_ERROR: 502,
   /** The function's process died: crash, exit, segfault, init failure. */
   FUNCTION_CRASHED: 502,
   FUNCTION_OUT_OF_MEMORY: 502,
   FUNCTION_TIMEOUT: 504,
+  /** The function was redeployed while the call waited for an instance, again and again. */
+  FUNCTION_CHANGED: 503,
   SANDBOX_UNAVAILABLE: 503,
   /** Too many large request bodies are being read at once (`--max-inflight-body-mb`); retry soon. */
   SERVER_BUSY: 503,

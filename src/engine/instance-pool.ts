@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import { NimbusError, messageWithCauses } from '../core/errors.js';
-import type { ExecutionError } from '../core/execution.js';
+import type { Failure } from '../core/outcome.js';
 import type { FunctionRecord, Runtime } from '../core/function.js';
 import type { SandboxDriver } from '../core/ports.js';
 import type { PreparedCode } from './code-cache.js';
@@ -34,7 +34,8 @@ interface PoolSettings {
   prewarmMax: number;
 }
 
-type Acquired = { instance: Instance; cold: boolean } | { error: ExecutionError };
+/** An instance for a call (`cold` when it was started for it), or why none could be had. */
+export type Acquired = { instance: Instance; cold: boolean } | { failure: Failure };
 
 /** Counters and gauges for the benchmark, tests and the metrics endpoint. */
 export interface PoolStats {
@@ -235,9 +236,12 @@ export class InstancePool {
       // Calls waiting for the old revision are served by the new one when they retry; tell them now.
       for (const waiter of state.waiters.splice(0)) {
         waiter.settle({
-          error: {
-            type: 'FunctionChanged',
-            message: `function '${name}' changed while this call waited; retry it`,
+          failure: {
+            kind: 'superseded',
+            error: {
+              type: 'FunctionChanged',
+              message: `function '${name}' changed while this call waited; retry it`,
+            },
           },
         });
       }
@@ -472,29 +476,32 @@ export class InstancePool {
       this.memoryUsedMb -= instance.memoryMb; // the pool's reservation becomes ours
       instance.wake();
     }
-    let error: ExecutionError | undefined;
+    let failure: Failure | undefined;
     if (!instance) {
       const started = await this.startGeneric(fn.runtime, fn.memoryMb, false);
-      if ('error' in started) error = started.error;
+      if ('failure' in started) failure = started.failure;
       else instance = started;
     }
-    if (instance && !error) {
+    if (instance && !failure) {
       try {
         // The function's network choice is in force before any of its code loads.
         await Promise.all([instance.connectNetwork(fn.network), instance.loadCode(code)]);
       } catch (err) {
-        error = {
-          type: 'PlatformError',
-          message: `could not prepare the instance: ${messageWithCauses(err)}`,
+        failure = {
+          kind: 'platform_error',
+          error: {
+            type: 'PlatformError',
+            message: `could not prepare the instance: ${messageWithCauses(err)}`,
+          },
         };
       }
     }
-    if (error || !instance || state.retired || this.closed) {
+    if (failure || !instance || state.retired || this.closed) {
       state.starting--;
       this.countStart(fn, fromPool);
       this.memoryUsedMb -= fn.memoryMb;
       if (instance) void instance.kill();
-      this.failWaiters(state, error);
+      this.failWaiters(state, failure);
       return;
     }
     const initialised = instance.specialize(
@@ -538,12 +545,12 @@ export class InstancePool {
       }
     });
     this.dispatch(state);
-    const failure = await initialised;
+    const initFailure = await initialised;
     this.countStart(fn, fromPool);
-    if (failure) {
+    if (initFailure) {
       void this.discard(live);
       // The calls it was started for went behind its init and have failed with it.
-      if (state.instances.length === 0 && state.starting === 0) this.failWaiters(state, failure);
+      if (state.instances.length === 0 && state.starting === 0) this.failWaiters(state, initFailure);
       return;
     }
     const startKey = `${fn.runtime}:${fromPool ? 'prewarmed' : 'spawned'}`;
@@ -561,15 +568,18 @@ export class InstancePool {
    * After a failed start: calls still waiting share its failure when nothing else could serve
    * them (no instance, none starting); otherwise the oldest does, and later calls try afresh.
    */
-  private failWaiters(state: RevisionState, error: ExecutionError | undefined): void {
-    const failure = error ?? {
-      type: 'FunctionChanged',
-      message: `function '${state.fn.name}' changed while it started; retry`,
+  private failWaiters(state: RevisionState, failure: Failure | undefined): void {
+    const settled: Failure = failure ?? {
+      kind: 'superseded',
+      error: {
+        type: 'FunctionChanged',
+        message: `function '${state.fn.name}' changed while it started; retry`,
+      },
     };
     if (state.instances.length === 0 && state.starting === 0) {
-      for (const waiter of state.waiters.splice(0)) waiter.settle({ error: failure });
+      for (const waiter of state.waiters.splice(0)) waiter.settle({ failure: settled });
     } else {
-      state.waiters.shift()?.settle({ error: failure });
+      state.waiters.shift()?.settle({ failure: settled });
     }
   }
 
@@ -584,7 +594,7 @@ export class InstancePool {
     runtime: Runtime,
     memoryMb: number,
     background: boolean,
-  ): Promise<Instance | { error: ExecutionError }> {
+  ): Promise<Instance | { failure: Failure }> {
     const id = `i-${randomUUID()}`;
     let instance: Instance;
     try {
@@ -598,10 +608,22 @@ export class InstancePool {
       instance = new Instance(id, memoryMb, sandbox);
     } catch (err) {
       return {
-        error: { type: 'PlatformError', message: `could not start a sandbox: ${messageWithCauses(err)}` },
+        failure: {
+          kind: 'platform_error',
+          error: { type: 'PlatformError', message: `could not start a sandbox: ${messageWithCauses(err)}` },
+        },
       };
     }
-    const error = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
-    return error ? { error } : instance;
+    const failure = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
+    if (!failure) return instance;
+    // No function code has run yet: a runtime that does not start is Nimbus's failure (unless it
+    // ran out of the memory the function asked for).
+    if (failure.kind === 'out_of_memory') return { failure };
+    return {
+      failure: {
+        kind: 'platform_error',
+        error: { type: 'PlatformError', message: `the runtime did not start: ${failure.error.message}` },
+      },
+    };
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { ExecutionError, LogStream } from '../core/execution.js';
 import type { FunctionNetwork } from '../core/function.js';
+import type { Failure } from '../core/outcome.js';
 import type { FunctionCode, SandboxExit, SandboxProcess } from '../core/ports.js';
 import {
   type CallContext,
@@ -20,11 +21,8 @@ import {
   type WireError,
 } from '../runtimes/protocol.js';
 
-export type InvokeResult =
-  | { ok: true; payload: Buffer }
-  | { ok: false; kind: 'function' | 'developer'; error: ExecutionError }
-  /** The call outlived its timeout; the caller stops the instance. */
-  | { ok: false; kind: 'timeout' };
+/** A failure of kind `timed_out` means the call outlived its timeout; the caller stops the instance. */
+export type InvokeResult = { ok: true; payload: Buffer } | { ok: false; failure: Failure };
 
 /** Receives what an invocation prints; `system` lines come from the platform. */
 export type LogSink = (stream: LogStream, text: string, time: number) => void;
@@ -64,7 +62,19 @@ interface PendingInvocation {
   unackedBytes?: number;
 }
 
-const TIMED_OUT: InvokeResult = { ok: false, kind: 'timeout' };
+function timedOut(timeoutMs: number): InvokeResult {
+  const seconds = timeoutMs / 1000;
+  return {
+    ok: false,
+    failure: {
+      kind: 'timed_out',
+      error: {
+        type: 'Timeout',
+        message: `the function did not finish within its timeout of ${seconds} s; raise timeoutSec or make it faster`,
+      },
+    },
+  };
+}
 
 const STDERR_TAIL_BYTES = 4096;
 /**
@@ -90,7 +100,7 @@ export class Instance {
   private pauseTimer: NodeJS.Timeout | undefined;
   private killReason: string | undefined;
   private readonly pending = new Map<string, PendingInvocation>();
-  private readyWaiter: ((msg: RuntimeMessage) => void) | undefined;
+  private readyWaiter: ((msg: ControlMessage) => void) | undefined;
   private stderrTail = '';
   private readonly batcher: FrameBatcher;
   /** Lines printed when no invocation was running (e.g. during init). */
@@ -136,7 +146,7 @@ export class Instance {
   }
 
   /** Waits for the runtime to start. Resolves with an error on failure (and the instance is killed). */
-  async waitReady(timeoutMs: number): Promise<ExecutionError | undefined> {
+  async waitReady(timeoutMs: number): Promise<Failure | undefined> {
     const ready = await this.nextControlMessage(timeoutMs);
     if (ready.t !== 'ready') return this.initFailure(ready);
     // A first read runs code the runtime has never run (Node compiles its stream-reading path on
@@ -190,7 +200,7 @@ export class Instance {
     init: FunctionInit,
     timeoutMs: number,
     log: LogSink,
-  ): Promise<ExecutionError | undefined> {
+  ): Promise<Failure | undefined> {
     this.revision = revision;
     this.orphanLog = log;
     this.resume();
@@ -202,9 +212,9 @@ export class Instance {
     const clocks = this.clocksWaitingForInit;
     this.clocksWaitingForInit = undefined;
     if (inited.t !== 'inited') {
-      const error = this.initFailure(inited);
-      this.failPending(error);
-      return error;
+      const failure = this.initFailure(inited);
+      this.failPending(failure);
+      return failure;
     }
     this.initedAt = performance.now();
     this.initDurationMs = this.initedAt - sentAt;
@@ -266,7 +276,7 @@ export class Instance {
   /** The timer that ends call `id` with a timeout unless its result comes first. */
   private timeoutOf(id: string, resolve: (result: InvokeResult) => void, timeoutMs: number): NodeJS.Timeout {
     return setTimeout(() => {
-      if (this.pending.delete(id)) resolve(TIMED_OUT);
+      if (this.pending.delete(id)) resolve(timedOut(timeoutMs));
     }, timeoutMs);
   }
 
@@ -276,12 +286,12 @@ export class Instance {
     };
   }
 
-  /** Fails every call in flight with `error` (init failed: they were sent behind it). */
-  private failPending(error: ExecutionError): void {
+  /** Fails every call in flight with `failure` (the process died, or init failed: they were sent behind it). */
+  private failPending(failure: Failure): void {
     for (const [id, pending] of this.pending) {
       this.pending.delete(id);
       clearTimeout(pending.timer);
-      pending.resolve({ ok: false, kind: 'developer', error });
+      pending.resolve({ ok: false, failure });
     }
   }
 
@@ -327,22 +337,26 @@ export class Instance {
     return this.process.exited;
   }
 
-  private initFailure(msg: RuntimeMessage | { t: 'exit'; error: ExecutionError }): ExecutionError {
+  private initFailure(msg: ControlMessage): Failure {
     void this.kill();
-    if (msg.t === 'init_error') return toExecutionError(msg.error);
-    if (msg.t === 'exit') return msg.error;
-    return { type: 'InitError', message: `runtime sent '${msg.t}' while starting` };
+    if (msg.t === 'init_error') return { kind: 'init_failed', error: toExecutionError(msg.error) };
+    if (msg.t === 'failed') return msg.failure;
+    return {
+      kind: 'init_failed',
+      error: { type: 'InitError', message: `runtime sent '${msg.t}' while starting` },
+    };
   }
 
-  private nextControlMessage(
-    timeoutMs: number,
-  ): Promise<RuntimeMessage | { t: 'exit'; error: ExecutionError }> {
+  private nextControlMessage(timeoutMs: number): Promise<ControlMessage> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.readyWaiter = undefined;
         resolve({
-          t: 'exit',
-          error: { type: 'InitTimeout', message: `function did not initialise within ${timeoutMs} ms` },
+          t: 'failed',
+          failure: {
+            kind: 'init_failed',
+            error: { type: 'InitTimeout', message: `function did not initialise within ${timeoutMs} ms` },
+          },
         });
       }, timeoutMs);
       this.readyWaiter = (msg) => {
@@ -374,7 +388,7 @@ export class Instance {
         pending.resolve(
           msg.ok
             ? { ok: true, payload }
-            : { ok: false, kind: 'function', error: toExecutionError(msg.error) },
+            : { ok: false, failure: { kind: 'function_error', error: toExecutionError(msg.error) } },
         );
         return;
       }
@@ -423,31 +437,42 @@ export class Instance {
   private onExit(exit: SandboxExit): void {
     this.alive = false;
     clearTimeout(this.pauseTimer);
-    const error: ExecutionError = this.killReason
-      ? { type: 'InstanceStopped', message: this.killReason }
+    let failure: Failure = this.killReason
+      ? { kind: 'crashed', error: { type: 'InstanceStopped', message: this.killReason } }
       : describeExit(exit, this.stderrTail);
-    if (this.readyWaiter) this.readyWaiter({ t: 'init_error', error });
-    this.failPending(error);
+    // Dying while it loads is a failed init (running out of memory stays what it is).
+    if (this.readyWaiter && failure.kind === 'crashed') failure = { ...failure, kind: 'init_failed' };
+    if (this.readyWaiter) this.readyWaiter({ t: 'failed', failure });
+    this.failPending(failure);
   }
 }
+
+/** What the runtime says while it starts or loads a function, or how that ended without a word from it. */
+type ControlMessage = RuntimeMessage | { t: 'failed'; failure: Failure };
 
 function toExecutionError(e: WireError): ExecutionError {
   return { type: e.type, message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
 }
 
 /** Names why a runtime process died, `out of memory` included, from its exit and last stderr. */
-function describeExit(exit: SandboxExit, stderrTail: string): ExecutionError {
+function describeExit(exit: SandboxExit, stderrTail: string): Failure {
   const heapExhausted = /JavaScript heap out of memory|Reached heap limit|MemoryError/.test(stderrTail);
   if (exit.outOfMemory || heapExhausted) {
     return {
-      type: 'OutOfMemory',
-      message: 'out of memory: the function used more memory than its limit; raise memoryMb or use less',
+      kind: 'out_of_memory',
+      error: {
+        type: 'OutOfMemory',
+        message: 'out of memory: the function used more memory than its limit; raise memoryMb or use less',
+      },
     };
   }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   const tail = stderrTail.trim().split('\n').slice(-5).join('\n');
   return {
-    type: exit.signal === 'SIGSEGV' ? 'Segfault' : 'Crash',
-    message: `the function's process ${how} before returning a result${tail ? `; last output:\n${tail}` : ''}`,
+    kind: 'crashed',
+    error: {
+      type: exit.signal === 'SIGSEGV' ? 'Segfault' : 'Crash',
+      message: `the function's process ${how} before returning a result${tail ? `; last output:\n${tail}` : ''}`,
+    },
   };
 }

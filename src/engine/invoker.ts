@@ -8,24 +8,32 @@
 import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
 import { NimbusError, messageWithCauses } from '../core/errors.js';
 import type { FunctionRecord } from '../core/function.js';
-import type { Execution, ExecutionError, Outcome, Trigger } from '../core/execution.js';
+import type { Execution, Trigger } from '../core/execution.js';
+import { failedStatusOf, outcomeClassOf, type Failure } from '../core/outcome.js';
 import { newExecutionId } from './execution-id.js';
 import type { CodeCache } from './code-cache.js';
 import type { EngineLogger, ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
 import type { FunctionService } from './function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
-import type { InstancePool } from './instance-pool.js';
+import type { Acquired, InstancePool } from './instance-pool.js';
 import type { CallContext } from '../runtimes/protocol.js';
 import { megabytes } from './report-lines.js';
 import type { VersionService } from './version-service.js';
 
-export interface InvocationOutcome {
-  execution: Execution;
-  /** The function's result as JSON bytes when it succeeded. */
-  payload: Buffer | undefined;
-  /** Where the execution's next log line goes (after this call's lines). */
-  nextLogSeq: number;
-}
+/**
+ * How a call ended: its record, and the function's result as JSON bytes, or how it failed (what
+ * the front doors map to their answers); and where the execution's next log line goes (after this
+ * call's lines).
+ */
+export type InvocationOutcome =
+  | { execution: Execution; payload: Buffer; failure: undefined; nextLogSeq: number }
+  | { execution: Execution; payload: undefined; failure: Failure; nextLogSeq: number };
+
+/**
+ * How often a call whose function was redeployed while it waited for an instance is sent again, to
+ * the new code, before it is answered with `superseded`.
+ */
+const SUPERSEDED_RETRIES = 3;
 
 /**
  * What an invocation runs: a function's name, or the record that serves the call when the caller
@@ -113,7 +121,17 @@ export class Invoker {
     }
   }
 
-  private async run(fn: FunctionRecord, event: Buffer, options: InvokeOptions): Promise<InvocationOutcome> {
+  /** The record that serves a call now: what `invoke` resolves, again (after a redeploy). */
+  private resolveAgain(name: string, qualifier: string | undefined): Promise<FunctionRecord> {
+    return qualifier === undefined ? this.functions.get(name) : this.versions.resolve(name, qualifier);
+  }
+
+  private async run(
+    served: FunctionRecord,
+    event: Buffer,
+    options: InvokeOptions,
+  ): Promise<InvocationOutcome> {
+    let fn = served;
     const started = Date.now();
     const queued = options.queued;
     const execution = this.recorder.newExecution({
@@ -133,23 +151,33 @@ export class Invoker {
     const sink: LogSink = (stream, text, time) =>
       (log ??= this.recorder.logFor(execution, queued?.logSeqStart)).append(stream, text, time);
 
-    let result: InvokeResult | { ok: false; kind: 'platform'; error: ExecutionError };
+    let result: InvokeResult;
     let instance: Instance | undefined;
     let callStarted = 0;
     /** Whether the call has a record and its START was announced (its END and REPORT follow). */
     let reported = false;
     let platformCause: unknown;
+    /** Set while a superseded call looks its function up again (which may be gone by now). */
+    let resolving = false;
     try {
-      const code = this.codeCache.preparedFor(fn) ?? (await this.codeCache.prepare(fn));
-      const acquired = this.pool.acquireWarm(fn, code) ?? (await this.pool.acquire(fn, code, sink));
+      const first = this.acquire(fn, sink);
+      let acquired = first instanceof Promise ? await first : first;
+      // Redeployed while the call waited: it is served by the new code, as a call made now would be.
+      for (let retry = 1; 'failure' in acquired && acquired.failure.kind === 'superseded'; retry++) {
+        if (retry > SUPERSEDED_RETRIES) break;
+        resolving = true;
+        fn = await this.resolveAgain(fn.name, options.qualifier);
+        resolving = false;
+        execution.version = fn.version;
+        acquired = await this.acquire(fn, sink);
+      }
       // The record is saved once the call has an instance: a call refused with 429 leaves none.
       if (queued) queued.onRunning(execution);
       else this.recorder.save(execution);
       this.recorder.announceStart(execution);
       reported = true;
-      if ('error' in acquired) {
-        const kind = acquired.error.type === 'PlatformError' ? 'platform' : 'developer';
-        result = { ok: false, kind, error: acquired.error };
+      if ('failure' in acquired) {
+        result = { ok: false, failure: acquired.failure };
       } else {
         instance = acquired.instance;
         execution.coldStart = acquired.cold;
@@ -166,18 +194,22 @@ export class Invoker {
       }
     } catch (err) {
       if (err instanceof NimbusError && err.code === 'TOO_MANY_REQUESTS') throw err;
+      // A function deleted (or an alias changed) while the call waited: the lookup's own answer.
+      if (resolving) throw err;
       platformCause = err;
       result = {
         ok: false,
-        kind: 'platform',
-        error: { type: 'PlatformError', message: messageWithCauses(err) },
+        failure: {
+          kind: 'platform_error',
+          error: { type: 'PlatformError', message: messageWithCauses(err) },
+        },
       };
     }
-    if (!result.ok && result.kind === 'platform') {
+    if (!result.ok && result.failure.kind === 'platform_error') {
       // The record tells the caller it was Nimbus's fault; the operator needs the why.
       this.logger.error(
-        { err: platformCause ?? result.error, executionId: execution.id, function: fn.name },
-        `platform error in an execution: ${result.error.message}`,
+        { err: platformCause ?? result.failure.error, executionId: execution.id, function: fn.name },
+        `platform error in an execution: ${result.failure.error.message}`,
       );
     }
 
@@ -188,8 +220,8 @@ export class Invoker {
     // Read before the instance may be stopped below (its cgroup goes with it).
     const peakMemoryBytes = instance?.peakMemoryBytes();
     if (instance) {
-      if (result.ok || result.kind === 'function') this.pool.release(instance, callMs);
-      else if (result.kind === 'timeout') {
+      if (result.ok || result.failure.kind === 'function_error') this.pool.release(instance, callMs);
+      else if (result.failure.kind === 'timed_out') {
         sink(
           'system',
           `[nimbus] execution timed out after ${fn.timeoutSec} s; instance stopped\n`,
@@ -204,10 +236,12 @@ export class Invoker {
     if (result.ok && result.payload.length > options.maxResultBytes) {
       result = {
         ok: false,
-        kind: 'function',
-        error: {
-          type: 'ResponseTooLarge',
-          message: `the function returned ${result.payload.length} bytes; the limit for a synchronous response is ${options.maxResultBytes} bytes`,
+        failure: {
+          kind: 'response_too_large',
+          error: {
+            type: 'ResponseTooLarge',
+            message: `the function returned ${result.payload.length} bytes; the limit for a synchronous response is ${options.maxResultBytes} bytes`,
+          },
         },
       };
     }
@@ -216,7 +250,7 @@ export class Invoker {
     // The REPORT line's facts (rendered where logs are read, see report-lines.ts).
     execution.callDurationMs = callMs;
     execution.memorySizeMb = fn.memoryMb;
-    const outOfMemory = !result.ok && result.kind !== 'timeout' && result.error.type === 'OutOfMemory';
+    const outOfMemory = !result.ok && result.failure.kind === 'out_of_memory';
     execution.maxMemoryUsedMb = outOfMemory
       ? fn.memoryMb
       : peakMemoryBytes === undefined
@@ -224,31 +258,39 @@ export class Invoker {
         : megabytes(peakMemoryBytes);
     execution.initDurationMs = (execution.coldStart ? instance?.initDurationMs : undefined) ?? null;
     execution.durationMs = Date.now() - started;
-    let payload: Buffer | undefined;
     if (result.ok) {
-      payload = result.payload;
+      const payload = result.payload;
       const output = this.recorder.capText(options.http?.summary() ?? payload.toString('utf8'));
       execution.status = 'succeeded';
       execution.outcome = 'succeeded';
       execution.output = output.text;
       execution.outputTruncated = output.truncated;
-    } else if (result.kind === 'timeout') {
-      execution.status = 'timeout';
-      execution.outcome = 'developer_error';
-      execution.error = {
-        type: 'Timeout',
-        message: `the function did not finish within its timeout of ${fn.timeoutSec} s; raise timeoutSec or make it faster`,
-      };
     } else {
-      execution.status = 'failed';
-      execution.outcome = OUTCOME_OF[result.kind];
-      execution.error = result.error;
+      execution.status = failedStatusOf(result.failure.kind);
+      execution.outcome = outcomeClassOf(result.failure.kind);
+      execution.error = result.failure.error;
     }
     // A queued call's record is its owner's to save, with the status the attempt leaves it in.
     if (!queued) this.recorder.save(execution);
     const nextLogSeq = log ? log.nextSeq : (queued?.logSeqStart ?? 0);
     if (reported) this.recorder.announceEnd(execution, nextLogSeq);
-    return { execution, payload, nextLogSeq };
+    return result.ok
+      ? { execution, payload: result.payload, failure: undefined, nextLogSeq }
+      : { execution, payload: undefined, failure: result.failure, nextLogSeq };
+  }
+
+  /**
+   * An instance for the call, or why there is none: a warm one without a promise (the hot path),
+   * else once one frees up or has started.
+   */
+  private acquire(fn: FunctionRecord, sink: LogSink): Acquired | Promise<Acquired> {
+    const code = this.codeCache.preparedFor(fn);
+    if (!code) {
+      return this.codeCache
+        .prepare(fn)
+        .then((prepared) => this.pool.acquireWarm(fn, prepared) ?? this.pool.acquire(fn, prepared, sink));
+    }
+    return this.pool.acquireWarm(fn, code) ?? this.pool.acquire(fn, code, sink);
   }
 }
 
@@ -266,9 +308,3 @@ function callContextOf(scope: ArnScope, fn: FunctionRecord, options: InvokeOptio
   if (clientContext !== undefined) context.cc = clientContext;
   return context;
 }
-
-const OUTCOME_OF: Record<'function' | 'developer' | 'platform', Outcome> = {
-  function: 'function_error',
-  developer: 'developer_error',
-  platform: 'platform_error',
-};

@@ -5,7 +5,7 @@
  * shape grows with how often it was used recently and shrinks back when demand stops; it is
  * refilled off the request path, a few sandboxes at a time. A taken sandbox never returns here.
  */
-import type { ExecutionError } from '../core/execution.js';
+import type { Failure } from '../core/outcome.js';
 import { LIMITS, RUNTIMES, type Runtime } from '../core/function.js';
 import type { Instance } from './instance.js';
 
@@ -14,7 +14,7 @@ interface PrewarmSettings {
   basePerRuntime: number;
   /** Ready sandboxes at most per shape. */
   maxPerShape: number;
-  start(runtime: Runtime, memoryMb: number): Promise<Instance | { error: ExecutionError }>;
+  start(runtime: Runtime, memoryMb: number): Promise<Instance | { failure: Failure }>;
   /** Counts memory against the node's budget; false when there is none left. */
   reserveMemory(mb: number): boolean;
   releaseMemory(mb: number): void;
@@ -177,9 +177,9 @@ export class PrewarmedSandboxes {
     const started = await this.settings.start(shape.runtime, shape.memoryMb);
     shape.starting--;
     this.startsInFlight--;
-    if ('error' in started || this.closed) {
+    if ('failure' in started || this.closed) {
       this.settings.releaseMemory(shape.memoryMb);
-      if (!('error' in started)) void started.kill();
+      if (!('failure' in started)) void started.kill();
       return; // the next refill tries again; a broken runtime must not spin
     }
     shape.ready.push(started);

@@ -16,16 +16,18 @@ import type { ApiDeps } from '../deps.js';
 import { HTTP_STREAM_LIMITS } from '../http-trigger-front.js';
 import { pacedWriter } from '../paced-writer.js';
 import { invokeCompleteMessage, payloadChunkMessage, type InvokeComplete } from './event-stream.js';
-import { LambdaApiError, invalidParameter } from './lambda-errors.js';
+import { invalidParameter } from './lambda-errors.js';
 import {
   callContextOf,
   errorDocument,
   eventOf,
+  failedCallError,
   headerValue,
   logTail,
   logTypeOf,
   servingRecord,
 } from './lambda-invoke.js';
+import { lambdaAnswerOf } from './outcome-lambda.js';
 
 /** The error code of a stream cut off at the response size limit (Lambda's name for it). */
 const TOO_LARGE = 'Function.ResponseSizeTooLarge';
@@ -96,7 +98,7 @@ export async function invokeWithResponseStream(
     sink.cancel?.();
   });
 
-  const { execution, payload } = await deps.invoker.invoke(fn, body, {
+  const { execution, payload, failure } = await deps.invoker.invoke(fn, body, {
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
     qualifier: q,
@@ -106,13 +108,8 @@ export async function invokeWithResponseStream(
   });
   if (contentType === undefined) {
     // Nothing was streamed: a handler that does not stream, or a failure before the first byte.
-    if (execution.outcome === 'platform_error') {
-      throw new LambdaApiError(
-        'ServiceException',
-        500,
-        `Nimbus failed to run the function (execution ${execution.id}): ${execution.error?.message ?? 'unknown failure'}`,
-      );
-    }
+    const answer = failure && lambdaAnswerOf(failure);
+    if (failure && answer && !answer.unhandled) throw failedCallError(answer, execution, failure);
     start(execution.id, 'application/json');
     if (payload && payload.length > 0) res.write(payloadChunkMessage(payload));
   }
@@ -120,10 +117,11 @@ export async function invokeWithResponseStream(
   if (tooLarge) {
     complete.ErrorCode = TOO_LARGE;
     complete.ErrorDetails = cut;
-  } else if (execution.outcome !== 'succeeded') {
-    const document = errorDocument(execution, fn);
-    complete.ErrorCode = String(document.errorType);
-    complete.ErrorDetails = JSON.stringify(document);
+  } else if (failure) {
+    const answer = lambdaAnswerOf(failure);
+    const errorType = answer.unhandled ? answer.errorType : answer.exception;
+    complete.ErrorCode = errorType;
+    complete.ErrorDetails = JSON.stringify(errorDocument(execution, failure, errorType, fn));
   }
   if (logType === 'Tail') complete.LogResult = await logTail(deps, execution);
   if (!res.destroyed) res.end(invokeCompleteMessage(complete));

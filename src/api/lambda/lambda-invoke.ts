@@ -6,12 +6,14 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Execution } from '../../core/execution.js';
+import type { Failure } from '../../core/outcome.js';
 import { LIMITS, type FunctionRecord } from '../../core/function.js';
 import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
 import { renderExecutionLog } from '../../engine/report-lines.js';
 import type { ApiDeps } from '../deps.js';
 import { LATEST, isVersionNumber } from '../../core/version.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';
+import { lambdaAnswerOf } from './outcome-lambda.js';
 import { lambdaStackTrace } from './stack-trace.js';
 
 /** Lambda returns at most the last 4 KB of the log. */
@@ -49,7 +51,7 @@ export async function invokeFunction(
     return reply.code(202).header('x-amzn-requestid', queued.id).send();
   }
 
-  const { execution, payload } = await deps.invoker.invoke(fn, body, {
+  const { execution, payload, failure } = await deps.invoker.invoke(fn, body, {
     trigger: 'api',
     maxResultBytes: LIMITS.syncPayloadBytes,
     qualifier: q,
@@ -59,19 +61,29 @@ export async function invokeFunction(
   reply.header('x-amzn-requestid', execution.id);
   reply.header('x-amz-executed-version', execution.version);
   if (logType === 'Tail') reply.header('x-amz-log-result', await logTail(deps, execution));
-  if (payload) return reply.code(200).type('application/json').send(payload);
-  if (execution.outcome === 'platform_error') {
-    throw new LambdaApiError(
-      'ServiceException',
-      500,
-      `Nimbus failed to run the function (execution ${execution.id}): ${execution.error?.message ?? 'unknown failure'}`,
-    );
-  }
+  if (!failure) return reply.code(200).type('application/json').send(payload);
+  const answer = lambdaAnswerOf(failure);
+  if (!answer.unhandled) throw failedCallError(answer, execution, failure);
   return reply
     .code(200)
     .header('x-amz-function-error', 'Unhandled')
     .type('application/json')
-    .send(errorDocument(execution, fn));
+    .send(errorDocument(execution, failure, answer.errorType, fn));
+}
+
+/** The Lambda exception a call that failed outside the function's code is answered with. */
+export function failedCallError(
+  answer: { exception: string; status: number },
+  execution: Execution,
+  failure: Failure,
+): LambdaApiError {
+  const what =
+    failure.kind === 'platform_error' ? 'Nimbus failed to run the function' : 'the call did not run';
+  return new LambdaApiError(
+    answer.exception,
+    answer.status,
+    `${what} (execution ${execution.id}): ${failure.error.message}`,
+  );
 }
 
 /** `X-Amz-Log-Type`: `None` (the default) or `Tail`. */
@@ -137,22 +149,27 @@ export function eventOf(request: FastifyRequest, type: 'Event' | 'RequestRespons
   return body;
 }
 
-/** Lambda's error document for a failed execution (what Invoke returns with `Unhandled`). */
+/**
+ * Lambda's error document for a failed execution (what Invoke returns with `Unhandled`);
+ * `errorType` is what lambdaAnswerOf names.
+ */
 export function errorDocument(
   execution: Execution,
+  failure: Failure,
+  errorType: string,
   fn: Pick<FunctionRecord, 'runtime' | 'timeoutSec'>,
 ): Record<string, unknown> {
-  const error = execution.error ?? { type: 'Error', message: 'unknown failure' };
+  const error = failure.error;
   const errorMessage =
-    execution.status === 'timeout'
+    failure.kind === 'timed_out'
       ? `${execution.startedAt} ${execution.id} Task timed out after ${fn.timeoutSec.toFixed(2)} seconds`
       : error.message;
   const stack = lambdaStackTrace(fn.runtime, error.stack);
   // Each runtime's own shape: Lambda's Node runtime reports `trace` (the stack's lines, message
   // first), its Python runtime `requestId` and `stackTrace` (an entry per frame).
   return fn.runtime === 'nodejs'
-    ? { errorType: error.type, errorMessage, trace: stack }
-    : { errorMessage, errorType: error.type, requestId: execution.id, stackTrace: stack };
+    ? { errorType, errorMessage, trace: stack }
+    : { errorMessage, errorType, requestId: execution.id, stackTrace: stack };
 }
 
 /**
