@@ -243,6 +243,7 @@ async function startLockedServer(
       rieFunction: config.rieFunction,
       maxInflightBodyBytes: config.maxInflightBodyMb * 1024 * 1024,
       arnScope,
+      runtimeVersion: (runtime) => driver.runtimeVersion(runtime),
     },
     options.logStream
       ? { loggerInstance: logger }

@@ -73,7 +73,7 @@ export function buildApi(deps: ApiDeps, options: ApiOptions, tls?: TlsFiles): Fa
 
   const expected = Buffer.from(deps.adminKey);
   app.addHook('onRequest', async (request, reply) => {
-    // The Lambda API (its routes and its 404s) signs with SigV4 instead; see lambda/lambda-routes.ts.
+    // The Lambda API (its routes and its 404s) signs with SigV4 instead; see lambda/lambda-scope.ts.
     if (
       request.routeOptions.config?.public ||
       isLambdaApiUrl(request.url) ||

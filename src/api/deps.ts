@@ -4,6 +4,7 @@
  */
 import type { DataDirUsage } from '../engine/disk-budget.js';
 import type { ArnScope } from '../core/arn.js';
+import type { Runtime } from '../core/function.js';
 import type { ExecutionReader, IsolationReport } from '../core/ports.js';
 import type { AccessKeyService } from '../engine/access-key-service.js';
 import type { AsyncDispatcher } from '../engine/async-dispatcher.js';
@@ -35,6 +36,11 @@ export interface ApiDeps {
   version: string;
   /** Access keys of the Lambda-compatible API (SigV4). */
   accessKeys: AccessKeyService;
+  /**
+   * The Lambda name of what runs functions of a runtime (`python3.11`, `nodejs20.x`): the sandbox
+   * driver's `runtimeVersion`, shown as a function's `Runtime` by the Lambda API.
+   */
+  runtimeVersion: (runtime: Runtime) => string;
   /** The server's region and account id: every ARN the API shows is in them. */
   arnScope: ArnScope;
   /** Bytes of large request bodies (over 1 MB) read at once over every route; past it, 503. */

@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { lambdaFunctionArn, lambdaRoleArn, logGroupName, type ArnScope } from '../../core/arn.js';
 import type { FunctionRecord, Runtime } from '../../core/function.js';
 import type { FunctionLayer } from '../../core/layer.js';
-import { runtimeVersionName } from '../../sandbox/host-runtimes.js';
 import { LATEST, type AliasRecord } from '../../core/version.js';
 import { invalidParameter } from './lambda-errors.js';
 
@@ -32,11 +31,6 @@ export function nimbusRuntime(lambdaRuntime: string): Runtime {
     );
   }
   return runtime;
-}
-
-/** The Lambda runtime name of what actually runs a function (Nimbus keeps no per-function Lambda name). */
-function lambdaRuntime(runtime: Runtime): string {
-  return runtimeVersionName(runtime);
 }
 
 /** A function as Lambda calls it: a name and an optional qualifier (version or alias). */
@@ -92,8 +86,13 @@ function revisionId(...parts: string[]): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** How a configuration is shown: the qualifier of its ARN, and a published version's description. */
+/** How a configuration is shown: its runtime name, the qualifier of its ARN, a version's description. */
 export interface ConfigurationView {
+  /**
+   * The Lambda runtime name of what actually runs a function (`python3.11`): the sandbox driver's
+   * `runtimeVersion`, as Nimbus keeps no per-function Lambda name.
+   */
+  runtimeVersion: (runtime: Runtime) => string;
   /** Appended to FunctionArn (`$LATEST`, the version, or the alias it was asked for by). */
   qualifier?: string | undefined;
   /** A published version's own description (Lambda shows it instead of the function's). */
@@ -109,12 +108,12 @@ export interface ConfigurationView {
 export function functionConfiguration(
   fn: FunctionRecord,
   scope: ArnScope,
-  view: ConfigurationView = {},
+  view: ConfigurationView,
 ): Record<string, unknown> {
   return {
     FunctionName: fn.name,
     FunctionArn: lambdaFunctionArn(scope, fn.name, view.qualifier),
-    Runtime: lambdaRuntime(fn.runtime),
+    Runtime: view.runtimeVersion(fn.runtime),
     Role: lambdaRoleArn(scope),
     Handler: fn.handler,
     CodeSize: fn.codeSize,

@@ -22,7 +22,9 @@ import {
 } from './lambda-errors.js';
 import { publishLayerVersionBody } from './lambda-schemas.js';
 import { LAMBDA_LAYERS_API_VERSION } from '../platform-paths.js';
-import { authorize, callerOf, lambdaScope, maxItemsOf, page, type LambdaCaller } from './lambda-routes.js';
+import { authorize, callerOf, type LambdaCaller } from './lambda-auth.js';
+import { lambdaScope } from './lambda-scope.js';
+import { maxItemsOf, page } from './paging.js';
 
 /** The API version of Lambda's layer actions: the plugin's prefix. */
 const API_VERSION = LAMBDA_LAYERS_API_VERSION;
