@@ -3,6 +3,13 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Shell-string child processes, refused everywhere (blocks that set their own import rules repeat it). */
+const CHILD_PROCESS_EXEC = ['child_process', 'node:child_process'].map((name) => ({
+  name,
+  importNames: ['exec', 'execSync'],
+  message: 'spawn with an argument array, never a shell string',
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', '.nimbus/**', 'bench/results/**'] },
   js.configs.recommended,
@@ -14,18 +21,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [
-            {
-              name: 'child_process',
-              importNames: ['exec', 'execSync'],
-              message: 'spawn with an argument array, never a shell string',
-            },
-            {
-              name: 'node:child_process',
-              importNames: ['exec', 'execSync'],
-              message: 'spawn with an argument array, never a shell string',
-            },
-          ],
+          paths: CHILD_PROCESS_EXEC,
         },
       ],
     },
@@ -67,6 +63,24 @@ export default tseslint.config(
                 '../cli/**',
               ],
               message: 'engine uses core ports (SandboxDriver, PackageBuilder, …), not adapters',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: CHILD_PROCESS_EXEC,
+          patterns: [
+            {
+              group: ['**/sandbox/**', '**/store/**', '**/packaging/**'],
+              message:
+                'the API reaches sandboxes, stores and packaging only through the engine and the ApiDeps it is given',
             },
           ],
         },
