@@ -4,7 +4,7 @@
  * work before or after the command name. It must never read settings meant for the server.
  */
 import type { Command } from 'commander';
-import { ApiClient } from './api-client.js';
+import { ApiClient } from './api/client.js';
 import { resolveConnection } from './connection.js';
 
 interface ClientOptions {

@@ -11,7 +11,7 @@ import {
   type FunctionNetwork,
   type Runtime,
 } from '../core/function.js';
-import type { FunctionPatch } from './api-client.js';
+import type { FunctionPatch } from './api/client.js';
 import { usageError } from './cli-error.js';
 import { collectEnv, collectList, parseNonNegativeInt, parsePositiveInt } from './option-parsers.js';
 

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { ApiError } from './api-client.js';
+import { ApiError } from './api/client.js';
 import { CliError, USAGE_EXIT_CODE } from './cli-error.js';
 import { addConnectionOptions, addJsonOption } from './client-options.js';
 import { registerAccessKeysCommand } from './commands/access-keys.js';

@@ -6,7 +6,7 @@
 import { TEXT_TRUNCATED_MARKER, type Execution, type LogLine } from '../core/execution.js';
 import type { IsolationReport } from '../core/ports.js';
 import type { Destination } from '../core/function.js';
-import type { DeadLetterView, ExecutionLogLine, FunctionView } from './api-client.js';
+import type { DeadLetterView, ExecutionLogLine, FunctionView } from './api/client.js';
 import { renderFields, renderTable } from './table.js';
 
 export function formatBytes(bytes: number): string {

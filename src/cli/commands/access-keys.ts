@@ -20,7 +20,7 @@ export function registerAccessKeysCommand(program: Command): void {
     )
     .option('--description <text>', 'what the key is for')
     .action(async (opts: { allow?: string[]; description?: string }, cmd: Command) => {
-      const key = await clientFor(cmd).createAccessKey({
+      const key = await clientFor(cmd).accessKeys.create({
         ...(opts.allow ? { allow: opts.allow } : {}),
         ...(opts.description !== undefined ? { description: opts.description } : {}),
       });
@@ -41,7 +41,7 @@ export function registerAccessKeysCommand(program: Command): void {
     .alias('ls')
     .description('list access keys (without their secrets)')
     .action(async (_opts: unknown, cmd: Command) => {
-      const body = await clientFor(cmd).listAccessKeys();
+      const body = await clientFor(cmd).accessKeys.list();
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       if (body.accessKeys.length === 0) return console.error('no access keys');
       console.log(
@@ -59,7 +59,7 @@ export function registerAccessKeysCommand(program: Command): void {
     .description('revoke an access key; requests signed with it fail at once')
     .argument('<id>', 'access key id')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      await clientFor(cmd).deleteAccessKey(id);
+      await clientFor(cmd).accessKeys.delete(id);
       console.log(`deleted access key ${id}`);
     });
   addConnectionOptions(remove);

@@ -19,7 +19,7 @@ export function registerDeadLettersCommand(program: Command): void {
     .argument('[function]', 'only dead letters of this function')
     .option('--limit <n>', 'at most this many', parsePositiveInt)
     .action(async (functionName: string | undefined, opts: { limit?: number }, cmd: Command) => {
-      const body = await clientFor(cmd).listDeadLetters({ functionName, limit: opts.limit });
+      const body = await clientFor(cmd).deadLetters.list({ functionName, limit: opts.limit });
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       if (body.deadLetters.length === 0) return console.error('no dead letters');
       console.log(deadLettersTable(body.deadLetters));
@@ -31,7 +31,7 @@ export function registerDeadLettersCommand(program: Command): void {
     .description('show one dead letter: its event, error, attempts and times')
     .argument('<id>', 'dead letter id (the failed execution id)')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const letter = await clientFor(cmd).getDeadLetter(id);
+      const letter = await clientFor(cmd).deadLetters.get(id);
       console.log(wantsJson(cmd) ? JSON.stringify(letter, null, 2) : deadLetterDetail(letter));
     });
   addJsonOption(addConnectionOptions(get));
@@ -41,7 +41,7 @@ export function registerDeadLettersCommand(program: Command): void {
     .description('queue the dead letter’s event again as a new asynchronous call; prints its execution id')
     .argument('<id>', 'dead letter id')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const { executionId } = await clientFor(cmd).replayDeadLetter(id);
+      const { executionId } = await clientFor(cmd).deadLetters.replay(id);
       console.log(executionId);
     });
   addConnectionOptions(replay);
@@ -52,7 +52,7 @@ export function registerDeadLettersCommand(program: Command): void {
     .description('delete a dead letter')
     .argument('<id>', 'dead letter id')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      await clientFor(cmd).deleteDeadLetter(id);
+      await clientFor(cmd).deadLetters.delete(id);
       console.log(`deleted dead letter ${id}`);
     });
   addConnectionOptions(remove);

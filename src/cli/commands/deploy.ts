@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { readFile, stat } from 'node:fs/promises';
 import { LIMITS } from '../../core/function.js';
-import { ApiError, type ApiClient, type FunctionPatch, type FunctionView } from '../api-client.js';
+import { ApiError, type ApiClient, type FunctionPatch, type FunctionView } from '../api/client.js';
 import { CliError, usageError } from '../cli-error.js';
 import { addConnectionOptions, clientFor } from '../client-options.js';
 import {
@@ -32,7 +32,7 @@ export function registerDeployCommand(program: Command): void {
     .action(async (path: string, opts: DeployOptions, command: Command) => {
       const client = clientFor(command);
       const kind = await packageKind(path);
-      const existing = await client.findFunction(opts.name);
+      const existing = await client.functions.find(opts.name);
       const { runtime, handler } = opts;
       if (!existing && (runtime === undefined || handler === undefined)) {
         throw usageError(
@@ -72,11 +72,11 @@ async function create(
   if (runtime === undefined || handler === undefined)
     throw new Error('runtime and handler are checked by the caller');
   try {
-    return await client.createFunction({ name, runtime, handler, ...defined(rest) }, zip);
+    return await client.functions.create({ name, runtime, handler, ...defined(rest) }, zip);
   } catch (err) {
     // Someone created it since we looked: deploying means "make it so", so update it instead.
     if (!(err instanceof ApiError && err.code === 'FUNCTION_EXISTS')) throw err;
-    return update(client, await client.getFunction(name), settings, zip);
+    return update(client, await client.functions.get(name), settings, zip);
   }
 }
 
@@ -87,7 +87,7 @@ async function update(
   settings: FunctionPatch,
   zip: Buffer,
 ): Promise<FunctionView> {
-  let view = await client.putCode(existing.name, zip);
+  let view = await client.functions.putCode(existing.name, zip);
   const shown = (key: string): unknown =>
     // Layers are shown as records and given as references: compare them as `name:version`.
     key === 'layers'
@@ -100,7 +100,7 @@ async function update(
       ([key, value]) => JSON.stringify(shown(key)) !== JSON.stringify(given(key, value)),
     ),
   ) as FunctionPatch;
-  if (Object.keys(changed).length > 0) view = await client.updateFunction(existing.name, changed);
+  if (Object.keys(changed).length > 0) view = await client.functions.update(existing.name, changed);
   return view;
 }
 

@@ -33,10 +33,10 @@ export function registerExecutionsCommand(program: Command): void {
     .option('--wait', 'wait until the execution has ended (an async call: after its last attempt)')
     .action(async (id: string, opts: { wait?: boolean }, cmd: Command) => {
       const client = clientFor(cmd);
-      let execution = await client.getExecution(id);
+      let execution = await client.executions.get(id);
       while (opts.wait && UNFINISHED.includes(execution.status)) {
         await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
-        execution = await client.getExecution(id);
+        execution = await client.executions.get(id);
       }
       console.log(wantsJson(cmd) ? JSON.stringify(execution, null, 2) : executionDetail(execution));
     });
@@ -51,7 +51,7 @@ function listCommand(cmd: Command): Command {
     .action(async (functionName: string | undefined, _opts: unknown, command: Command) => {
       // Merged with the parent's so `executions --limit 5 list` works like `executions list --limit 5`.
       const opts = command.optsWithGlobals<ListOptions>();
-      const body = await clientFor(command).listExecutions({
+      const body = await clientFor(command).executions.list({
         functionName,
         status: opts.status,
         limit: opts.limit,

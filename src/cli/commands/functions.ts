@@ -20,7 +20,7 @@ export function registerFunctionsCommand(program: Command): void {
     .alias('ls')
     .description('list functions')
     .action(async (_opts: unknown, cmd: Command) => {
-      const body = await clientFor(cmd).listFunctions();
+      const body = await clientFor(cmd).functions.list();
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       if (body.functions.length === 0) {
         return console.error(
@@ -36,7 +36,7 @@ export function registerFunctionsCommand(program: Command): void {
     .description("show a function's settings")
     .argument('<name>', 'function name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
-      const fn = await clientFor(cmd).getFunction(name);
+      const fn = await clientFor(cmd).functions.get(name);
       console.log(wantsJson(cmd) ? JSON.stringify(fn, null, 2) : functionDetail(fn));
     });
   addJsonOption(addConnectionOptions(get));
@@ -53,7 +53,7 @@ export function registerFunctionsCommand(program: Command): void {
           'nothing to update: give at least one of --runtime, --handler, --memory, --timeout, --env, --description, --async-retries, --async-max-age, --on-success, --on-failure, --layer, --no-layers',
         );
       }
-      const fn = await clientFor(cmd).updateFunction(name, patch);
+      const fn = await clientFor(cmd).functions.update(name, patch);
       console.log(`updated ${fn.name}`);
     },
   );
@@ -65,7 +65,7 @@ export function registerFunctionsCommand(program: Command): void {
     .description('delete a function (its executions and logs stay readable)')
     .argument('<name>', 'function name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
-      await clientFor(cmd).deleteFunction(name);
+      await clientFor(cmd).functions.delete(name);
       console.log(`deleted ${name}`);
     });
   addConnectionOptions(remove);

@@ -30,12 +30,12 @@ export function registerInvokeCommand(program: Command): void {
     .action(async (name: string, opts: InvokeOptions, command: Command) => {
       const event = await readEvent(opts);
       if (opts.async) {
-        const { executionId } = await clientFor(command).invokeAsync(name, event, opts.qualifier);
+        const { executionId } = await clientFor(command).functions.invokeAsync(name, event, opts.qualifier);
         console.log(opts.json ? JSON.stringify({ executionId }) : executionId);
         console.error(`queued; follow it with \`nimbus executions get ${executionId}\``);
         return;
       }
-      const outcome = await clientFor(command).invoke(name, event, opts.qualifier);
+      const outcome = await clientFor(command).functions.invoke(name, event, opts.qualifier);
       if (outcome.executionId) {
         const served = opts.qualifier !== undefined && outcome.version ? ` (version ${outcome.version})` : '';
         console.error(`execution ${outcome.executionId}${served}`);

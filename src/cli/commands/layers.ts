@@ -48,7 +48,7 @@ export function registerLayersCommand(program: Command): void {
       progress.update(`uploading ${formatBytes(zip.length)}…`, true);
       let version;
       try {
-        version = await clientFor(cmd).publishLayer(name, zip, {
+        version = await clientFor(cmd).layers.publish(name, zip, {
           description: opts.description,
           compatibleRuntimes: opts.compatibleRuntime,
           licenseInfo: opts.license,
@@ -69,7 +69,7 @@ export function registerLayersCommand(program: Command): void {
     .alias('ls')
     .description('list layers with their newest version')
     .action(async (_opts: unknown, cmd: Command) => {
-      const body = await clientFor(cmd).listLayers();
+      const body = await clientFor(cmd).layers.list();
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       if (body.layers.length === 0) {
         return console.error('no layers yet: publish one with `nimbus layers publish NAME DIR`');
@@ -94,7 +94,7 @@ export function registerLayersCommand(program: Command): void {
     .description("list a layer's versions, newest first")
     .argument('<name>', 'layer name')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
-      const body = await clientFor(cmd).listLayerVersions(name);
+      const body = await clientFor(cmd).layers.listVersions(name);
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       if (body.versions.length === 0) return console.error(`layer '${name}' has no versions`);
       console.log(
@@ -119,7 +119,7 @@ export function registerLayersCommand(program: Command): void {
     .argument('<name>', 'layer name')
     .argument('<version>', 'version number')
     .action(async (name: string, version: string, _opts: unknown, cmd: Command) => {
-      const v = await clientFor(cmd).getLayerVersion(name, version);
+      const v = await clientFor(cmd).layers.getVersion(name, version);
       if (wantsJson(cmd)) return console.log(JSON.stringify(v, null, 2));
       console.log(
         renderFields([
@@ -144,7 +144,7 @@ export function registerLayersCommand(program: Command): void {
     .argument('<name>', 'layer name')
     .argument('<version>', 'version number')
     .action(async (name: string, version: string, _opts: unknown, cmd: Command) => {
-      await clientFor(cmd).deleteLayerVersion(name, version);
+      await clientFor(cmd).layers.deleteVersion(name, version);
       console.log(`deleted layer ${name} version ${version}`);
     });
   addConnectionOptions(remove);

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { text } from 'node:stream/consumers';
-import { ApiClient } from '../api-client.js';
+import { ApiClient } from '../api/client.js';
 import { CliError, usageError } from '../cli-error.js';
 import { clientOptions } from '../client-options.js';
 import { cliConfigPath, normalizeUrl, writeCliConfig } from '../connection.js';
@@ -30,7 +30,7 @@ export function registerLoginCommand(program: Command): void {
       if (!key) throw usageError('the key is empty');
       if (opts.verify) {
         // Any authenticated call will do; it proves both the URL and the key.
-        await new ApiClient({ url, key, keySource: '--key' }).listFunctions().catch((err: unknown) => {
+        await new ApiClient({ url, key, keySource: '--key' }).functions.list().catch((err: unknown) => {
           // Could not reach the server (as opposed to a rejected key): the user may be configuring ahead.
           if (err instanceof CliError) {
             throw new CliError(err.message, err.exitCode, 'to save the key anyway, add --no-verify');

@@ -4,7 +4,7 @@
  * an execution id first. It must never leave the terminal mid-line or print a stack on Ctrl-C.
  */
 import type { Command } from 'commander';
-import { ApiError, isAbort, type ApiClient, type ExecutionLogs } from '../api-client.js';
+import { ApiError, isAbort, type ApiClient, type ExecutionLogs } from '../api/client.js';
 import { addConnectionOptions, addJsonOption, clientFor, wantsJson } from '../client-options.js';
 import { parseNonNegativeInt } from '../option-parsers.js';
 import { executionLogLine, functionLogLine } from '../views.js';
@@ -31,7 +31,7 @@ export function registerLogsCommand(program: Command): void {
       const interrupt = (): void => controller.abort();
       process.once('SIGINT', interrupt);
       try {
-        const logs = await client.findExecutionLogs(target);
+        const logs = await client.executions.findLogs(target);
         if (logs) await printExecutionLogs(client, target, logs, opts, json, controller.signal);
         else await printFunctionLogs(client, target, opts, json, controller.signal);
       } catch (err) {
@@ -59,7 +59,7 @@ async function printExecutionLogs(
   for (const line of lines) console.log(json ? JSON.stringify(line) : executionLogLine(line));
   if (!opts.follow) return;
   const lastSeq = logs.lines.reduce((max, line) => Math.max(max, line.seq), -1);
-  for await (const line of client.followExecutionLogs(id, lastSeq, signal)) {
+  for await (const line of client.executions.followLogs(id, lastSeq, signal)) {
     console.log(json ? JSON.stringify(line) : executionLogLine(line));
   }
 }
@@ -72,7 +72,7 @@ async function printFunctionLogs(
   signal: AbortSignal,
 ): Promise<void> {
   try {
-    for await (const line of client.functionLogs(name, {
+    for await (const line of client.functionLogs.lines(name, {
       tail: opts.tail,
       follow: opts.follow === true,
       signal,

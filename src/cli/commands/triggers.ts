@@ -4,7 +4,7 @@
  * turns flags into the API's JSON. It must never change a trigger the user did not name.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { TriggerView } from '../api-client.js';
+import type { TriggerView } from '../api/client.js';
 import { usageError } from '../cli-error.js';
 import { addConnectionOptions, addJsonOption, clientFor, wantsJson } from '../client-options.js';
 import { parsePositiveInt } from '../option-parsers.js';
@@ -112,7 +112,7 @@ export function registerTriggersCommand(program: Command): void {
     .requiredOption('--type <type>', 'http or timer');
   addJsonOption(addConnectionOptions(addTriggerOptions(create))).action(
     async (fn: string, opts: TriggerOptions, cmd: Command) => {
-      const t = await clientFor(cmd).createTrigger(fn, { type: opts.type, ...settingsFrom(opts) });
+      const t = await clientFor(cmd).triggers.create(fn, { type: opts.type, ...settingsFrom(opts) });
       if (wantsJson(cmd)) return console.log(JSON.stringify(t, null, 2));
       console.log(triggerDetail(t));
       if (t.key)
@@ -127,7 +127,7 @@ export function registerTriggersCommand(program: Command): void {
     .argument('[function]', 'function name');
   addJsonOption(addConnectionOptions(list)).action(
     async (fn: string | undefined, _opts: unknown, cmd: Command) => {
-      const body = await clientFor(cmd).listTriggers(fn);
+      const body = await clientFor(cmd).triggers.list(fn);
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       if (body.triggers.length === 0) {
         return console.error(
@@ -140,7 +140,7 @@ export function registerTriggersCommand(program: Command): void {
 
   const get = triggers.command('get').description("show a trigger's settings").argument('<id>', 'trigger id');
   addJsonOption(addConnectionOptions(get)).action(async (id: string, _opts: unknown, cmd: Command) => {
-    const t = await clientFor(cmd).getTrigger(id);
+    const t = await clientFor(cmd).triggers.get(id);
     console.log(wantsJson(cmd) ? JSON.stringify(t, null, 2) : triggerDetail(t));
   });
 
@@ -153,7 +153,7 @@ export function registerTriggersCommand(program: Command): void {
       const patch = settingsFrom(opts);
       if (Object.keys(patch).length === 0)
         throw usageError('nothing to update: give at least one setting flag');
-      const t = await clientFor(cmd).updateTrigger(id, patch);
+      const t = await clientFor(cmd).triggers.update(id, patch);
       console.log(`updated ${t.id}`);
     },
   );
@@ -164,7 +164,7 @@ export function registerTriggersCommand(program: Command): void {
     .description('delete a trigger')
     .argument('<id>', 'trigger id');
   addConnectionOptions(remove).action(async (id: string, _opts: unknown, cmd: Command) => {
-    await clientFor(cmd).deleteTrigger(id);
+    await clientFor(cmd).triggers.delete(id);
     console.log(`deleted ${id}`);
   });
 
@@ -175,7 +175,7 @@ export function registerTriggersCommand(program: Command): void {
     .option('--count <n>', 'how many (at most 100)', parsePositiveInt, 5);
   addJsonOption(addConnectionOptions(next)).action(
     async (id: string, opts: { count: number }, cmd: Command) => {
-      const body = await clientFor(cmd).nextFirings(id, opts.count);
+      const body = await clientFor(cmd).triggers.nextFirings(id, opts.count);
       if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
       for (const time of body.next) console.log(time);
     },
@@ -186,7 +186,7 @@ export function registerTriggersCommand(program: Command): void {
     .description('make a new key for a key-auth HTTP trigger (the old one stops working)')
     .argument('<id>', 'trigger id');
   addConnectionOptions(rotate).action(async (id: string, _opts: unknown, cmd: Command) => {
-    const t = await clientFor(cmd).rotateTriggerKey(id);
+    const t = await clientFor(cmd).triggers.rotateKey(id);
     console.log(t.key);
   });
 
@@ -199,7 +199,7 @@ export function registerTriggersCommand(program: Command): void {
     .option('--expires <seconds>', 'how long the URL works (at most 7 days)', parsePositiveInt, 3600);
   addJsonOption(addConnectionOptions(sign)).action(
     async (id: string, opts: { path: string; method: string; expires: number }, cmd: Command) => {
-      const body = await clientFor(cmd).signTriggerUrl(id, {
+      const body = await clientFor(cmd).triggers.signUrl(id, {
         method: opts.method.toUpperCase(),
         path: opts.path,
         expiresInSec: opts.expires,

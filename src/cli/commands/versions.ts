@@ -5,7 +5,7 @@
  * the API's JSON. It must never change a version or alias the user did not name.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { AliasView, VersionView } from '../api-client.js';
+import type { AliasView, VersionView } from '../api/client.js';
 import { usageError } from '../cli-error.js';
 import { addConnectionOptions, addJsonOption, clientFor, wantsJson } from '../client-options.js';
 import { renderFields, renderTable } from '../table.js';
@@ -64,7 +64,7 @@ export function registerVersionsCommand(program: Command): void {
     .option('--code-sha256 <hex>', 'publish only if the code still has this SHA-256');
   addJsonOption(addConnectionOptions(publish)).action(
     async (fn: string, opts: { description?: string; codeSha256?: string }, cmd: Command) => {
-      const { version, created } = await clientFor(cmd).publishVersion(fn, {
+      const { version, created } = await clientFor(cmd).versions.publish(fn, {
         ...(opts.description === undefined ? {} : { description: opts.description }),
         ...(opts.codeSha256 === undefined ? {} : { codeSha256: opts.codeSha256 }),
       });
@@ -84,7 +84,7 @@ export function registerVersionsCommand(program: Command): void {
     .description("list a function's versions")
     .argument('<function>', 'function name');
   addJsonOption(addConnectionOptions(list)).action(async (fn: string, _opts: unknown, cmd: Command) => {
-    const body = await clientFor(cmd).listVersions(fn);
+    const body = await clientFor(cmd).versions.list(fn);
     if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
     if (body.versions.length === 0) {
       return console.error(`no versions yet: publish one with \`nimbus versions publish ${fn}\``);
@@ -99,7 +99,7 @@ export function registerVersionsCommand(program: Command): void {
     .argument('<version>', 'version number');
   addJsonOption(addConnectionOptions(get)).action(
     async (fn: string, version: string, _opts: unknown, cmd: Command) => {
-      const v = await clientFor(cmd).getVersion(fn, version);
+      const v = await clientFor(cmd).versions.get(fn, version);
       console.log(wantsJson(cmd) ? JSON.stringify(v, null, 2) : detail(v));
     },
   );
@@ -111,7 +111,7 @@ export function registerVersionsCommand(program: Command): void {
     .argument('<function>', 'function name')
     .argument('<version>', 'version number');
   addConnectionOptions(remove).action(async (fn: string, version: string, _opts: unknown, cmd: Command) => {
-    await clientFor(cmd).deleteVersion(fn, version);
+    await clientFor(cmd).versions.delete(fn, version);
     console.log(`deleted version ${version} of ${fn}`);
   });
 }
@@ -157,7 +157,7 @@ export function registerAliasesCommand(program: Command): void {
     .argument('<alias>', 'alias name, e.g. production');
   addJsonOption(addConnectionOptions(addAliasOptions(create, true))).action(
     async (fn: string, alias: string, opts: AliasOptions, cmd: Command) => {
-      const a = await clientFor(cmd).createAlias(fn, { name: alias, ...aliasSpec(opts) });
+      const a = await clientFor(cmd).aliases.create(fn, { name: alias, ...aliasSpec(opts) });
       console.log(wantsJson(cmd) ? JSON.stringify(a, null, 2) : detail(a));
     },
   );
@@ -168,7 +168,7 @@ export function registerAliasesCommand(program: Command): void {
     .description("list a function's aliases")
     .argument('<function>', 'function name');
   addJsonOption(addConnectionOptions(list)).action(async (fn: string, _opts: unknown, cmd: Command) => {
-    const body = await clientFor(cmd).listAliases(fn);
+    const body = await clientFor(cmd).aliases.list(fn);
     if (wantsJson(cmd)) return console.log(JSON.stringify(body, null, 2));
     if (body.aliases.length === 0) {
       return console.error(
@@ -185,7 +185,7 @@ export function registerAliasesCommand(program: Command): void {
     .argument('<alias>', 'alias name');
   addJsonOption(addConnectionOptions(get)).action(
     async (fn: string, alias: string, _opts: unknown, cmd: Command) => {
-      const a = await clientFor(cmd).getAlias(fn, alias);
+      const a = await clientFor(cmd).aliases.get(fn, alias);
       console.log(wantsJson(cmd) ? JSON.stringify(a, null, 2) : detail(a));
     },
   );
@@ -201,7 +201,7 @@ export function registerAliasesCommand(program: Command): void {
     if (Object.keys(patch).length === 0) {
       throw usageError('nothing to update: give --version, --routing or --description');
     }
-    const a = await clientFor(cmd).updateAlias(fn, alias, patch);
+    const a = await clientFor(cmd).aliases.update(fn, alias, patch);
     console.log(`updated ${a.name}: version ${a.functionVersion}${a.routing ? `, ${routingText(a)}` : ''}`);
   });
 
@@ -212,7 +212,7 @@ export function registerAliasesCommand(program: Command): void {
     .argument('<function>', 'function name')
     .argument('<alias>', 'alias name');
   addConnectionOptions(remove).action(async (fn: string, alias: string, _opts: unknown, cmd: Command) => {
-    await clientFor(cmd).deleteAlias(fn, alias);
+    await clientFor(cmd).aliases.delete(fn, alias);
     console.log(`deleted alias ${alias} of ${fn}`);
   });
 }
