@@ -78,9 +78,9 @@ export default tseslint.config(
           paths: CHILD_PROCESS_EXEC,
           patterns: [
             {
-              group: ['**/sandbox/**', '**/store/**', '**/packaging/**'],
+              group: ['**/sandbox/**', '**/store/**', '**/blobs/**', '**/packaging/**'],
               message:
-                'the API reaches sandboxes, stores and packaging only through the engine and the ApiDeps it is given',
+                'the API reaches sandboxes, stores, blobs and packaging only through the engine and the ApiDeps it is given',
             },
           ],
         },
