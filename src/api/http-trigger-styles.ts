@@ -34,6 +34,7 @@ import {
   type FrontLogger,
 } from './raw-http.js';
 
+/** The sizes an HTTP trigger call may have (InvokeWithResponseStream shares the response limit). */
 export const HTTP_STREAM_LIMITS = {
   /** Request bodies (all styles), as for a synchronous invoke. */
   requestBytes: LIMITS.syncPayloadBytes,
@@ -75,6 +76,7 @@ function sendFailure(
   });
 }
 
+/** Runs the call; undefined when it was refused before it ran (then answered here with the refusal). */
 async function invokeOrRefuse(
   deps: ApiDeps,
   request: TriggerRequest,
@@ -266,6 +268,7 @@ function responseStream(
   };
 }
 
+/** Why a response was cut when its client went away. */
 const CLIENT_GONE = 'the client closed the connection before the response ended';
 
 /** What an execution's record keeps of a streamed response: status, headers, bytes, why it was cut. */
