@@ -203,7 +203,12 @@ function serve(
     bodyBudget,
     cap,
     (body) => {
-      const request = triggerRequest(req, target, route, method, query, body, requestId);
+      let request: TriggerRequest;
+      try {
+        request = triggerRequest(req, target, route, method, query, body, requestId);
+      } catch (err) {
+        return unexpected(err);
+      }
       const served =
         config.style === 'lambda'
           ? serveLambda(deps, request, res, extraHeaders)
