@@ -13,17 +13,32 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS } from '../core/function.js';
 import { apiKeyError, newRequestId } from './auth.js';
-import { RETRY_AFTER_SEC, type BodyBudget } from './body-budget.js';
+import type { BodyBudget } from './body-budget.js';
 import { clientContextOf, isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';
-import { errorBody } from './errors.js';
 import { httpFailure } from './outcome-http.js';
+import {
+  EXECUTION_ID_HEADER,
+  readCappedBody,
+  refuse,
+  sendError,
+  sendInternalError,
+  sendJson,
+  type FrontLogger,
+} from './raw-http.js';
 
 const PREFIX = '/v1/functions/';
 const SUFFIX = '/invoke';
 const EMPTY_EVENT = Buffer.from('{}');
 const INVOCATION_TYPE = 'x-nimbus-invocation-type';
 const EXECUTED_VERSION = 'x-nimbus-executed-version';
+const syncTooLarge = () =>
+  new NimbusError('PAYLOAD_TOO_LARGE', `request body is over the limit of 6 MB for a synchronous invocation`);
+const asyncTooLarge = () =>
+  new NimbusError(
+    'PAYLOAD_TOO_LARGE',
+    `request body is over the limit of 1 MB for an asynchronous invocation; invoke synchronously (up to 6 MB) or pass a reference to the data instead`,
+  );
 
 /** The `qualifier` query parameter: undefined when absent, an error when given empty. */
 function qualifierOf(url: string): string | undefined | NimbusError {
@@ -71,9 +86,6 @@ function callContextOf(
   return { trace: trace as string | undefined, clientContext: clientContext as string | undefined };
 }
 
-/** Logs failures the engine did not expect (the fastify instance's logger). */
-export type FrontLogger = (err: unknown, message: string) => void;
-
 /** The function name when the request is an invoke call, else undefined (fastify serves it). */
 function invokeTarget(req: IncomingMessage): string | undefined {
   if (req.method !== 'POST') return undefined;
@@ -105,21 +117,6 @@ export function invokeFront(
   const syncLimit = LIMITS.syncPayloadBytes;
   const asyncLimit = LIMITS.asyncPayloadBytes;
 
-  const fail = (
-    res: ServerResponse,
-    requestId: string,
-    err: NimbusError,
-    extra?: Record<string, unknown>,
-    status = err.status,
-  ) => {
-    const body = JSON.stringify(errorBody(err, requestId, extra));
-    res.writeHead(status, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
-  };
-
   const invoke = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -135,7 +132,7 @@ export function invokeFront(
     try {
       JSON.parse(text);
     } catch (err) {
-      return fail(
+      return sendError(
         res,
         id,
         new NimbusError('INVALID_JSON', `the event must be JSON: ${(err as Error).message}`),
@@ -151,15 +148,7 @@ export function invokeFront(
         trace: context?.trace,
       });
       const answer = JSON.stringify({ executionId: queued.id });
-      res.writeHead(202, [
-        'content-type',
-        'application/json',
-        'content-length',
-        String(Buffer.byteLength(answer)),
-        'x-nimbus-execution-id',
-        queued.id,
-      ]);
-      return void res.end(answer);
+      return sendJson(res, 202, answer, [EXECUTION_ID_HEADER, queued.id]);
     }
     const { execution, payload, failure } = await deps.invoker.invoke(name, event, {
       trigger,
@@ -169,29 +158,19 @@ export function invokeFront(
       clientContext: context?.clientContext,
     });
     if (failure) {
-      res.setHeader('x-nimbus-execution-id', execution.id);
-      res.setHeader(EXECUTED_VERSION, execution.version);
       const { err, status } = httpFailure(failure);
-      const extra = {
-        type: failure.error.type,
-        stack: failure.error.stack,
-        executionId: execution.id,
-        outcome: execution.outcome,
-      };
-      return fail(res, id, err, extra, status);
+      return sendError(res, id, err, {
+        status,
+        headers: [EXECUTION_ID_HEADER, execution.id, EXECUTED_VERSION, execution.version],
+        extra: {
+          type: failure.error.type,
+          stack: failure.error.stack,
+          executionId: execution.id,
+          outcome: execution.outcome,
+        },
+      });
     }
-    // A flat header list skips the per-header bookkeeping of setHeader.
-    res.writeHead(200, [
-      'content-type',
-      'application/json',
-      'content-length',
-      String(payload.length),
-      'x-nimbus-execution-id',
-      execution.id,
-      EXECUTED_VERSION,
-      execution.version,
-    ]);
-    res.end(payload);
+    sendJson(res, 200, payload, [EXECUTION_ID_HEADER, execution.id, EXECUTED_VERSION, execution.version]);
   };
 
   return (req, res) => {
@@ -199,71 +178,33 @@ export function invokeFront(
     if (name === undefined) return next(req, res);
     const id = newRequestId();
     const denied = apiKeyError(req.headers.authorization, expectedKey);
-    if (denied) return refuse(req, res, () => fail(res, id, denied));
+    if (denied) return refuse(req, res, id, denied);
     const async = isAsync(req.headers[INVOCATION_TYPE]);
     if (async === undefined) {
-      return refuse(req, res, () =>
-        fail(
-          res,
-          id,
-          new NimbusError(
-            'VALIDATION_FAILED',
-            `header ${INVOCATION_TYPE} must be 'sync' (or RequestResponse) or 'async' (or Event)`,
-          ),
+      return refuse(
+        req,
+        res,
+        id,
+        new NimbusError(
+          'VALIDATION_FAILED',
+          `header ${INVOCATION_TYPE} must be 'sync' (or RequestResponse) or 'async' (or Event)`,
         ),
       );
     }
     const qualifier = qualifierOf(req.url ?? '');
-    if (qualifier instanceof NimbusError) return refuse(req, res, () => fail(res, id, qualifier));
+    if (qualifier instanceof NimbusError) return refuse(req, res, id, qualifier);
     const context = callContextOf(req);
-    if (context instanceof NimbusError) return refuse(req, res, () => fail(res, id, context));
-    const limit = async ? asyncLimit : syncLimit;
-    const tooLarge = () =>
-      fail(
-        res,
-        id,
-        new NimbusError(
-          'PAYLOAD_TOO_LARGE',
-          async
-            ? `request body is over the limit of 1 MB for an asynchronous invocation; invoke synchronously (up to 6 MB) or pass a reference to the data instead`
-            : `request body is over the limit of 6 MB for a synchronous invocation`,
-        ),
-      );
-    if (Number(req.headers['content-length'] ?? 0) > limit) return refuse(req, res, tooLarge);
-    if (!bodyBudget.admit(req, res, limit)) {
-      return refuse(req, res, () => {
-        res.setHeader('retry-after', String(RETRY_AFTER_SEC));
-        fail(res, id, bodyBudget.refusal());
-      });
-    }
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        refuse(req, res, tooLarge);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > limit) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    if (context instanceof NimbusError) return refuse(req, res, id, context);
+    const cap = async
+      ? { limitBytes: asyncLimit, tooLarge: asyncTooLarge, requestId: id }
+      : { limitBytes: syncLimit, tooLarge: syncTooLarge, requestId: id };
+    readCappedBody(req, res, bodyBudget, cap, (body) => {
       invoke(req, res, name, body, id, async, qualifier, context).catch((err: unknown) => {
         if (res.headersSent) return;
-        if (err instanceof NimbusError) return fail(res, id, err);
+        if (err instanceof NimbusError) return sendError(res, id, err);
         log(err, 'unhandled error in invoke');
-        fail(res, id, new NimbusError('INTERNAL', 'internal error; the server log has the details'));
+        sendInternalError(res, id);
       });
     });
   };
-}
-
-/** Answers without reading the body; the connection closes so the unread bytes are dropped. */
-function refuse(req: IncomingMessage, res: ServerResponse, answer: () => void): void {
-  res.setHeader('connection', 'close');
-  answer();
-  req.resume();
 }

@@ -13,7 +13,7 @@ import { LIMITS } from '../../core/function.js';
 import { LATEST } from '../../core/version.js';
 import type { HttpResponseSink } from '../../engine/instance.js';
 import type { ApiDeps } from '../deps.js';
-import { HTTP_STREAM_LIMITS } from '../http-trigger-front.js';
+import { HTTP_STREAM_LIMITS } from '../http-trigger-styles.js';
 import { pacedWriter } from '../paced-writer.js';
 import { invokeCompleteMessage, payloadChunkMessage, type InvokeComplete } from './event-stream.js';
 import { invalidParameter } from './lambda-errors.js';
