@@ -11,19 +11,17 @@
  * (how many to start, which idle ones to stop), memory-budget.ts (the budget and whom a start may
  * evict), instance-starter.ts (sandbox, network, code, init) and prewarmed-sandboxes.ts.
  */
-import type { ArnScope } from '../core/arn.js';
 import { NimbusError } from '../core/errors.js';
 import type { FunctionRecord } from '../core/function.js';
 import type { SandboxDriver } from '../core/ports.js';
 import type { PreparedCode } from './code-cache.js';
 import type { Instance, LogSink } from './instance.js';
-import { InstanceStarter } from './instance-starter.js';
+import { InstanceStarter, type StarterSettings } from './instance-starter.js';
 import { MemoryBudget, evictionCandidates, leastRecentlyUsedIdle } from './memory-budget.js';
 import { PoolRevision, revisionOf, superseded, type Acquired } from './pool-revision.js';
 import { zeroCounters, poolStats, type PoolStats } from './pool-stats.js';
-import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
+import type { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
 import {
-  StartTimes,
   ewma,
   hasUncoveredCalls,
   idleInstancesToStop,
@@ -34,20 +32,12 @@ import {
 export type { Acquired } from './pool-revision.js';
 export type { PoolStats } from './pool-stats.js';
 
-interface PoolSettings {
-  /** The server's region and account id (functions' ARNs and AWS_REGION). */
-  arnScope: ArnScope;
+interface PoolSettings extends StarterSettings {
   idleTimeoutMs: number;
-  maxProcesses: number;
-  tmpSizeMb: number;
   /** How long a call may wait for an instance before it is refused with 429. */
   queueTimeoutMs: number;
   /** Memory all instances together may be given. */
   memoryBudgetMb: number;
-  /** Generic sandboxes kept ready per runtime at the default memory size (0 turns pre-warming off). */
-  prewarmPerRuntime: number;
-  /** Upper bound of the adaptive pre-warmed pool per runtime and memory size. */
-  prewarmMax: number;
 }
 
 export class InstancePool {
@@ -57,7 +47,6 @@ export class InstancePool {
   private readonly memory: MemoryBudget;
   private readonly starter: InstanceStarter;
   private readonly prewarmed: PrewarmedSandboxes;
-  private readonly startTimes = new StartTimes();
   private readonly timer: NodeJS.Timeout;
   private closed = false;
   private readonly counters = zeroCounters();
@@ -67,15 +56,8 @@ export class InstancePool {
     private readonly settings: PoolSettings,
   ) {
     this.memory = new MemoryBudget(settings.memoryBudgetMb);
-    this.starter = new InstanceStarter(driver, settings);
-    this.prewarmed = new PrewarmedSandboxes({
-      basePerRuntime: settings.prewarmPerRuntime,
-      maxPerShape: settings.prewarmMax,
-      start: (runtime, memoryMb) => this.starter.startGeneric(runtime, memoryMb, true),
-      // A refill makes room by stopping other ready sandboxes only, never a function's instance.
-      reserveMemory: (mb) => this.memory.reserve(mb, () => this.prewarmed.evictOne()),
-      releaseMemory: (mb) => this.memory.release(mb),
-    });
+    this.starter = new InstanceStarter(driver, settings, this.memory);
+    this.prewarmed = this.starter.prewarmed;
     this.timer = setInterval(() => this.maintain(Date.now()), Math.min(1000, settings.idleTimeoutMs)).unref();
   }
 
@@ -223,11 +205,7 @@ export class InstancePool {
     if (this.closed || state.retired) return;
     state.dispatch();
     const { fn } = state;
-    const expectedStartMs = this.startTimes.expected(
-      fn.runtime,
-      this.prewarmed.hasReady(fn.runtime, fn.memoryMb),
-    );
-    const starts = instancesToStart(state.load(), expectedStartMs);
+    const starts = instancesToStart(state.load(), this.starter.expectedStartMs(fn));
     for (let i = 0; i < starts; i++) {
       if (!this.reserveMemory(state)) return;
       // The log of the first call this instance is started for (each takes `concurrency` calls).
@@ -266,24 +244,21 @@ export class InstancePool {
   /** Starts an instance for a revision (memory already reserved) and hands it to waiting calls. */
   private async startInstance(state: PoolRevision, log: LogSink, provisioned = false): Promise<void> {
     state.starting++;
-    const began = performance.now();
     const { fn, code } = state;
-    const taken = this.prewarmed.take(fn.runtime, fn.memoryMb);
-    if (taken) this.memory.release(taken.memoryMb); // the pool's reservation becomes ours
-    const fromPool = taken !== undefined;
-    const prepared = await this.starter.prepare(fn, code, taken);
+    const prepared = await this.starter.prepare(fn, code);
+    const { fromPool } = prepared;
     if ('failure' in prepared || state.retired || this.closed) {
       state.starting--;
       this.countStart(fn, fromPool);
       this.memory.release(fn.memoryMb);
       if ('failure' in prepared) state.failWaiters(prepared.failure);
       else {
-        void prepared.kill();
+        void prepared.instance.kill();
         state.failWaiters(superseded(`function '${fn.name}' changed while it started; retry`));
       }
       return;
     }
-    const instance = prepared;
+    const { instance } = prepared;
     // The init is on its way: the waiting calls go right behind it (the runtime runs them once
     // the function is loaded), a round trip sooner than after `inited` comes back. Should the
     // init fail, the instance fails them with its error.
@@ -308,7 +283,7 @@ export class InstancePool {
       if (state.instances.length === 0 && state.starting === 0) state.failWaiters(initFailure);
       return;
     }
-    this.startTimes.record(fn.runtime, fromPool, performance.now() - began);
+    this.starter.recordStart(fn, prepared);
     this.scale(state);
   }
 

@@ -14,13 +14,23 @@ import type { SandboxDriver } from '../core/ports.js';
 import type { PreparedCode } from './code-cache.js';
 import { functionEnv } from './function-env.js';
 import { Instance, type LogSink } from './instance.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
+import { StartTimes } from './scaling-policy.js';
 
 export interface StarterSettings {
   /** The server's region and account id (functions' ARNs and AWS_REGION). */
   arnScope: ArnScope;
   maxProcesses: number;
   tmpSizeMb: number;
+  /** Generic sandboxes kept ready per runtime at the default memory size (0 turns pre-warming off). */
+  prewarmPerRuntime: number;
+  /** Upper bound of the adaptive pre-warmed pool per runtime and memory size. */
+  prewarmMax: number;
 }
+
+/** An instance prepared for a function's init, or why none could be; `fromPool` and `began` describe the start. */
+export type Prepared = ({ instance: Instance } | { failure: Failure }) & { fromPool: boolean; began: number };
 
 /** Initialisation gets at least this long, even for functions with a shorter timeout. */
 const MIN_INIT_TIMEOUT_MS = 10_000;
@@ -30,10 +40,34 @@ function platformError(message: string): { failure: Failure } {
 }
 
 export class InstanceStarter {
+  /** Ready generic sandboxes; their memory counts against the budget like instances'. */
+  readonly prewarmed: PrewarmedSandboxes;
+  private readonly startTimes = new StartTimes();
+
   constructor(
     private readonly driver: SandboxDriver,
     private readonly settings: StarterSettings,
-  ) {}
+    private readonly memory: MemoryBudget,
+  ) {
+    this.prewarmed = new PrewarmedSandboxes({
+      basePerRuntime: settings.prewarmPerRuntime,
+      maxPerShape: settings.prewarmMax,
+      start: (runtime, memoryMb) => this.startGeneric(runtime, memoryMb, true),
+      // A refill makes room by stopping other ready sandboxes only, never a function's instance.
+      reserveMemory: (mb) => memory.reserve(mb, () => this.prewarmed.evictOne()),
+      releaseMemory: (mb) => memory.release(mb),
+    });
+  }
+
+  /** How long starting an instance of this function is expected to take now. */
+  expectedStartMs(fn: FunctionRecord): number {
+    return this.startTimes.expected(fn.runtime, this.prewarmed.hasReady(fn.runtime, fn.memoryMb));
+  }
+
+  /** Counts a start that succeeded (prepared and initialised) into the start-time averages. */
+  recordStart(fn: FunctionRecord, start: Prepared): void {
+    this.startTimes.record(fn.runtime, start.fromPool, performance.now() - start.began);
+  }
 
   /**
    * Starts a generic runtime sandbox of one shape, without code yet, and waits until it is ready.
@@ -67,31 +101,35 @@ export class InstanceStarter {
   }
 
   /**
-   * An instance ready for `fn`'s init: `prewarmed` (a generic sandbox of its shape taken from the
-   * pool) when given, else a new one, with the function's network in force and its code loaded.
-   * On failure the instance is stopped.
+   * An instance ready for `fn`'s init (its memory already reserved): a pre-warmed sandbox of its
+   * shape when one is ready (taken at once, before this yields, its reservation handed back), else
+   * a new one; with the function's network in force and its code loaded. On failure it is stopped.
    */
-  async prepare(
-    fn: FunctionRecord,
-    code: PreparedCode,
-    prewarmed: Instance | undefined,
-  ): Promise<Instance | { failure: Failure }> {
+  async prepare(fn: FunctionRecord, code: PreparedCode): Promise<Prepared> {
+    const began = performance.now();
+    const taken = this.prewarmed.take(fn.runtime, fn.memoryMb);
+    const fromPool = taken !== undefined;
     let instance: Instance;
-    if (prewarmed) {
-      instance = prewarmed;
+    if (taken) {
+      this.memory.release(taken.memoryMb); // the function's reservation covers it now
+      instance = taken;
       instance.wake();
     } else {
       const started = await this.startGeneric(fn.runtime, fn.memoryMb, false);
-      if ('failure' in started) return started;
+      if ('failure' in started) return { ...started, fromPool, began };
       instance = started;
     }
     try {
       // The function's network choice is in force before any of its code loads.
       await Promise.all([instance.connectNetwork(fn.network), instance.loadCode(code)]);
-      return instance;
+      return { instance, fromPool, began };
     } catch (err) {
       void instance.kill();
-      return platformError(`could not prepare the instance: ${messageWithCauses(err)}`);
+      return {
+        ...platformError(`could not prepare the instance: ${messageWithCauses(err)}`),
+        fromPool,
+        began,
+      };
     }
   }
 
