@@ -164,14 +164,9 @@ export class InstancePool {
   /** Idle reaping and minimum instances; runs every second. */
   private maintain(now: number): void {
     for (const state of this.revisionStates.values()) {
-      const { instances, fn } = state;
-      for (const instance of idleInstancesToStop(
-        instances,
-        fn.minInstances,
-        this.settings.idleTimeoutMs,
-        now,
-      ))
-        void this.discard(instance);
+      const { idleTimeoutMs } = this.settings;
+      const idle = idleInstancesToStop(state.instances, state.fn.minInstances, idleTimeoutMs, now);
+      for (const instance of idle) void this.discard(instance);
       this.ensureMinimum(state);
       if (state.isDisposable) this.revisionStates.delete(state.revision);
     }
