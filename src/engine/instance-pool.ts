@@ -6,139 +6,58 @@
  * keeps minimum instances warm, reaps idle ones, and keeps the total memory of all instances
  * within the node's budget by stopping the least recently used idle instances first.
  * An instance only ever serves the one function revision it was specialised for.
+ *
+ * The pool routes and composes; the decisions and the work are in its parts: scaling-policy.ts
+ * (how many to start, which idle ones to stop), memory-budget.ts (the budget and whom a start may
+ * evict), instance-starter.ts (sandbox, network, code, init) and prewarmed-sandboxes.ts.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
-import { NimbusError, messageWithCauses } from '../core/errors.js';
-import type { Failure } from '../core/outcome.js';
-import type { FunctionRecord, Runtime } from '../core/function.js';
+import { NimbusError } from '../core/errors.js';
+import type { FunctionRecord } from '../core/function.js';
 import type { SandboxDriver } from '../core/ports.js';
 import type { PreparedCode } from './code-cache.js';
-import { functionEnv } from './function-env.js';
-import { Instance, type LogSink } from './instance.js';
-import { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
+import type { Instance, LogSink } from './instance.js';
+import { InstanceStarter, type StarterSettings } from './instance-starter.js';
+import { MemoryBudget, evictionCandidates, leastRecentlyUsedIdle } from './memory-budget.js';
+import { PoolRevision, revisionOf, superseded, type Acquired } from './pool-revision.js';
+import { zeroCounters, poolStats, type PoolStats } from './pool-stats.js';
+import type { PrewarmedSandboxes } from './prewarmed-sandboxes.js';
+import {
+  ewma,
+  hasUncoveredCalls,
+  idleInstancesToStop,
+  instancesToProvision,
+  instancesToStart,
+} from './scaling-policy.js';
 
-interface PoolSettings {
-  /** The server's region and account id (functions' ARNs and AWS_REGION). */
-  arnScope: ArnScope;
+export type { Acquired } from './pool-revision.js';
+export type { PoolStats } from './pool-stats.js';
+
+interface PoolSettings extends StarterSettings {
   idleTimeoutMs: number;
-  maxProcesses: number;
-  tmpSizeMb: number;
   /** How long a call may wait for an instance before it is refused with 429. */
   queueTimeoutMs: number;
   /** Memory all instances together may be given. */
   memoryBudgetMb: number;
-  /** Generic sandboxes kept ready per runtime at the default memory size (0 turns pre-warming off). */
-  prewarmPerRuntime: number;
-  /** Upper bound of the adaptive pre-warmed pool per runtime and memory size. */
-  prewarmMax: number;
-}
-
-/** An instance for a call (`cold` when it was started for it), or why none could be had. */
-export type Acquired = { instance: Instance; cold: boolean } | { failure: Failure };
-
-/** Counters and gauges for the benchmark, tests and the metrics endpoint. */
-export interface PoolStats {
-  instances: number;
-  idle: number;
-  starting: number;
-  coldStarts: number;
-  prewarmedStarts: number;
-  warmHits: number;
-  queued: number;
-  queueWaitMsTotal: number;
-  throttled: number;
-  evictions: number;
-  memoryUsedMb: number;
-  memoryBudgetMb: number;
-  prewarmed: Record<string, number>;
-  functions: Record<string, { instances: number; busy: number; queued: number }>;
-}
-
-/**
- * Instances one function starts at once; more wait until these are up (and may not be needed).
- * Fewer while no call has finished yet: until then nobody knows whether the first instances will
- * drain a burst in milliseconds (most functions) or need company.
- */
-const MAX_PARALLEL_STARTS_PER_FUNCTION = { unknownCallTime: 2, known: 4 };
-/** Weight of the newest sample in the moving averages of call and start times. */
-const EWMA_WEIGHT = 0.2;
-/** Start time assumed before any was measured: a pre-warmed take, else an interpreter start. */
-const DEFAULT_START_MS = { prewarmed: 10, spawned: 150 };
-
-/** Initialisation gets at least this long, even for functions with a shorter timeout. */
-const MIN_INIT_TIMEOUT_MS = 10_000;
-
-const revisions = new WeakMap<FunctionRecord, string>();
-
-function ewma(average: number | undefined, sample: number): number {
-  return average === undefined ? sample : average + EWMA_WEIGHT * (sample - average);
-}
-
-/** Identifies code plus configuration: a change to either means new instances. */
-function revisionOf(fn: FunctionRecord): string {
-  let rev = revisions.get(fn);
-  if (!rev) {
-    const h = createHash('sha256');
-    h.update(JSON.stringify([fn.codeSha256, fn.runtime, fn.handler, fn.memoryMb, fn.timeoutSec, fn.env]));
-    h.update(JSON.stringify([fn.concurrency, fn.version, fn.updatedAt]));
-    h.update(fn.layers.map((layer) => layer.codeSha256).join(','));
-    rev = `${fn.name}:${h.digest('hex').slice(0, 16)}`;
-    revisions.set(fn, rev);
-  }
-  return rev;
-}
-
-interface Waiter {
-  settle: (result: Acquired | Error) => void;
-  log: LogSink;
-  since: number;
-}
-
-/** Everything the pool knows about one function revision. */
-interface RevisionState {
-  revision: string;
-  fn: FunctionRecord;
-  code: PreparedCode;
-  instances: Instance[];
-  starting: number;
-  waiters: Waiter[];
-  retired: boolean;
-  /** Moving average of how long this revision's calls take (ms); undefined before the first. */
-  callMs: number | undefined;
 }
 
 export class InstancePool {
-  private readonly revisionStates = new Map<string, RevisionState>();
+  private readonly revisionStates = new Map<string, PoolRevision>();
   /** Revisions that had calls waiting (some may have none left): all that scaleBlocked must visit. */
-  private readonly statesWithWaiters = new Set<RevisionState>();
+  private readonly statesWithWaiters = new Set<PoolRevision>();
+  private readonly memory: MemoryBudget;
+  private readonly starter: InstanceStarter;
   private readonly prewarmed: PrewarmedSandboxes;
   private readonly timer: NodeJS.Timeout;
-  private memoryUsedMb = 0;
   private closed = false;
-  /** Moving averages of start times (ms), per runtime and whether a pre-warmed sandbox was taken. */
-  private readonly startMs = new Map<string, number>();
-  private readonly counters = {
-    coldStarts: 0,
-    prewarmedStarts: 0,
-    warmHits: 0,
-    queued: 0,
-    queueWaitMsTotal: 0,
-    throttled: 0,
-    evictions: 0,
-  };
+  private readonly counters = zeroCounters();
 
   constructor(
-    private readonly driver: SandboxDriver,
+    driver: SandboxDriver,
     private readonly settings: PoolSettings,
   ) {
-    this.prewarmed = new PrewarmedSandboxes({
-      basePerRuntime: settings.prewarmPerRuntime,
-      maxPerShape: settings.prewarmMax,
-      start: (runtime, memoryMb) => this.startGeneric(runtime, memoryMb, true),
-      reserveMemory: (mb) => this.reserveMemory(mb, undefined),
-      releaseMemory: (mb) => (this.memoryUsedMb -= mb),
-    });
+    this.memory = new MemoryBudget(settings.memoryBudgetMb);
+    this.starter = new InstanceStarter(driver, settings, this.memory);
+    this.prewarmed = this.starter.prewarmed;
     this.timer = setInterval(() => this.maintain(Date.now()), Math.min(1000, settings.idleTimeoutMs)).unref();
   }
 
@@ -149,7 +68,7 @@ export class InstancePool {
 
   /** A warm instance with a free slot, taken at once; undefined when the call must wait or start one. */
   acquireWarm(fn: FunctionRecord, code: PreparedCode): Acquired | undefined {
-    const free = this.freeInstance(this.stateFor(fn, code));
+    const free = this.stateFor(fn, code).freeInstance();
     if (!free) return undefined;
     free.leases++;
     if (free.initializing) return { instance: free, cold: true };
@@ -162,34 +81,16 @@ export class InstancePool {
     const warm = this.acquireWarm(fn, code);
     if (warm) return Promise.resolve(warm);
     const state = this.stateFor(fn, code);
-    return new Promise<Acquired>((resolve, reject) => {
-      const waiter: Waiter = {
-        log,
-        since: Date.now(),
-        settle: (result) => {
-          clearTimeout(timer);
-          const waited = Date.now() - waiter.since;
-          this.counters.queueWaitMsTotal += waited;
-          if (result instanceof Error) reject(result);
-          else resolve(result);
-        },
-      };
-      const timer = setTimeout(() => {
-        const i = state.waiters.indexOf(waiter);
-        if (i >= 0) state.waiters.splice(i, 1);
-        this.counters.throttled++;
-        waiter.settle(
-          new NimbusError(
-            'TOO_MANY_REQUESTS',
-            `function '${fn.name}' is at its limit of ${fn.maxInstances} instance(s) × ${fn.concurrency} concurrent call(s) (or the node's memory budget) and no slot freed up within ${this.settings.queueTimeoutMs} ms; retry later, or raise maxInstances or concurrency`,
-          ),
-        );
-      }, this.settings.queueTimeoutMs);
-      state.waiters.push(waiter);
-      this.statesWithWaiters.add(state);
-      this.counters.queued++;
-      this.scale(state);
-    });
+    const waiting = state.wait(
+      log,
+      this.settings.queueTimeoutMs,
+      (waitedMs) => (this.counters.queueWaitMsTotal += waitedMs),
+      () => this.counters.throttled++,
+    );
+    this.statesWithWaiters.add(state);
+    this.counters.queued++;
+    this.scale(state);
+    return waiting;
   }
 
   /** Takes back an instance after a call that left it healthy; `callMs` is how long the call ran. */
@@ -203,20 +104,14 @@ export class InstancePool {
       return;
     }
     state.callMs = ewma(state.callMs, callMs);
-    this.dispatch(state);
+    state.dispatch();
     this.scaleBlocked();
   }
 
   /** Stops an instance that must not serve again (timed out, crashed, retired or evicted). */
   async discard(instance: Instance, reason?: string): Promise<void> {
     const state = instance.revision ? this.revisionStates.get(instance.revision) : undefined;
-    if (state) {
-      const i = state.instances.indexOf(instance);
-      if (i >= 0) {
-        state.instances.splice(i, 1);
-        this.memoryUsedMb -= instance.memoryMb;
-      }
-    }
+    if (state?.remove(instance)) this.memory.release(instance.memoryMb);
     await instance.kill(reason);
     if (state && state.waiters.length > 0) this.scale(state);
   }
@@ -234,17 +129,7 @@ export class InstancePool {
       for (const instance of [...state.instances])
         if (instance.leases === 0) doomed.push(this.discard(instance));
       // Calls waiting for the old revision are served by the new one when they retry; tell them now.
-      for (const waiter of state.waiters.splice(0)) {
-        waiter.settle({
-          failure: {
-            kind: 'superseded',
-            error: {
-              type: 'FunctionChanged',
-              message: `function '${name}' changed while this call waited; retry it`,
-            },
-          },
-        });
-      }
+      state.settleAll({ failure: superseded(`function '${name}' changed while this call waited; retry it`) });
       // The state stays until its last busy instance is gone (maintain() drops it), so their memory is released.
     }
     await Promise.all(doomed);
@@ -261,30 +146,7 @@ export class InstancePool {
   }
 
   stats(): PoolStats {
-    const functions: PoolStats['functions'] = {};
-    let instances = 0;
-    let idle = 0;
-    let starting = 0;
-    for (const state of this.revisionStates.values()) {
-      const busy = state.instances.filter((i) => i.leases > 0).length;
-      instances += state.instances.length;
-      idle += state.instances.length - busy;
-      starting += state.starting;
-      const entry = (functions[state.fn.name] ??= { instances: 0, busy: 0, queued: 0 });
-      entry.instances += state.instances.length;
-      entry.busy += busy;
-      entry.queued += state.waiters.length;
-    }
-    return {
-      instances,
-      idle,
-      starting,
-      ...this.counters,
-      memoryUsedMb: this.memoryUsedMb,
-      memoryBudgetMb: this.settings.memoryBudgetMb,
-      prewarmed: this.prewarmed.sizes(),
-      functions,
-    };
+    return poolStats(this.revisionStates.values(), this.counters, this.memory, this.prewarmed.sizes());
   }
 
   async close(): Promise<void> {
@@ -292,8 +154,7 @@ export class InstancePool {
     clearInterval(this.timer);
     const all: Promise<void>[] = [this.prewarmed.close()];
     for (const state of this.revisionStates.values()) {
-      for (const waiter of state.waiters.splice(0))
-        waiter.settle(new NimbusError('SANDBOX_UNAVAILABLE', 'Nimbus is shutting down'));
+      state.settleAll(new NimbusError('SANDBOX_UNAVAILABLE', 'Nimbus is shutting down'));
       for (const instance of [...state.instances])
         all.push(this.discard(instance, 'Nimbus is shutting down'));
     }
@@ -303,109 +164,48 @@ export class InstancePool {
   /** Idle reaping and minimum instances; runs every second. */
   private maintain(now: number): void {
     for (const state of this.revisionStates.values()) {
-      const idle = state.instances
-        .filter((i) => i.leases === 0 && now - i.lastUsedAt >= this.settings.idleTimeoutMs)
-        .sort((a, b) => a.lastUsedAt - b.lastUsedAt);
-      let surplus = state.instances.length - state.fn.minInstances;
-      for (const instance of idle) {
-        if (surplus-- <= 0) break;
-        void this.discard(instance);
-      }
+      const { idleTimeoutMs } = this.settings;
+      const idle = idleInstancesToStop(state.instances, state.fn.minInstances, idleTimeoutMs, now);
+      for (const instance of idle) void this.discard(instance);
       this.ensureMinimum(state);
-      if (
-        state.instances.length === 0 &&
-        state.starting === 0 &&
-        state.waiters.length === 0 &&
-        (state.retired || state.fn.minInstances === 0)
-      ) {
-        this.revisionStates.delete(state.revision);
-      }
+      if (state.isDisposable) this.revisionStates.delete(state.revision);
     }
     this.prewarmed.refill();
   }
 
-  private ensureMinimum(state: RevisionState): void {
-    while (
-      !this.closed &&
-      !state.retired &&
-      state.instances.length + state.starting < state.fn.minInstances
-    ) {
-      if (!this.reserveMemory(state.fn.memoryMb, state)) return;
-      void this.startSpecialised(state, () => undefined, true);
+  private ensureMinimum(state: PoolRevision): void {
+    if (this.closed || state.retired) return;
+    const starts = instancesToProvision(state.instances.length, state.starting, state.fn.minInstances);
+    for (let i = 0; i < starts; i++) {
+      if (!this.reserveMemory(state)) return;
+      void this.startInstance(state, () => undefined, true);
     }
   }
 
-  private stateFor(fn: FunctionRecord, code: PreparedCode): RevisionState {
+  private stateFor(fn: FunctionRecord, code: PreparedCode): PoolRevision {
     const revision = revisionOf(fn);
     let state = this.revisionStates.get(revision);
     if (!state) {
-      state = {
-        revision,
-        fn,
-        code,
-        instances: [],
-        starting: 0,
-        waiters: [],
-        retired: false,
-        callMs: undefined,
-      };
+      state = new PoolRevision(revision, fn, code);
       this.revisionStates.set(revision, state);
     }
     return state;
   }
 
-  /** The busiest instance that still has a free slot: packing calls lets idle ones be reaped. */
-  private freeInstance(state: RevisionState): Instance | undefined {
-    let best: Instance | undefined;
-    for (const instance of state.instances) {
-      if (!instance.isAlive || instance.leases >= state.fn.concurrency) continue;
-      if (
-        !best ||
-        instance.leases > best.leases ||
-        (instance.leases === best.leases && instance.lastUsedAt > best.lastUsedAt)
-      ) {
-        best = instance;
-      }
-    }
-    return best;
-  }
-
-  /** Hands free slots to waiting calls, oldest first. */
-  private dispatch(state: RevisionState): void {
-    while (state.waiters.length > 0) {
-      const instance = this.freeInstance(state);
-      if (!instance) return;
-      const waiter = state.waiters.shift()!;
-      instance.leases++;
-      waiter.settle({ instance, cold: !instance.hasServed });
-    }
-  }
-
-  /** Starts instances for waiting calls, as far as the function's maximum and the memory budget allow. */
   /**
-   * Starts instances for waiting calls: as many as the calls need, counting that each starting
-   * instance will take `concurrency` of them, and that running instances serve the queue while a
-   * new one would start (short calls drain a burst faster than instances start). A few starts at
-   * a time (MAX_PARALLEL_STARTS_PER_FUNCTION); each finished start looks again.
+   * Hands free slots to waiting calls, then starts the instances the scaling policy asks for, as
+   * far as the memory budget allows; each finished start looks again.
    */
-  private scale(state: RevisionState): void {
+  private scale(state: PoolRevision): void {
     if (this.closed || state.retired) return;
-    this.dispatch(state);
-    const c = state.fn.concurrency;
-    const live = state.instances.filter((i) => i.isAlive).length;
-    const drainedMeanwhile =
-      state.callMs === undefined || live === 0
-        ? 0
-        : Math.floor((live * c * this.expectedStartMs(state.fn)) / Math.max(state.callMs, 0.05));
-    while (
-      state.waiters.length - drainedMeanwhile > state.starting * c &&
-      state.starting <
-        MAX_PARALLEL_STARTS_PER_FUNCTION[state.callMs === undefined ? 'unknownCallTime' : 'known'] &&
-      state.instances.length + state.starting < state.fn.maxInstances
-    ) {
-      if (!this.reserveMemory(state.fn.memoryMb, state)) return;
-      const first = state.waiters[state.starting * state.fn.concurrency]!;
-      void this.startSpecialised(state, first.log);
+    state.dispatch();
+    const { fn } = state;
+    const starts = instancesToStart(state.load(), this.starter.expectedStartMs(fn));
+    for (let i = 0; i < starts; i++) {
+      if (!this.reserveMemory(state)) return;
+      // The log of the first call this instance is started for (each takes `concurrency` calls).
+      const first = state.waiters[state.starting * fn.concurrency]!;
+      void this.startInstance(state, first.log);
     }
   }
 
@@ -413,148 +213,72 @@ export class InstancePool {
   private scaleBlocked(): void {
     for (const state of this.statesWithWaiters) {
       if (state.waiters.length === 0) this.statesWithWaiters.delete(state);
-      else if (state.waiters.length > state.starting * state.fn.concurrency) this.scale(state);
+      else if (hasUncoveredCalls(state.waiters.length, state.starting, state.fn.concurrency))
+        this.scale(state);
     }
   }
 
   /**
-   * Counts `mb` against the budget for a start of `forState` (undefined: a pre-warmed refill),
-   * stopping pre-warmed sandboxes, then least recently used idle instances the start may stop
-   * (evictionCandidates), to make room. A refill stops no function's instance. False when even that
-   * is not enough.
+   * Reserves memory for a start of `forState`, stopping pre-warmed sandboxes, then the least
+   * recently used idle instances the fair-share rule lets it stop (evictionCandidates), to make
+   * room. False when even that is not enough.
    */
-  private reserveMemory(mb: number, forState: RevisionState | undefined): boolean {
-    while (this.memoryUsedMb + mb > this.settings.memoryBudgetMb) {
-      if (this.prewarmed.evictOne()) continue;
-      const victim = forState && this.leastRecentlyUsedIdle(this.evictionCandidates(forState, mb));
+  private reserveMemory(forState: PoolRevision): boolean {
+    const mb = forState.fn.memoryMb;
+    return this.memory.reserve(mb, () => {
+      if (this.prewarmed.evictOne()) return true;
+      const candidates = evictionCandidates(this.revisionStates.values(), forState, mb, this.memory.totalMb);
+      const victim = leastRecentlyUsedIdle(candidates.map((state) => state.instances));
       if (!victim) return false;
       this.counters.evictions++;
       void this.discard(victim);
-    }
-    this.memoryUsedMb += mb;
-    return true;
-  }
-
-  /**
-   * Whose idle instances a start of `forState` needing `mb` may stop: other functions' only while
-   * its function would then hold no more than a fair share (the budget split evenly among the
-   * functions holding memory, itself included), or for its first instance; beyond that only its
-   * own function's (other revisions). So one function cannot evict everyone else's warm instances.
-   */
-  private evictionCandidates(forState: RevisionState, mb: number): RevisionState[] {
-    const held = new Map<string, number>();
-    for (const state of this.revisionStates.values()) {
-      const mbHeld = state.instances.length * state.fn.memoryMb + state.starting * state.fn.memoryMb;
-      if (mbHeld > 0) held.set(state.fn.name, (held.get(state.fn.name) ?? 0) + mbHeld);
-    }
-    const own = held.get(forState.fn.name) ?? 0;
-    const holders = held.size + (own > 0 ? 0 : 1);
-    const mayEvictOthers = own === 0 || own + mb <= this.settings.memoryBudgetMb / holders;
-    return [...this.revisionStates.values()].filter(
-      (state) => state !== forState && (mayEvictOthers || state.fn.name === forState.fn.name),
-    );
-  }
-
-  private leastRecentlyUsedIdle(candidates: RevisionState[]): Instance | undefined {
-    let victim: Instance | undefined;
-    for (const state of candidates) {
-      for (const instance of state.instances) {
-        if (instance.leases === 0 && (!victim || instance.lastUsedAt < victim.lastUsedAt)) victim = instance;
-      }
-    }
-    return victim;
+      return true;
+    });
   }
 
   /** Starts an instance for a revision (memory already reserved) and hands it to waiting calls. */
-  private async startSpecialised(state: RevisionState, log: LogSink, provisioned = false): Promise<void> {
+  private async startInstance(state: PoolRevision, log: LogSink, provisioned = false): Promise<void> {
     state.starting++;
-    const began = performance.now();
     const { fn, code } = state;
-    let instance = this.prewarmed.take(fn.runtime, fn.memoryMb);
-    const fromPool = instance !== undefined;
-    if (instance) {
-      this.memoryUsedMb -= instance.memoryMb; // the pool's reservation becomes ours
-      instance.wake();
-    }
-    let failure: Failure | undefined;
-    if (!instance) {
-      const started = await this.startGeneric(fn.runtime, fn.memoryMb, false);
-      if ('failure' in started) failure = started.failure;
-      else instance = started;
-    }
-    if (instance && !failure) {
-      try {
-        // The function's network choice is in force before any of its code loads.
-        await Promise.all([instance.connectNetwork(fn.network), instance.loadCode(code)]);
-      } catch (err) {
-        failure = {
-          kind: 'platform_error',
-          error: {
-            type: 'PlatformError',
-            message: `could not prepare the instance: ${messageWithCauses(err)}`,
-          },
-        };
-      }
-    }
-    if (failure || !instance || state.retired || this.closed) {
+    const prepared = await this.starter.prepare(fn, code);
+    const { fromPool } = prepared;
+    if ('failure' in prepared || state.retired || this.closed) {
       state.starting--;
       this.countStart(fn, fromPool);
-      this.memoryUsedMb -= fn.memoryMb;
-      if (instance) void instance.kill();
-      this.failWaiters(state, failure);
+      this.memory.release(fn.memoryMb);
+      if ('failure' in prepared) state.failWaiters(prepared.failure);
+      else {
+        void prepared.instance.kill();
+        state.failWaiters(superseded(`function '${fn.name}' changed while it started; retry`));
+      }
       return;
     }
-    const initialised = instance.specialize(
-      state.revision,
-      {
-        functionName: fn.name,
-        functionVersion: fn.version,
-        functionArn: lambdaFunctionArn(this.settings.arnScope, fn.name),
-        handler: fn.handler,
-        entry: code.entry,
-        memoryMb: fn.memoryMb,
-        timeoutSec: fn.timeoutSec,
-        concurrency: fn.concurrency,
-        env: functionEnv(fn, {
-          scope: this.settings.arnScope,
-          instanceId: instance.id,
-          provisioned,
-          now: new Date(),
-          runtimeVersion: this.driver.runtimeVersion(fn.runtime),
-        }),
-      },
-      Math.max(MIN_INIT_TIMEOUT_MS, fn.timeoutSec * 1000),
-      log,
-    );
+    const { instance } = prepared;
     // The init is on its way: the waiting calls go right behind it (the runtime runs them once
     // the function is loaded), a round trip sooner than after `inited` comes back. Should the
     // init fail, the instance fails them with its error.
+    const initialised = this.starter.initialise(instance, state.revision, fn, code, provisioned, log);
     state.starting--;
     // A provisioned instance was started ahead of demand: its first call is warm.
     instance.hasServed = provisioned;
     // Its idle time counts from now, not from when it was started for the pre-warmed pool.
     instance.lastUsedAt = Date.now();
     state.instances.push(instance);
-    const live = instance;
-    void live.exited.then(() => {
-      const i = state.instances.indexOf(live);
-      if (i >= 0) {
-        state.instances.splice(i, 1);
-        this.memoryUsedMb -= live.memoryMb;
-        if (state.waiters.length > 0) this.scale(state);
-      }
+    void instance.exited.then(() => {
+      if (!state.remove(instance)) return;
+      this.memory.release(instance.memoryMb);
+      if (state.waiters.length > 0) this.scale(state);
     });
-    this.dispatch(state);
+    state.dispatch();
     const initFailure = await initialised;
     this.countStart(fn, fromPool);
     if (initFailure) {
-      void this.discard(live);
+      void this.discard(instance);
       // The calls it was started for went behind its init and have failed with it.
-      if (state.instances.length === 0 && state.starting === 0) this.failWaiters(state, initFailure);
+      if (state.instances.length === 0 && state.starting === 0) state.failWaiters(initFailure);
       return;
     }
-    const startKey = `${fn.runtime}:${fromPool ? 'prewarmed' : 'spawned'}`;
-    this.startMs.set(startKey, ewma(this.startMs.get(startKey), performance.now() - began));
+    this.starter.recordStart(fn, prepared);
     this.scale(state);
   }
 
@@ -562,68 +286,5 @@ export class InstancePool {
     this.counters.coldStarts++;
     if (fromPool) this.counters.prewarmedStarts++;
     this.prewarmed.noteDemand(fn.runtime, fn.memoryMb);
-  }
-
-  /**
-   * After a failed start: calls still waiting share its failure when nothing else could serve
-   * them (no instance, none starting); otherwise the oldest does, and later calls try afresh.
-   */
-  private failWaiters(state: RevisionState, failure: Failure | undefined): void {
-    const settled: Failure = failure ?? {
-      kind: 'superseded',
-      error: {
-        type: 'FunctionChanged',
-        message: `function '${state.fn.name}' changed while it started; retry`,
-      },
-    };
-    if (state.instances.length === 0 && state.starting === 0) {
-      for (const waiter of state.waiters.splice(0)) waiter.settle({ failure: settled });
-    } else {
-      state.waiters.shift()?.settle({ failure: settled });
-    }
-  }
-
-  /** How long starting an instance of this function is expected to take now. */
-  private expectedStartMs(fn: FunctionRecord): number {
-    const kind = this.prewarmed.hasReady(fn.runtime, fn.memoryMb) ? 'prewarmed' : 'spawned';
-    return this.startMs.get(`${fn.runtime}:${kind}`) ?? DEFAULT_START_MS[kind];
-  }
-
-  /** Starts a generic runtime sandbox of one shape, without code yet, and waits until it is ready. */
-  private async startGeneric(
-    runtime: Runtime,
-    memoryMb: number,
-    background: boolean,
-  ): Promise<Instance | { failure: Failure }> {
-    const id = `i-${randomUUID()}`;
-    let instance: Instance;
-    try {
-      const sandbox = await this.driver.start({
-        instanceId: id,
-        runtime,
-        memoryMb,
-        limits: { maxProcesses: this.settings.maxProcesses, tmpSizeMb: this.settings.tmpSizeMb },
-        background,
-      });
-      instance = new Instance(id, memoryMb, sandbox);
-    } catch (err) {
-      return {
-        failure: {
-          kind: 'platform_error',
-          error: { type: 'PlatformError', message: `could not start a sandbox: ${messageWithCauses(err)}` },
-        },
-      };
-    }
-    const failure = await instance.waitReady(MIN_INIT_TIMEOUT_MS);
-    if (!failure) return instance;
-    // No function code has run yet: a runtime that does not start is Nimbus's failure (unless it
-    // ran out of the memory the function asked for).
-    if (failure.kind === 'out_of_memory') return { failure };
-    return {
-      failure: {
-        kind: 'platform_error',
-        error: { type: 'PlatformError', message: `the runtime did not start: ${failure.error.message}` },
-      },
-    };
   }
 }
