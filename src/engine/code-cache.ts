@@ -7,7 +7,7 @@
  * unpacked, built and merged is the PackageBuilder port's (`packaging/`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { NimbusError } from '../core/errors.js';
@@ -66,21 +66,38 @@ export class CodeCache {
   /** Hashes pinned since the running collection read its references (they may be referenced now). */
   private readonly pinnedSinceCollectionStart = new Set<string>();
 
+  /** Stored archives the collector is deleting right now (a deploy of the same bytes waits for it). */
+  private readonly removingArchives = new Map<string, Promise<unknown>>();
+
   /**
    * Keeps a package (unpacked and stored) from being collected while a deploy or publish stores it
-   * and writes the record that refers to it; call the returned function when that is done.
+   * and writes the record that refers to it; call the returned function when that is done. Resolves
+   * once a removal of the same archive that began before the pin has ended, so the deploy stores
+   * the archive again rather than finding it about to vanish.
    */
-  pin(sha: string): () => void {
+  async pin(sha: string): Promise<() => void> {
     this.pinned.set(sha, (this.pinned.get(sha) ?? 0) + 1);
     this.pinnedSinceCollectionStart.add(sha);
     let released = false;
-    return () => {
+    const release = () => {
       if (released) return;
       released = true;
       const count = (this.pinned.get(sha) ?? 1) - 1;
       if (count > 0) this.pinned.set(sha, count);
       else this.pinned.delete(sha);
     };
+    await this.removingArchives.get(sha)?.catch(() => undefined);
+    return release;
+  }
+
+  /**
+   * Deletes a stored archive the collector found unreferenced and not pinned; `remove` is started
+   * at once, in the same turn as that check, so no pin can come in between unseen.
+   */
+  async removeArchive(sha: string, remove: () => Promise<void>): Promise<void> {
+    const removal = remove().finally(() => this.removingArchives.delete(sha));
+    this.removingArchives.set(sha, removal);
+    await removal;
   }
 
   /** Called by the code collector before it reads which hashes records refer to. */
@@ -121,9 +138,22 @@ export class CodeCache {
         const id = name.slice('opt-'.length);
         if (optIds.has(id) || this.merges.has(id)) continue;
         for (const [key, prepared] of this.ready) if (prepared.layers?.path === dir) this.ready.delete(key);
+      } else if (name.endsWith('.tmp') && !name.includes(`.${process.pid}.`)) {
+        // Staging or doomed trees an earlier server process left behind when it stopped.
+        freed += this.builder.treeBytes(dir);
+        await rm(dir, { recursive: true, force: true });
+        continue;
       } else continue;
-      freed += this.builder.treeBytes(dir);
-      await rm(dir, { recursive: true, force: true });
+      // Out of the way in the same turn as the checks above: a deploy that comes while the files
+      // are deleted finds no directory and unpacks afresh, instead of taking one about to vanish.
+      const doomed = join(this.rootDir, `${name}.${process.pid}.${Date.now()}.collected.tmp`);
+      try {
+        renameSync(dir, doomed);
+      } catch {
+        continue; // already gone
+      }
+      freed += this.builder.treeBytes(doomed);
+      await rm(doomed, { recursive: true, force: true });
     }
     return freed;
   }

@@ -74,7 +74,7 @@ export class CodeCollector {
     let archives = 0;
     for (const sha of await this.codeStore.list()) {
       if (keep.has(sha) || !this.codeCache.collectable(sha)) continue;
-      await this.codeStore.remove(sha);
+      await this.codeCache.removeArchive(sha, () => this.codeStore.remove(sha));
       archives++;
     }
     return { unpackedBytes, archives };

@@ -64,7 +64,7 @@ export class FunctionService {
         `a function named '${input.name}' already exists; update it with \`nimbus deploy\` or choose another name`,
       );
     }
-    const release = this.codeCache.pin(codeHash(input.zip));
+    const release = await this.codeCache.pin(codeHash(input.zip));
     try {
       return await this.createWithCode(input, config);
     } catch (err) {
@@ -123,7 +123,7 @@ export class FunctionService {
 
   async updateCode(name: string, zip: Buffer): Promise<FunctionRecord> {
     const current = await this.get(name);
-    const release = this.codeCache.pin(codeHash(zip));
+    const release = await this.codeCache.pin(codeHash(zip));
     try {
       const code = await this.storeCode(zip, current);
       await this.assertUnpackedSize(code.sha, current);

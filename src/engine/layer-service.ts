@@ -62,7 +62,7 @@ export class LayerService {
       );
     }
     const sha = codeHash(input.zip);
-    const release = this.codeCache.pin(sha);
+    const release = await this.codeCache.pin(sha);
     try {
       const unpackedBytes = await this.codeCache.unpackedBytes(sha, input.zip);
       if (!(await this.codeStore.has(sha))) {
