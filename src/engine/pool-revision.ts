@@ -137,9 +137,16 @@ export class PoolRevision implements MemoryHolder {
           else resolve(result);
         },
       };
-      const timer = setTimeout(() => {
+      const throttle = () => {
         const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
+        if (i < 0) return;
+        // A call an instance on its way will serve is not throttled: the start ends within its
+        // init timeout, and a failed start fails the calls it was for.
+        if (i < this.starting * fn.concurrency) {
+          timer = setTimeout(throttle, timeoutMs);
+          return;
+        }
+        this.waiters.splice(i, 1);
         onThrottled();
         waiter.settle(
           new NimbusError(
@@ -147,7 +154,8 @@ export class PoolRevision implements MemoryHolder {
             `function '${fn.name}' is at its limit of ${fn.maxInstances} instance(s) × ${fn.concurrency} concurrent call(s) (or the node's memory budget) and no slot freed up within ${timeoutMs} ms; retry later, or raise maxInstances or concurrency`,
           ),
         );
-      }, timeoutMs);
+      };
+      let timer = setTimeout(throttle, timeoutMs);
       this.waiters.push(waiter);
     });
   }
