@@ -55,12 +55,12 @@ export default tseslint.config(
           patterns: [
             {
               group: [
-                '../store/**',
-                '../blobs/**',
-                '../sandbox/**',
-                '../packaging/**',
-                '../api/**',
-                '../cli/**',
+                '**/store/**',
+                '**/blobs/**',
+                '**/sandbox/**',
+                '**/packaging/**',
+                '**/api/**',
+                '**/cli/**',
               ],
               message: 'engine uses core ports (SandboxDriver, PackageBuilder, …), not adapters',
             },

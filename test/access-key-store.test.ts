@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { keyAllows } from '../src/core/access-key.js';
-import { AccessKeyService } from '../src/engine/access-key-service.js';
+import { AccessKeyService } from '../src/engine/access-keys/access-key-service.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 
 test('access keys round-trip, list oldest first, and delete once', async () => {

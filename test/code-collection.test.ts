@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { LocalCodeStore } from '../src/blobs/local-code-store.js';
-import { CodeCache, codeHash } from '../src/engine/code-cache.js';
+import { CodeCache, codeHash } from '../src/engine/code/code-cache.js';
 import { HostPackageBuilder } from '../src/packaging/package-builder.js';
 import { rawZip } from './helpers/raw-zip.js';
 

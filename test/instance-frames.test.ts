@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { LogStream } from '../src/core/execution.js';
 import type { HostSandboxProcess } from '../src/sandbox/child-sandbox.js';
-import { Instance } from '../src/engine/instance.js';
+import { Instance } from '../src/engine/invocation/instance.js';
 import { detectCgroups } from '../src/sandbox/cgroups.js';
 import { HostRuntimes } from '../src/sandbox/host-runtimes.js';
 import { ProcessSandbox } from '../src/sandbox/process-sandbox.js';

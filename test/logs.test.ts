@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Execution } from '../src/core/execution.js';
-import { reportLine } from '../src/engine/report-lines.js';
+import { reportLine } from '../src/engine/executions/report-lines.js';
 import { startTestServer, type TestServer } from './helpers/harness.js';
 
 describe('execution logs', () => {

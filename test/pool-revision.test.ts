@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import type { FunctionRecord } from '../src/core/function.js';
-import type { PreparedCode } from '../src/engine/code-cache.js';
-import { PoolRevision } from '../src/engine/pool-revision.js';
+import type { PreparedCode } from '../src/engine/code/code-cache.js';
+import { PoolRevision } from '../src/engine/invocation/pool-revision.js';
 
 const fn = { name: 'slow-start', concurrency: 1, maxInstances: 1 } as FunctionRecord;
 const code = {} as PreparedCode;

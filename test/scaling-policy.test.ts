@@ -11,7 +11,7 @@ import {
   evictionCandidates,
   leastRecentlyUsedIdle,
   type MemoryHolder,
-} from '../src/engine/memory-budget.js';
+} from '../src/engine/invocation/memory-budget.js';
 import {
   DEFAULT_START_MS,
   MAX_PARALLEL_STARTS_PER_FUNCTION,
@@ -23,7 +23,7 @@ import {
   instancesToProvision,
   instancesToStart,
   type RevisionLoad,
-} from '../src/engine/scaling-policy.js';
+} from '../src/engine/invocation/scaling-policy.js';
 
 /** A revision with nothing running, nothing starting and nothing waiting. */
 function load(overrides: Partial<RevisionLoad>): RevisionLoad {

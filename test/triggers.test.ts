@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { NimbusError } from '../src/core/errors.js';
-import { timerExecutionId } from '../src/engine/execution-id.js';
-import { newestFiring, nextFirings, parseSchedule } from '../src/engine/schedule.js';
+import { timerExecutionId } from '../src/engine/executions/execution-id.js';
+import { newestFiring, nextFirings, parseSchedule } from '../src/engine/triggers/schedule.js';
 import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
 import { runCli } from './helpers/cli.js';
 

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { accessKeyView } from '../engine/access-key-service.js';
+import { accessKeyView } from '../engine/access-keys/access-key-service.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody } from './parse.js';
 

@@ -2,18 +2,18 @@
  * What the API layer is handed by the composition root: engine services, and the execution reader
  * for records and logs. No store and no queue: the API reads and writes only through the engine.
  */
-import type { DataDirUsage } from '../engine/disk-budget.js';
+import type { DataDirUsage } from '../engine/code/disk-budget.js';
 import type { ArnScope } from '../core/arn.js';
 import type { Runtime } from '../core/function.js';
 import type { ExecutionReader, IsolationReport } from '../core/ports.js';
-import type { AccessKeyService } from '../engine/access-key-service.js';
-import type { AsyncDispatcher } from '../engine/async-dispatcher.js';
-import type { PoolStats } from '../engine/instance-pool.js';
-import type { FunctionService } from '../engine/function-service.js';
-import type { Invoker } from '../engine/invoker.js';
-import type { LayerService } from '../engine/layer-service.js';
-import type { TriggerService } from '../engine/trigger-service.js';
-import type { VersionService } from '../engine/version-service.js';
+import type { AccessKeyService } from '../engine/access-keys/access-key-service.js';
+import type { AsyncDispatcher } from '../engine/async/async-dispatcher.js';
+import type { PoolStats } from '../engine/invocation/instance-pool.js';
+import type { FunctionService } from '../engine/functions/function-service.js';
+import type { Invoker } from '../engine/invocation/invoker.js';
+import type { LayerService } from '../engine/functions/layer-service.js';
+import type { TriggerService } from '../engine/triggers/trigger-service.js';
+import type { VersionService } from '../engine/functions/version-service.js';
 
 export interface ApiDeps {
   functions: FunctionService;

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { executionNotFound } from '../core/errors.js';
-import { renderExecutionLog } from '../engine/report-lines.js';
+import { renderExecutionLog } from '../engine/executions/report-lines.js';
 import type { ApiDeps } from './deps.js';
 import { parseQuery } from './parse.js';
 import { executionListQuery } from './schemas.js';

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS, type FunctionRecord } from '../core/function.js';
 import type { LogLine } from '../core/execution.js';
-import { renderFunctionLog } from '../engine/report-lines.js';
+import { renderFunctionLog } from '../engine/executions/report-lines.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody, parseQuery } from './parse.js';
 import { createFunctionBody, functionLogsQuery, updateFunctionBody } from './schemas.js';

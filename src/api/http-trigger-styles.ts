@@ -11,8 +11,8 @@
 import type { ServerResponse } from 'node:http';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS } from '../core/function.js';
-import type { HttpResponseSink } from '../engine/instance.js';
-import type { InvocationOutcome } from '../engine/invoker.js';
+import type { HttpResponseSink } from '../engine/invocation/instance.js';
+import type { InvocationOutcome } from '../engine/invocation/invoker.js';
 import { HTTP_INTEGRATION_CONTENT_TYPE, type HttpRequestEvent } from '../runtimes/protocol.js';
 import { isProblem, traceIdOf } from './call-context.js';
 import type { ApiDeps } from './deps.js';

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { refusedTriggerHost, type HttpTriggerConfig, type TriggerRecord } from '../core/trigger.js';
-import type { TriggerChange, TriggerService } from '../engine/trigger-service.js';
+import type { TriggerChange, TriggerService } from '../engine/triggers/trigger-service.js';
 
 export interface HttpRoute {
   trigger: TriggerRecord;

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { NimbusError } from '../core/errors.js';
 import { LIMITS } from '../core/function.js';
 import { layerVersionNotFound, parseLayerVersionNumber, type LayerVersionRecord } from '../core/layer.js';
-import type { LayerService } from '../engine/layer-service.js';
+import type { LayerService } from '../engine/functions/layer-service.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody, parseQuery } from './parse.js';
 import { publishLayerBody, publishLayerQuery } from './schemas.js';

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { NimbusError } from '../core/errors.js';
 import type { TriggerRecord } from '../core/trigger.js';
-import { nextFirings, parseSchedule } from '../engine/schedule.js';
+import { nextFirings, parseSchedule } from '../engine/triggers/schedule.js';
 import type { ApiDeps } from './deps.js';
 import { parseBody, parseQuery } from './parse.js';
 import { createTriggerBody, signTriggerBody, triggerNextQuery, updateTriggerBody } from './schemas.js';

@@ -121,7 +121,7 @@ export interface Store {
  * Reads execution records and their logs with read-your-writes: a read sees every record and log
  * line whose write was accepted before the read began (by this server's recorder, or in a cluster
  * by the worker that owns the record), with no flush by the caller. The API reads executions only
- * through it. Implementation: engine/execution-reader.ts over the Store and the recorder.
+ * through it. Implementation: engine/executions/execution-reader.ts over the Store and the recorder.
  */
 export interface ExecutionReader {
   get(id: string): Promise<Execution | undefined>;

@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ArnScope } from '../../core/arn.js';
 import type { FunctionRecord } from '../../core/function.js';
 import { LATEST, parseQualifier } from '../../core/version.js';
-import { servedRecord } from '../../engine/version-service.js';
+import { servedRecord } from '../../engine/functions/version-service.js';
 import type { ApiDeps } from '../deps.js';
 import { callerOf } from './lambda-auth.js';
 import { functionConfiguration, type ConfigurationView, type FunctionRef } from './function-configuration.js';

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { keyAllows } from '../../core/access-key.js';
 import { LIMITS } from '../../core/function.js';
 import { LATEST, isVersionNumber } from '../../core/version.js';
-import type { FunctionConfigInput } from '../../engine/function-service.js';
+import type { FunctionConfigInput } from '../../engine/functions/function-service.js';
 import type { ApiDeps } from '../deps.js';
 import { LAMBDA_API_VERSION } from '../platform-paths.js';
 import { parseBody } from '../parse.js';

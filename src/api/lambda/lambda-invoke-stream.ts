@@ -11,7 +11,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LIMITS } from '../../core/function.js';
 import { LATEST } from '../../core/version.js';
-import type { HttpResponseSink } from '../../engine/instance.js';
+import type { HttpResponseSink } from '../../engine/invocation/instance.js';
 import type { ApiDeps } from '../deps.js';
 import { HTTP_STREAM_LIMITS } from '../http-trigger-styles.js';
 import { pacedWriter } from '../paced-writer.js';

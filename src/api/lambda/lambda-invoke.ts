@@ -9,7 +9,7 @@ import type { Execution } from '../../core/execution.js';
 import type { Failure } from '../../core/outcome.js';
 import { LIMITS, type FunctionRecord } from '../../core/function.js';
 import { clientContextOf, isProblem, traceIdOf } from '../call-context.js';
-import { renderExecutionLog } from '../../engine/report-lines.js';
+import { renderExecutionLog } from '../../engine/executions/report-lines.js';
 import type { ApiDeps } from '../deps.js';
 import { LATEST, isVersionNumber } from '../../core/version.js';
 import { LambdaApiError, invalidParameter } from './lambda-errors.js';

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LATEST, isVersionNumber, type AliasRecord, type AliasRouting } from '../../core/version.js';
-import { servedRecord } from '../../engine/version-service.js';
+import { servedRecord } from '../../engine/functions/version-service.js';
 import type { ApiDeps } from '../deps.js';
 import { parseBody } from '../parse.js';
 import { configurationShape, versionConfigurationOf } from './configuration-views.js';

@@ -22,7 +22,7 @@ export function registerDoctorCommand(program: Command): void {
       const { hostProvidedPackagesWarning } = await import('../../sandbox/python-packages.js');
       const packages = hostProvidedPackagesWarning();
       if (packages) report.warnings.push(packages);
-      const { dataDirBudget } = await import('../../engine/disk-budget.js');
+      const { dataDirBudget } = await import('../../engine/code/disk-budget.js');
       const dataDir = dataDirBudget(config.dataDir, config.diskBudgetMb).usage();
       console.log(
         wantsJson(command)

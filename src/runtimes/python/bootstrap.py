@@ -39,7 +39,7 @@ import traceback
 
 CODE_DIR = os.environ.get("NIMBUS_CODE_DIR", "/code")
 RUNTIME_FILE = os.path.abspath(__file__)
-# Linked by the host: exactly the packages the platform provides (see src/engine/python-packages.ts).
+# Linked by the host: exactly the packages the platform provides (see src/sandbox/python-packages.ts).
 PROVIDED_DIR = os.path.join(os.path.dirname(os.path.dirname(RUNTIME_FILE)), "python-packages")
 # Lambda indents traceback lines in the log with no-break spaces, and joins an entry's lines with
 # carriage returns so the entry stays one record where output is split into lines.

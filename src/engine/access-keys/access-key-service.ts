@@ -4,9 +4,9 @@
  * secret leaves this service only once, in the answer to `create`, and to the signature check.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { assertGrants, type AccessKeyRecord } from '../core/access-key.js';
-import { accessKeyNotFound, validationFailed } from '../core/errors.js';
-import type { AccessKeyStore } from '../core/ports.js';
+import { assertGrants, type AccessKeyRecord } from '../../core/access-key.js';
+import { accessKeyNotFound, validationFailed } from '../../core/errors.js';
+import type { AccessKeyStore } from '../../core/ports.js';
 
 /** An access key as shown in listings: everything but the secret. */
 type AccessKeyView = Omit<AccessKeyRecord, 'secret'>;

@@ -3,7 +3,7 @@
  * (content-addressed, so redeploying the same code is cheap), keeps an in-memory view of the
  * functions for the hot path, and retires instances when a function changes or goes away.
  */
-import { NimbusError, functionNotFound, validationFailed } from '../core/errors.js';
+import { NimbusError, functionNotFound, validationFailed } from '../../core/errors.js';
 import {
   DEFAULT_ASYNC_CONFIG,
   DEFAULT_NETWORK,
@@ -16,12 +16,12 @@ import {
   type AsyncConfig,
   type FunctionConfig,
   type FunctionRecord,
-} from '../core/function.js';
-import type { CodeStore, Store } from '../core/ports.js';
-import { LATEST } from '../core/version.js';
-import type { DiskBudget } from './disk-budget.js';
-import { codeHash, type CodeCache } from './code-cache.js';
-import type { InstancePool } from './instance-pool.js';
+} from '../../core/function.js';
+import type { CodeStore, Store } from '../../core/ports.js';
+import { LATEST } from '../../core/version.js';
+import type { DiskBudget } from '../code/disk-budget.js';
+import { codeHash, type CodeCache } from '../code/code-cache.js';
+import type { InstancePool } from '../invocation/instance-pool.js';
 import type { LayerService } from './layer-service.js';
 
 /**

@@ -5,10 +5,10 @@
  * calls; when to start or stop instances is the pool's (and its scaling policy's) business.
  */
 import { createHash } from 'node:crypto';
-import type { FunctionRecord } from '../core/function.js';
-import { NimbusError } from '../core/errors.js';
-import type { Failure } from '../core/outcome.js';
-import type { PreparedCode } from './code-cache.js';
+import type { FunctionRecord } from '../../core/function.js';
+import { NimbusError } from '../../core/errors.js';
+import type { Failure } from '../../core/outcome.js';
+import type { PreparedCode } from '../code/code-cache.js';
 import type { Instance, LogSink } from './instance.js';
 import type { MemoryHolder } from './memory-budget.js';
 import type { RevisionLoad } from './scaling-policy.js';

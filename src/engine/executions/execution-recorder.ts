@@ -18,8 +18,8 @@ import {
   type ExecutionError,
   type LogLine,
   type LogStream,
-} from '../core/execution.js';
-import type { Store } from '../core/ports.js';
+} from '../../core/execution.js';
+import type { Store } from '../../core/ports.js';
 import { renderedEnd, renderedLine, renderedStart } from './report-lines.js';
 
 /** Which writes a read must see: one execution's, one function's, or (an empty scope) all. */

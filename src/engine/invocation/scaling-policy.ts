@@ -5,7 +5,7 @@
  * what it says; the memory budget (memory-budget.ts) may still refuse a start the policy wants.
  * A call waits whenever no instance has a free slot; the policy decides what starts for it.
  */
-import type { Runtime } from '../core/function.js';
+import type { Runtime } from '../../core/function.js';
 
 /** What the policy sees of one function revision at the moment of a decision. */
 export interface RevisionLoad {

@@ -14,10 +14,10 @@
  * server) left, through the ExecutionReader.
  */
 import { hostname } from 'node:os';
-import type { ArnScope } from '../core/arn.js';
-import { NimbusError, deadLetterNotFound } from '../core/errors.js';
-import type { Execution, ExecutionError, Trigger } from '../core/execution.js';
-import type { Destination, FunctionRecord } from '../core/function.js';
+import type { ArnScope } from '../../core/arn.js';
+import { NimbusError, deadLetterNotFound } from '../../core/errors.js';
+import type { Execution, ExecutionError, Trigger } from '../../core/execution.js';
+import type { Destination, FunctionRecord } from '../../core/function.js';
 import type {
   AsyncQueue,
   DeadLetter,
@@ -25,18 +25,18 @@ import type {
   DeadLetterQuery,
   ExecutionReader,
   QueuedCall,
-} from '../core/ports.js';
-import { LATEST } from '../core/version.js';
+} from '../../core/ports.js';
+import { LATEST } from '../../core/version.js';
 import {
   destinationRecord,
   encodeDestinationRecord,
   postDestination,
   type DestinationInput,
 } from './destinations.js';
-import type { EngineLogger, ExecutionRecorder } from './execution-recorder.js';
-import { newExecutionId } from './execution-id.js';
-import type { InvocationOutcome, Invoker } from './invoker.js';
-import type { VersionService } from './version-service.js';
+import type { EngineLogger, ExecutionRecorder } from '../executions/execution-recorder.js';
+import { newExecutionId } from '../executions/execution-id.js';
+import type { InvocationOutcome, Invoker } from '../invocation/invoker.js';
+import type { VersionService } from '../functions/version-service.js';
 
 interface DispatcherSettings {
   /** Calls the queue holds at most (waiting or running). */

@@ -9,9 +9,9 @@
  * Records are cached by identity per function (and dropped when a function of the same name is
  * recreated), so the hot path resolves a cached alias or version without a query.
  */
-import { NimbusError, aliasNotFound, validationFailed, versionNotFound } from '../core/errors.js';
-import type { FunctionConfig, FunctionRecord } from '../core/function.js';
-import type { Store } from '../core/ports.js';
+import { NimbusError, aliasNotFound, validationFailed, versionNotFound } from '../../core/errors.js';
+import type { FunctionConfig, FunctionRecord } from '../../core/function.js';
+import type { Store } from '../../core/ports.js';
 import {
   LATEST,
   assertAliasName,
@@ -23,9 +23,9 @@ import {
   type AliasRecord,
   type AliasRouting,
   type VersionRecord,
-} from '../core/version.js';
+} from '../../core/version.js';
 import type { FunctionService } from './function-service.js';
-import type { InstancePool } from './instance-pool.js';
+import type { InstancePool } from '../invocation/instance-pool.js';
 
 interface PublishInput {
   /** Describes the version; the function's description when absent. */

@@ -8,11 +8,11 @@
  * or skipped, per the trigger's `missedTicks`; older missed ticks are never fired. Keeps up with
  * trigger changes by subscribing to the TriggerService.
  */
-import type { AsyncQueue, ExecutionReader, Store } from '../core/ports.js';
-import type { TimerTriggerConfig, TriggerRecord } from '../core/trigger.js';
-import type { AsyncDispatcher } from './async-dispatcher.js';
-import type { EngineLogger } from './execution-recorder.js';
-import { timerExecutionId } from './execution-id.js';
+import type { AsyncQueue, ExecutionReader, Store } from '../../core/ports.js';
+import type { TimerTriggerConfig, TriggerRecord } from '../../core/trigger.js';
+import type { AsyncDispatcher } from '../async/async-dispatcher.js';
+import type { EngineLogger } from '../executions/execution-recorder.js';
+import { timerExecutionId } from '../executions/execution-id.js';
 import { newestFiring, parseSchedule, type Schedule } from './schedule.js';
 import type { TriggerChange, TriggerService } from './trigger-service.js';
 

@@ -7,7 +7,7 @@
  * warm call that prints nothing writes no log rows. In a rendered log the stored lines move one
  * place down: START is line 0.
  */
-import type { Execution, LogLine } from '../core/execution.js';
+import type { Execution, LogLine } from '../../core/execution.js';
 
 const MB_BYTES = 1024 * 1024;
 const FINAL = new Set(['succeeded', 'failed', 'timeout', 'expired']);

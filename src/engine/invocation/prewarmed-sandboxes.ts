@@ -5,8 +5,8 @@
  * shape grows with how often it was used recently and shrinks back when demand stops; it is
  * refilled off the request path, a few sandboxes at a time. A taken sandbox never returns here.
  */
-import type { Failure } from '../core/outcome.js';
-import { LIMITS, RUNTIMES, type Runtime } from '../core/function.js';
+import type { Failure } from '../../core/outcome.js';
+import { LIMITS, RUNTIMES, type Runtime } from '../../core/function.js';
 import type { Instance } from './instance.js';
 
 interface PrewarmSettings {

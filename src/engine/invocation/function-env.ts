@@ -3,8 +3,8 @@
  * and Nimbus's own. How the runtime process itself is started (interpreter, flags, its base
  * environment) is the sandbox driver's business.
  */
-import { logGroupName, type ArnScope } from '../core/arn.js';
-import { RUNTIME_BASE_ENV, type FunctionRecord } from '../core/function.js';
+import { logGroupName, type ArnScope } from '../../core/arn.js';
+import { RUNTIME_BASE_ENV, type FunctionRecord } from '../../core/function.js';
 
 /** Facts about the instance a function is loaded into, for its environment. */
 interface InstanceFacts {

@@ -4,10 +4,10 @@
  * put the function's environment (secrets) into a record or a log line.
  */
 import { randomUUID } from 'node:crypto';
-import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
-import type { Execution, ExecutionError } from '../core/execution.js';
-import type { FunctionRecord } from '../core/function.js';
-import type { DeadLetterCondition } from '../core/ports.js';
+import { lambdaFunctionArn, type ArnScope } from '../../core/arn.js';
+import type { Execution, ExecutionError } from '../../core/execution.js';
+import type { FunctionRecord } from '../../core/function.js';
+import type { DeadLetterCondition } from '../../core/ports.js';
 
 type DestinationCondition = 'Success' | DeadLetterCondition;
 

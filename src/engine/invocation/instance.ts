@@ -3,10 +3,10 @@
  * protocol. It turns protocol messages and process exits into invocation results, and never
  * outlives a timeout: the engine kills it instead.
  */
-import type { ExecutionError, LogStream } from '../core/execution.js';
-import type { FunctionNetwork } from '../core/function.js';
-import type { Failure } from '../core/outcome.js';
-import type { FunctionCode, SandboxExit, SandboxProcess } from '../core/ports.js';
+import type { ExecutionError, LogStream } from '../../core/execution.js';
+import type { FunctionNetwork } from '../../core/function.js';
+import type { Failure } from '../../core/outcome.js';
+import type { FunctionCode, SandboxExit, SandboxProcess } from '../../core/ports.js';
 import {
   type CallContext,
   encodeFrame,
@@ -19,7 +19,7 @@ import {
   type RuntimeMessage,
   type StreamingHttpStyle,
   type WireError,
-} from '../runtimes/protocol.js';
+} from '../../runtimes/protocol.js';
 
 /** A failure of kind `timed_out` means the call outlived its timeout; the caller stops the instance. */
 export type InvokeResult = { ok: true; payload: Buffer } | { ok: false; failure: Failure };

@@ -4,8 +4,8 @@
  * write), so a client that was just given an execution id finds its record at once, and a read
  * with nothing of its own buffered waits for no one. Live log lines come from the recorder.
  */
-import type { Execution, LogLine } from '../core/execution.js';
-import type { ExecutionQuery, ExecutionReader, Store } from '../core/ports.js';
+import type { Execution, LogLine } from '../../core/execution.js';
+import type { ExecutionQuery, ExecutionReader, Store } from '../../core/ports.js';
 import type { ExecutionRecorder } from './execution-recorder.js';
 
 export class RecordedExecutionReader implements ExecutionReader {

@@ -5,20 +5,20 @@
  * the records of synchronous calls only: a queued call's record belongs to the AsyncDispatcher,
  * which the Invoker tells when an attempt starts running and which records the attempt's outcome.
  */
-import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
-import { NimbusError, messageWithCauses } from '../core/errors.js';
-import type { FunctionRecord } from '../core/function.js';
-import type { Execution, Trigger } from '../core/execution.js';
-import { failedStatusOf, outcomeClassOf, type Failure } from '../core/outcome.js';
-import { newExecutionId } from './execution-id.js';
-import type { CodeCache } from './code-cache.js';
-import type { EngineLogger, ExecutionLog, ExecutionRecorder } from './execution-recorder.js';
-import type { FunctionService } from './function-service.js';
+import { lambdaFunctionArn, type ArnScope } from '../../core/arn.js';
+import { NimbusError, messageWithCauses } from '../../core/errors.js';
+import type { FunctionRecord } from '../../core/function.js';
+import type { Execution, Trigger } from '../../core/execution.js';
+import { failedStatusOf, outcomeClassOf, type Failure } from '../../core/outcome.js';
+import { newExecutionId } from '../executions/execution-id.js';
+import type { CodeCache } from '../code/code-cache.js';
+import type { EngineLogger, ExecutionLog, ExecutionRecorder } from '../executions/execution-recorder.js';
+import type { FunctionService } from '../functions/function-service.js';
 import type { HttpResponseSink, Instance, InvokeResult, LogSink } from './instance.js';
 import type { Acquired, InstancePool } from './instance-pool.js';
-import type { CallContext } from '../runtimes/protocol.js';
-import { megabytes } from './report-lines.js';
-import type { VersionService } from './version-service.js';
+import type { CallContext } from '../../runtimes/protocol.js';
+import { megabytes } from '../executions/report-lines.js';
+import type { VersionService } from '../functions/version-service.js';
 
 /**
  * How a call ended: its record, and the function's result as JSON bytes, or how it failed (what

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { NimbusError, functionNotFound, triggerNotFound, validationFailed } from '../core/errors.js';
-import type { FunctionRecord } from '../core/function.js';
-import type { Store } from '../core/ports.js';
+import { NimbusError, functionNotFound, triggerNotFound, validationFailed } from '../../core/errors.js';
+import type { FunctionRecord } from '../../core/function.js';
+import type { Store } from '../../core/ports.js';
 import {
   HTTP_METHODS,
   TIMER_LIMITS,
@@ -22,8 +22,8 @@ import {
   type TriggerConfig,
   type TriggerRecord,
   type TriggerType,
-} from '../core/trigger.js';
-import { LATEST } from '../core/version.js';
+} from '../../core/trigger.js';
+import { LATEST } from '../../core/version.js';
 import { nextFirings, parseSchedule } from './schedule.js';
 
 /** Settings of an HTTP trigger as a caller gives them; omitted ones get defaults. */

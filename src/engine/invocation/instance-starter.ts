@@ -6,12 +6,12 @@
  * nothing of routing calls or of when to start: the InstancePool decides that.
  */
 import { randomUUID } from 'node:crypto';
-import { lambdaFunctionArn, type ArnScope } from '../core/arn.js';
-import { messageWithCauses } from '../core/errors.js';
-import type { FunctionRecord, Runtime } from '../core/function.js';
-import type { Failure } from '../core/outcome.js';
-import type { SandboxDriver } from '../core/ports.js';
-import type { PreparedCode } from './code-cache.js';
+import { lambdaFunctionArn, type ArnScope } from '../../core/arn.js';
+import { messageWithCauses } from '../../core/errors.js';
+import type { FunctionRecord, Runtime } from '../../core/function.js';
+import type { Failure } from '../../core/outcome.js';
+import type { SandboxDriver } from '../../core/ports.js';
+import type { PreparedCode } from '../code/code-cache.js';
 import { functionEnv } from './function-env.js';
 import { Instance, type LogSink } from './instance.js';
 import type { MemoryBudget } from './memory-budget.js';

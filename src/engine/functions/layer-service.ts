@@ -7,8 +7,8 @@
  * Deleting a layer version removes its record only: functions and published versions that use it
  * keep its SHA-256, and the code store never deletes an archive, so they keep their /opt.
  */
-import { NimbusError } from '../core/errors.js';
-import { LIMITS } from '../core/function.js';
+import { NimbusError } from '../../core/errors.js';
+import { LIMITS } from '../../core/function.js';
 import {
   assertLayerCount,
   assertLayerList,
@@ -20,11 +20,11 @@ import {
   parseLayerVersionRef,
   type FunctionLayer,
   type LayerVersionRecord,
-} from '../core/layer.js';
-import type { ArnScope } from '../core/arn.js';
-import type { CodeStore, LayerStore } from '../core/ports.js';
-import type { DiskBudget } from './disk-budget.js';
-import { codeHash, type CodeCache } from './code-cache.js';
+} from '../../core/layer.js';
+import type { ArnScope } from '../../core/arn.js';
+import type { CodeStore, LayerStore } from '../../core/ports.js';
+import type { DiskBudget } from '../code/disk-budget.js';
+import { codeHash, type CodeCache } from '../code/code-cache.js';
 
 interface PublishLayerInput {
   name: string;

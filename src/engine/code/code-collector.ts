@@ -5,10 +5,10 @@
  * remove what a deploy or publish is storing right now (CodeCache pins) or what a running
  * instance uses (its slot holds hard links, so removing the package leaves it running).
  */
-import type { FunctionLayer } from '../core/layer.js';
-import type { CodeStore, LayerStore, Store } from '../core/ports.js';
+import type { FunctionLayer } from '../../core/layer.js';
+import type { CodeStore, LayerStore, Store } from '../../core/ports.js';
 import type { CodeCache } from './code-cache.js';
-import type { EngineLogger } from './execution-recorder.js';
+import type { EngineLogger } from '../executions/execution-recorder.js';
 
 interface CollectedCode {
   /** Unpacked bytes removed from the packages directory. */

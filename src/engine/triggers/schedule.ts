@@ -8,7 +8,7 @@
  * error saying what is wrong.
  */
 import { Cron } from 'croner';
-import { validationFailed } from '../core/errors.js';
+import { validationFailed } from '../../core/errors.js';
 
 /** A parsed schedule: the first firing strictly after a time, if there is one. */
 export interface Schedule {

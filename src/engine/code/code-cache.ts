@@ -10,11 +10,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { NimbusError } from '../core/errors.js';
-import type { FunctionRecord, Runtime } from '../core/function.js';
-import { missingHandlerModule, type ListPackageDirectory } from '../core/handler.js';
-import type { FunctionLayer } from '../core/layer.js';
-import type { CodeRef, CodeStore, FunctionCode, PackageBuilder } from '../core/ports.js';
+import { NimbusError } from '../../core/errors.js';
+import type { FunctionRecord, Runtime } from '../../core/function.js';
+import { missingHandlerModule, type ListPackageDirectory } from '../../core/handler.js';
+import type { FunctionLayer } from '../../core/layer.js';
+import type { CodeRef, CodeStore, FunctionCode, PackageBuilder } from '../../core/ports.js';
 
 export interface PreparedCode extends FunctionCode {
   /** Built entry module relative to the code's root, when the handler needed a build. */

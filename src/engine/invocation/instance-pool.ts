@@ -11,10 +11,10 @@
  * (how many to start, which idle ones to stop), memory-budget.ts (the budget and whom a start may
  * evict), instance-starter.ts (sandbox, network, code, init) and prewarmed-sandboxes.ts.
  */
-import { NimbusError } from '../core/errors.js';
-import type { FunctionRecord } from '../core/function.js';
-import type { SandboxDriver } from '../core/ports.js';
-import type { PreparedCode } from './code-cache.js';
+import { NimbusError } from '../../core/errors.js';
+import type { FunctionRecord } from '../../core/function.js';
+import type { SandboxDriver } from '../../core/ports.js';
+import type { PreparedCode } from '../code/code-cache.js';
 import type { Instance, LogSink } from './instance.js';
 import { InstanceStarter, type StarterSettings } from './instance-starter.js';
 import { MemoryBudget, evictionCandidates, leastRecentlyUsedIdle } from './memory-budget.js';

@@ -6,7 +6,7 @@
  */
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { NimbusError } from '../core/errors.js';
+import { NimbusError } from '../../core/errors.js';
 
 /** Bytes the data dir takes, by part. */
 export interface DataDirUsage {
