@@ -28,13 +28,19 @@ export async function startNodeHttp(distBench: string, cpu?: number): Promise<Ru
   }
 }
 
-/** The workerd binary of the npm package, if installed (or WORKERD_BIN). */
+/**
+ * The workerd binary of the npm package, if installed (or WORKERD_BIN): `npm run bench` installs it
+ * under bench/.workerd, apart from the project's node_modules (an install there would reify the
+ * project's tree and can drop native builds such as better-sqlite3's).
+ */
 export function findWorkerd(root: string): string | undefined {
   const candidates = [
     process.env.WORKERD_BIN,
-    join(root, 'node_modules', '@cloudflare', 'workerd-linux-64', 'bin', 'workerd'),
-    join(root, 'node_modules', '@cloudflare', 'workerd-linux-arm64', 'bin', 'workerd'),
-    join(root, 'node_modules', 'workerd', 'bin', 'workerd'),
+    ...[join(root, 'bench', '.workerd', 'node_modules'), join(root, 'node_modules')].flatMap((modules) => [
+      join(modules, '@cloudflare', 'workerd-linux-64', 'bin', 'workerd'),
+      join(modules, '@cloudflare', 'workerd-linux-arm64', 'bin', 'workerd'),
+      join(modules, 'workerd', 'bin', 'workerd'),
+    ]),
   ];
   return candidates.find((c): c is string => !!c && existsSync(c));
 }
