@@ -4,23 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import yazl from 'yazl';
 import { packDirectory } from '../src/packaging/pack-directory.js';
-import { rawZip } from './helpers/raw-zip.js';
+import { rawZip, zipOfFiles } from './helpers/raw-zip.js';
 import { FIXTURES, startTestServer, type TestServer } from './helpers/harness.js';
 import { join } from 'node:path';
 
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const zip = new yazl.ZipFile();
-    for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-    zip.end();
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
+const zipOf = zipOfFiles;
 
 const PY = { 'main.py': 'def handler(event, context):\n    return {"v": 1}\n' };
 

@@ -6,20 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import yazl from 'yazl';
 import { startTestServer, waitFor, type TestServer } from './helpers/harness.js';
+import { zipOfFiles } from './helpers/raw-zip.js';
 
-function zipOf(files: Record<string, string>): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const zip = new yazl.ZipFile();
-    for (const [name, content] of Object.entries(files)) zip.addBuffer(Buffer.from(content), name);
-    zip.end();
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
+const zipOf = zipOfFiles;
 
 const HANDLER = `export const handler = async (event) => {
   console.log('call ' + event.i);

@@ -73,3 +73,8 @@ export function rawZip(entries: RawEntry[]): Buffer {
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, directory, end]);
 }
+
+/** A zip of text files, by path. */
+export function zipOfFiles(files: Record<string, string>): Buffer {
+  return rawZip(Object.entries(files).map(([name, data]) => ({ name, data, deflate: true })));
+}

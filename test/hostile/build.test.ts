@@ -9,12 +9,12 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/harness.js';
-import { rawZip } from '../helpers/raw-zip.js';
+import { zipOfFiles } from '../helpers/raw-zip.js';
 
 const HANDLER_TS = "export const handler = async (): Promise<string> => 'built';\n";
 
 function zipOf(files: Record<string, string>): string {
-  return rawZip(Object.entries(files).map(([name, data]) => ({ name, data }))).toString('base64');
+  return zipOfFiles(files).toString('base64');
 }
 
 describe('hostile: the TypeScript build reads nothing outside the package', () => {
