@@ -1,6 +1,6 @@
 /**
  * Runs the Store, AsyncQueue and LayerStore contracts (test/contracts/) against every database
- * adapter, and the SQLite adapter's own specifics. A new adapter is one more entry in `adapters`.
+ * adapter (SQLite, and PostgreSQL on the local server), and the SQLite adapter's own specifics. A new adapter is one more entry in `adapters`.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -8,12 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Store } from '../src/core/ports.js';
+import { PostgresStore } from '../src/store/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import { asyncQueueContract } from './contracts/async-queue-contract.js';
 import { layerStoreContract } from './contracts/layer-store-contract.js';
 import { at, execution, fnRecord, logLine } from './contracts/records.js';
 import type { StoreAdapter } from './contracts/store-adapter.js';
 import { storeContract } from './contracts/store-contract.js';
+import { createTestDatabase } from './helpers/postgres.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nimbus-store-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -38,7 +40,32 @@ function sqliteAdapter(): StoreAdapter {
   };
 }
 
-const adapters: StoreAdapter[] = [sqliteAdapter()];
+/**
+ * PostgreSQL: one database per run (nimbus_test_<random>, dropped after), each store a new schema
+ * in it, reached through the URL's `options=-c search_path=…`.
+ */
+function postgresAdapter(): StoreAdapter {
+  const database = createTestDatabase();
+  after(async () => (await database).drop());
+  const urls = new Map<Store, string>();
+  let counter = 0;
+  return {
+    name: 'PostgreSQL',
+    create: async () => {
+      const url = await (await database).schemaUrl(`store_${counter++}`);
+      const store = await PostgresStore.open(url);
+      urls.set(store, url);
+      return store;
+    },
+    reopen: async (closed) => {
+      const url = urls.get(closed);
+      assert.ok(url, 'reopen of a store this adapter did not open');
+      return PostgresStore.open(url);
+    },
+  };
+}
+
+const adapters: StoreAdapter[] = [sqliteAdapter(), postgresAdapter()];
 
 for (const adapter of adapters) {
   storeContract(adapter);

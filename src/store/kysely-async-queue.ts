@@ -1,9 +1,10 @@
 /**
  * The AsyncQueue port over kysely: the queue of asynchronous calls and the dead-letter list as two
- * tables of the metadata database, shared by SQLite and (later) PostgreSQL. Claims are leases
+ * tables of the metadata database, shared by SQLite and PostgreSQL. Claims are leases
  * (owner + expiry) set by a conditional update, so a call is never held by two live leases and a
- * call whose server died is claimable again when its lease runs out. It must never use raw SQL or
- * dialect-only features.
+ * call whose server died is claimable again when its lease runs out; on PostgreSQL the claim also
+ * skips rows another claimer has locked (DialectTraits.lockClaims). It must never use raw SQL, nor a
+ * dialect-only feature outside a DialectTraits switch.
  */
 import type { Kysely } from 'kysely';
 import { NimbusError } from '../core/errors.js';
@@ -17,7 +18,11 @@ function safeLimit(limit: number): number {
 }
 
 export class KyselyAsyncQueue implements AsyncQueue {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** DialectTraits.lockClaims: lock claimed rows with FOR UPDATE SKIP LOCKED (PostgreSQL only). */
+    private readonly lockClaims: boolean,
+  ) {}
 
   async enqueue(call: QueuedCall, maxDepth: number): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
@@ -54,7 +59,8 @@ export class KyselyAsyncQueue implements AsyncQueue {
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', nowIso)]))
       .orderBy('run_after', 'asc')
       .orderBy('id', 'asc')
-      .limit(n);
+      .limit(n)
+      .$if(this.lockClaims, (q) => q.forUpdate().skipLocked());
     const result = await this.db
       .updateTable('async_queue')
       // Counted at claim, not at the end: an attempt that kills its server still counts, so a call

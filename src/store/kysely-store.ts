@@ -1,6 +1,6 @@
 /**
- * The Store port implemented once over kysely's query builder, so SQLite and (later) PostgreSQL share
- * every query; a dialect adapter only opens the connection and supplies `DialectTraits`. It must never
+ * The Store port implemented once over kysely's query builder, so SQLite and PostgreSQL share every
+ * query; a dialect adapter only opens the connection and supplies `DialectTraits`. It must never
  * use raw SQL or dialect-only features, and never read-then-write where a constraint can decide.
  */
 import { sql, type Kysely } from 'kysely';
@@ -40,6 +40,12 @@ import { type Database, migrate } from './schema.js';
 export interface DialectTraits {
   /** Whether an error thrown by the driver is a unique or primary-key constraint violation. */
   isUniqueViolation(err: unknown): boolean;
+  /**
+   * Whether the async queue's claim locks the rows it picks with `FOR UPDATE SKIP LOCKED`
+   * (PostgreSQL), so concurrent claimers take different calls instead of waiting on each other.
+   * SQLite has no row locks (its writers are serialised) and no such clause.
+   */
+  lockClaims: boolean;
 }
 
 // Keeps rows x columns (at most 17) well under SQLite's 32766 bound variables and PostgreSQL's 65535.
@@ -75,7 +81,7 @@ export class KyselyStore implements Store {
 
   /** The durable queue of asynchronous calls, in the same database (after `migrate`). */
   asyncQueue(): AsyncQueue {
-    return new KyselyAsyncQueue(this.db);
+    return new KyselyAsyncQueue(this.db, this.traits.lockClaims);
   }
 
   /** The access keys of the Lambda-compatible API, in the same database (after `migrate`). */

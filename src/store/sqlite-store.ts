@@ -21,6 +21,7 @@ const sqliteTraits: DialectTraits = {
     const code = (err as { code?: unknown } | null)?.code;
     return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
   },
+  lockClaims: false,
 };
 
 /** Tightens the mode of files that already exist; missing ones are not an error. */
