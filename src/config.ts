@@ -56,6 +56,19 @@ const SETTINGS = {
     schema: z.string().min(1).default('.nimbus'),
     doc: 'Where the SQLite database, code packages and admin key live.',
   },
+  databaseUrl: {
+    env: 'NIMBUS_DATABASE_URL',
+    schema: z
+      .string()
+      .regex(
+        /^postgres(ql)?:\/\//,
+        'must be a postgres:// URL, e.g. postgres://nimbus@db.example:5432/nimbus',
+      )
+      .optional(),
+    doc: 'PostgreSQL database for all state (postgres://user@host:port/db); unset, SQLite in the data dir. Give a password in the environment (this variable or PGPASSWORD), not on the command line.',
+    // Holds a password: an error message must not echo it.
+    secret: true,
+  },
   adminKey: {
     env: 'NIMBUS_ADMIN_KEY',
     schema: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -279,7 +292,7 @@ export function loadConfig(
     if (result.success) out[key] = result.data;
     else
       problems.push(
-        `${source}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${JSON.stringify(raw)})`,
+        `${source}: ${result.error.issues.map((i) => i.message).join('; ')} (got ${'secret' in setting ? 'a value not shown here' : JSON.stringify(raw)})`,
       );
   }
   if (problems.length > 0) throw new ConfigError(problems);

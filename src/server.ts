@@ -33,6 +33,7 @@ import { lockDataDir, type DataDirLock } from './data-dir-lock.js';
 import { HostPackageBuilder } from './packaging/package-builder.js';
 import { createSandboxDriver } from './sandbox/doctor.js';
 import { hostRuntimeDirs } from './sandbox/host-runtimes.js';
+import { PostgresStore, redactDatabaseUrl } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
 
 export interface RunningServer {
@@ -135,7 +136,11 @@ async function startLockedServer(
   const tls = readTlsFiles(config);
   const admin = resolveAdminKey(config);
 
-  const store = SqliteStore.open(join(config.dataDir, 'nimbus.db'));
+  // PostgreSQL when --database-url is given, else the SQLite file in the data dir.
+  const store =
+    config.databaseUrl === undefined
+      ? SqliteStore.open(join(config.dataDir, 'nimbus.db'))
+      : await PostgresStore.open(config.databaseUrl);
   await store.migrate();
   const orphaned = await store.failOrphanedExecutions('the server stopped while this execution was running');
   if (orphaned > 0)
@@ -255,7 +260,11 @@ async function startLockedServer(
   await functions.provisionAll();
   await dispatcher.start();
   await timers.start();
-  logger.info({ address, sandbox: isolation.driver, dataDir: config.dataDir }, 'Nimbus is listening');
+  const database = config.databaseUrl === undefined ? 'sqlite' : redactDatabaseUrl(config.databaseUrl);
+  logger.info(
+    { address, sandbox: isolation.driver, dataDir: config.dataDir, database },
+    'Nimbus is listening',
+  );
 
   // fastify does not know the server it was handed speaks TLS.
   const url = address.replace('[::1]', 'localhost').replace(/^http:/, tls ? 'https:' : 'http:');
