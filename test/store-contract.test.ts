@@ -15,6 +15,7 @@ import { layerStoreContract } from './contracts/layer-store-contract.js';
 import { at, execution, fnRecord, logLine } from './contracts/records.js';
 import type { StoreAdapter } from './contracts/store-adapter.js';
 import { storeContract } from './contracts/store-contract.js';
+import pg from 'pg';
 import { createTestDatabase } from './helpers/postgres.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nimbus-store-'));
@@ -72,6 +73,45 @@ for (const adapter of adapters) {
   asyncQueueContract(adapter);
   layerStoreContract(adapter);
 }
+
+describe('PostgresStore specifics', () => {
+  test('every text column compares byte by byte (COLLATE "C"), as SQLite does, whatever the locale', async () => {
+    const database = await createTestDatabase();
+    try {
+      const store = await PostgresStore.open(database.url);
+      await store.migrate();
+      await store.close();
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{
+          table_name: string;
+          column_name: string;
+          collation_name: string | null;
+        }>(
+          `SELECT table_name, column_name, collation_name FROM information_schema.columns
+           WHERE table_schema = 'public' AND data_type = 'text'`,
+        );
+        assert.ok(rows.length > 50, `only ${rows.length} text columns`);
+        assert.deepEqual(
+          rows.filter((r) => r.collation_name !== 'C'),
+          [],
+        );
+      } finally {
+        await client.end();
+      }
+    } finally {
+      await database.drop();
+    }
+  });
+
+  test('a URL that is not postgres:// is refused with what to give instead', async () => {
+    await assert.rejects(
+      PostgresStore.open('mysql://root:pw@localhost/nimbus'),
+      /must be a postgres:\/\/ URL/,
+    );
+  });
+});
 
 describe('SqliteStore specifics', () => {
   const mode = (file: string) => fs.statSync(file).mode & 0o777;

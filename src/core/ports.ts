@@ -31,7 +31,7 @@ export interface RetentionPolicy {
 }
 
 /**
- * Metadata and execution records. Implementations: SQLite (embedded default), later PostgreSQL.
+ * Metadata and execution records. Implementations: SQLite (embedded default) and PostgreSQL (`--database-url`).
  * The contract is test/contracts/store-contract.ts.
  * Every method is safe to call concurrently; writes are durable when the promise resolves.
  */

@@ -1,6 +1,6 @@
 /**
  * The AccessKeyStore port over kysely: one table of the metadata database, shared by SQLite and
- * (later) PostgreSQL. It must never use raw SQL or dialect-only features.
+ * PostgreSQL. It must never use raw SQL or dialect-only features.
  */
 import type { Kysely } from 'kysely';
 import type { AccessKeyRecord } from '../core/access-key.js';

@@ -1,6 +1,6 @@
 /**
  * The LayerStore port over kysely: layer versions and their per-layer version counter, in the
- * metadata database shared by SQLite and (later) PostgreSQL. It must never use raw SQL or
+ * metadata database shared by SQLite and PostgreSQL. It must never use raw SQL or
  * dialect-only features, and must never give a version number twice.
  */
 import type { Kysely } from 'kysely';

@@ -34,7 +34,7 @@ import {
 import { KyselyAccessKeyStore } from './kysely-access-keys.js';
 import { KyselyAsyncQueue } from './kysely-async-queue.js';
 import { KyselyLayerStore } from './kysely-layers.js';
-import { type Database, migrate } from './schema.js';
+import { type ColumnTypes, type Database, migrate } from './schema.js';
 
 /** What differs between database engines beyond what kysely's dialects already hide. */
 export interface DialectTraits {
@@ -46,6 +46,8 @@ export interface DialectTraits {
    * SQLite has no row locks (its writers are serialised) and no such clause.
    */
   lockClaims: boolean;
+  /** Column types the migrations create (see ColumnTypes). */
+  columnTypes: ColumnTypes;
 }
 
 // Keeps rows x columns (at most 17) well under SQLite's 32766 bound variables and PostgreSQL's 65535.
@@ -72,7 +74,7 @@ export class KyselyStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    await migrate(this.db);
+    await migrate(this.db, this.traits.columnTypes);
   }
 
   async close(): Promise<void> {

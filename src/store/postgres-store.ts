@@ -4,7 +4,7 @@
  * dialect's traits. Record batches are written in one transaction each, directly (the recorder
  * already batches; SQLite's writer thread is SQLite-only). It must never log or echo the URL's password.
  */
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { type DialectTraits, KyselyStore } from './kysely-store.js';
 import type { Database } from './schema.js';
@@ -17,6 +17,8 @@ export const postgresTraits: DialectTraits = {
     return (err as { code?: unknown } | null)?.code === UNIQUE_VIOLATION;
   },
   lockClaims: true,
+  // Byte order, as SQLite compares text, whatever the database's locale.
+  columnTypes: { text: sql`text COLLATE "C"` },
 };
 
 /** The URL with its password replaced by `***`, for logs and error messages. */

@@ -1,10 +1,10 @@
 /**
  * The metadata database schema: kysely table types and the migrations that create them.
- * Column types stay portable (text, integer) so a PostgreSQL adapter can run the same migrations;
- * it must never use dialect-only types or raw SQL, and must never alter a migration once released
- * (add a new one instead).
+ * Column types stay portable (text, integer) so SQLite and PostgreSQL run the same migrations; the
+ * one difference (text collation) comes in as ColumnTypes. It must never use raw SQL, and must never
+ * alter a migration once released (add a new one instead).
  */
-import type { Kysely } from 'kysely';
+import type { Expression, Kysely } from 'kysely';
 import { NimbusError } from '../core/errors.js';
 
 // Every numeric column fits in 32 bits (sizes are capped at 250 MiB, durations at 900 s), so we use
@@ -203,45 +203,56 @@ interface VersionCountersTable {
   last_version: number;
 }
 
-type Migration = (db: Kysely<Database>) => Promise<void>;
+/**
+ * Column types that differ by dialect. `text` must compare byte by byte, as SQLite's does: times,
+ * ids and tick claims are compared and ordered as strings, and PostgreSQL would otherwise use the
+ * database's locale collation (it takes `text COLLATE "C"`).
+ */
+export interface ColumnTypes {
+  text: 'text' | Expression<unknown>;
+}
 
-const v1: Migration = async (db) => {
+export const PORTABLE_COLUMN_TYPES: ColumnTypes = { text: 'text' };
+
+type Migration = (db: Kysely<Database>, t: ColumnTypes) => Promise<void>;
+
+const v1: Migration = async (db, t) => {
   await db.schema
     .createTable('functions')
     .ifNotExists()
-    .addColumn('name', 'text', (c) => c.primaryKey())
-    .addColumn('runtime', 'text', (c) => c.notNull())
-    .addColumn('handler', 'text', (c) => c.notNull())
+    .addColumn('name', t.text, (c) => c.primaryKey())
+    .addColumn('runtime', t.text, (c) => c.notNull())
+    .addColumn('handler', t.text, (c) => c.notNull())
     .addColumn('memory_mb', 'integer', (c) => c.notNull())
     .addColumn('timeout_sec', 'integer', (c) => c.notNull())
-    .addColumn('env_json', 'text', (c) => c.notNull())
-    .addColumn('description', 'text', (c) => c.notNull())
-    .addColumn('code_sha256', 'text', (c) => c.notNull())
+    .addColumn('env_json', t.text, (c) => c.notNull())
+    .addColumn('description', t.text, (c) => c.notNull())
+    .addColumn('code_sha256', t.text, (c) => c.notNull())
     .addColumn('code_size', 'integer', (c) => c.notNull())
-    .addColumn('version', 'text', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
-    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .addColumn('version', t.text, (c) => c.notNull())
+    .addColumn('created_at', t.text, (c) => c.notNull())
+    .addColumn('updated_at', t.text, (c) => c.notNull())
     .execute();
 
   // No foreign key to `functions`: executions and logs must outlive the function they belong to.
   await db.schema
     .createTable('executions')
     .ifNotExists()
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('function_name', 'text', (c) => c.notNull())
-    .addColumn('version', 'text', (c) => c.notNull())
-    .addColumn('trigger', 'text', (c) => c.notNull())
-    .addColumn('status', 'text', (c) => c.notNull())
-    .addColumn('outcome', 'text')
-    .addColumn('started_at', 'text', (c) => c.notNull())
+    .addColumn('id', t.text, (c) => c.primaryKey())
+    .addColumn('function_name', t.text, (c) => c.notNull())
+    .addColumn('version', t.text, (c) => c.notNull())
+    .addColumn('trigger', t.text, (c) => c.notNull())
+    .addColumn('status', t.text, (c) => c.notNull())
+    .addColumn('outcome', t.text)
+    .addColumn('started_at', t.text, (c) => c.notNull())
     .addColumn('duration_ms', 'integer')
     .addColumn('cold_start', 'integer', (c) => c.notNull())
-    .addColumn('input', 'text')
+    .addColumn('input', t.text)
     .addColumn('input_truncated', 'integer', (c) => c.notNull())
-    .addColumn('output', 'text')
+    .addColumn('output', t.text)
     .addColumn('output_truncated', 'integer', (c) => c.notNull())
-    .addColumn('error_json', 'text')
-    .addColumn('instance_id', 'text')
+    .addColumn('error_json', t.text)
+    .addColumn('instance_id', t.text)
     .execute();
   await db.schema
     .createIndex('executions_function_started')
@@ -256,12 +267,12 @@ const v1: Migration = async (db) => {
   await db.schema
     .createTable('logs')
     .ifNotExists()
-    .addColumn('execution_id', 'text', (c) => c.notNull())
+    .addColumn('execution_id', t.text, (c) => c.notNull())
     .addColumn('seq', 'integer', (c) => c.notNull())
-    .addColumn('function_name', 'text', (c) => c.notNull())
-    .addColumn('time', 'text', (c) => c.notNull())
-    .addColumn('stream', 'text', (c) => c.notNull())
-    .addColumn('message', 'text', (c) => c.notNull())
+    .addColumn('function_name', t.text, (c) => c.notNull())
+    .addColumn('time', t.text, (c) => c.notNull())
+    .addColumn('stream', t.text, (c) => c.notNull())
+    .addColumn('message', t.text, (c) => c.notNull())
     .addPrimaryKeyConstraint('logs_pk', ['execution_id', 'seq'])
     .execute();
   await db.schema
@@ -305,19 +316,19 @@ const v3: Migration = async (db) => {
 };
 
 /** v4: triggers (HTTP endpoints and timers) of functions. */
-const v4: Migration = async (db) => {
+const v4: Migration = async (db, t) => {
   await db.schema
     .createTable('triggers')
     .ifNotExists()
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('function_name', 'text', (c) => c.notNull())
-    .addColumn('type', 'text', (c) => c.notNull())
+    .addColumn('id', t.text, (c) => c.primaryKey())
+    .addColumn('function_name', t.text, (c) => c.notNull())
+    .addColumn('type', t.text, (c) => c.notNull())
     .addColumn('enabled', 'integer', (c) => c.notNull())
-    .addColumn('config_json', 'text', (c) => c.notNull())
-    .addColumn('secret', 'text')
-    .addColumn('last_tick', 'text')
-    .addColumn('created_at', 'text', (c) => c.notNull())
-    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .addColumn('config_json', t.text, (c) => c.notNull())
+    .addColumn('secret', t.text)
+    .addColumn('last_tick', t.text)
+    .addColumn('created_at', t.text, (c) => c.notNull())
+    .addColumn('updated_at', t.text, (c) => c.notNull())
     .execute();
   await db.schema
     .createIndex('triggers_function')
@@ -332,11 +343,11 @@ const v4: Migration = async (db) => {
  * of executions, the durable queue of async calls (leased by the server running them) and the
  * dead-letter list.
  */
-const v5: Migration = async (db) => {
-  await db.schema.alterTable('functions').addColumn('async_json', 'text').execute();
+const v5: Migration = async (db, t) => {
+  await db.schema.alterTable('functions').addColumn('async_json', t.text).execute();
   await db.schema
     .alterTable('executions')
-    .addColumn('invocation_type', 'text', (c) => c.notNull().defaultTo('sync'))
+    .addColumn('invocation_type', t.text, (c) => c.notNull().defaultTo('sync'))
     .execute();
   await db.schema
     .alterTable('executions')
@@ -345,16 +356,16 @@ const v5: Migration = async (db) => {
   await db.schema
     .createTable('async_queue')
     .ifNotExists()
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('function_name', 'text', (c) => c.notNull())
-    .addColumn('payload', 'text', (c) => c.notNull())
-    .addColumn('trigger', 'text', (c) => c.notNull())
-    .addColumn('enqueued_at', 'text', (c) => c.notNull())
+    .addColumn('id', t.text, (c) => c.primaryKey())
+    .addColumn('function_name', t.text, (c) => c.notNull())
+    .addColumn('payload', t.text, (c) => c.notNull())
+    .addColumn('trigger', t.text, (c) => c.notNull())
+    .addColumn('enqueued_at', t.text, (c) => c.notNull())
     .addColumn('attempts', 'integer', (c) => c.notNull())
-    .addColumn('run_after', 'text', (c) => c.notNull())
-    .addColumn('lease_owner', 'text')
-    .addColumn('lease_until', 'text')
-    .addColumn('last_error_json', 'text')
+    .addColumn('run_after', t.text, (c) => c.notNull())
+    .addColumn('lease_owner', t.text)
+    .addColumn('lease_until', t.text)
+    .addColumn('last_error_json', t.text)
     .execute();
   await db.schema
     .createIndex('async_queue_due')
@@ -365,17 +376,17 @@ const v5: Migration = async (db) => {
   await db.schema
     .createTable('dead_letters')
     .ifNotExists()
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('function_name', 'text', (c) => c.notNull())
-    .addColumn('payload', 'text', (c) => c.notNull())
-    .addColumn('trigger', 'text', (c) => c.notNull())
-    .addColumn('condition', 'text', (c) => c.notNull())
-    .addColumn('error_json', 'text')
+    .addColumn('id', t.text, (c) => c.primaryKey())
+    .addColumn('function_name', t.text, (c) => c.notNull())
+    .addColumn('payload', t.text, (c) => c.notNull())
+    .addColumn('trigger', t.text, (c) => c.notNull())
+    .addColumn('condition', t.text, (c) => c.notNull())
+    .addColumn('error_json', t.text)
     .addColumn('attempts', 'integer', (c) => c.notNull())
-    .addColumn('enqueued_at', 'text', (c) => c.notNull())
-    .addColumn('failed_at', 'text', (c) => c.notNull())
-    .addColumn('replayed_at', 'text')
-    .addColumn('replay_execution_id', 'text')
+    .addColumn('enqueued_at', t.text, (c) => c.notNull())
+    .addColumn('failed_at', t.text, (c) => c.notNull())
+    .addColumn('replayed_at', t.text)
+    .addColumn('replay_execution_id', t.text)
     .execute();
   await db.schema
     .createIndex('dead_letters_function_failed')
@@ -395,92 +406,92 @@ const v5: Migration = async (db) => {
  * v6: versions and aliases, a per-function version counter, and the qualifier a call asked for on
  * execution records, queued calls and dead letters.
  */
-const v6: Migration = async (db) => {
+const v6: Migration = async (db, t) => {
   await db.schema
     .createTable('function_versions')
     .ifNotExists()
-    .addColumn('function_name', 'text', (c) => c.notNull())
+    .addColumn('function_name', t.text, (c) => c.notNull())
     .addColumn('version', 'integer', (c) => c.notNull())
-    .addColumn('config_json', 'text', (c) => c.notNull())
-    .addColumn('code_sha256', 'text', (c) => c.notNull())
+    .addColumn('config_json', t.text, (c) => c.notNull())
+    .addColumn('code_sha256', t.text, (c) => c.notNull())
     .addColumn('code_size', 'integer', (c) => c.notNull())
-    .addColumn('description', 'text', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('description', t.text, (c) => c.notNull())
+    .addColumn('created_at', t.text, (c) => c.notNull())
     .addPrimaryKeyConstraint('function_versions_pk', ['function_name', 'version'])
     .execute();
   await db.schema
     .createTable('aliases')
     .ifNotExists()
-    .addColumn('function_name', 'text', (c) => c.notNull())
-    .addColumn('name', 'text', (c) => c.notNull())
-    .addColumn('function_version', 'text', (c) => c.notNull())
-    .addColumn('routing_json', 'text')
-    .addColumn('description', 'text', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
-    .addColumn('updated_at', 'text', (c) => c.notNull())
+    .addColumn('function_name', t.text, (c) => c.notNull())
+    .addColumn('name', t.text, (c) => c.notNull())
+    .addColumn('function_version', t.text, (c) => c.notNull())
+    .addColumn('routing_json', t.text)
+    .addColumn('description', t.text, (c) => c.notNull())
+    .addColumn('created_at', t.text, (c) => c.notNull())
+    .addColumn('updated_at', t.text, (c) => c.notNull())
     .addPrimaryKeyConstraint('aliases_pk', ['function_name', 'name'])
     .execute();
   await db.schema
     .createTable('version_counters')
     .ifNotExists()
-    .addColumn('function_name', 'text', (c) => c.primaryKey())
+    .addColumn('function_name', t.text, (c) => c.primaryKey())
     .addColumn('last_version', 'integer', (c) => c.notNull())
     .execute();
-  await db.schema.alterTable('executions').addColumn('qualifier', 'text').execute();
-  await db.schema.alterTable('async_queue').addColumn('qualifier', 'text').execute();
-  await db.schema.alterTable('dead_letters').addColumn('qualifier', 'text').execute();
+  await db.schema.alterTable('executions').addColumn('qualifier', t.text).execute();
+  await db.schema.alterTable('async_queue').addColumn('qualifier', t.text).execute();
+  await db.schema.alterTable('dead_letters').addColumn('qualifier', t.text).execute();
 };
 
 /** Access keys of the Lambda-compatible API. */
-const v7: Migration = async (db) => {
+const v7: Migration = async (db, t) => {
   await db.schema
     .createTable('access_keys')
     .ifNotExists()
-    .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('secret', 'text', (c) => c.notNull())
-    .addColumn('allow_json', 'text')
-    .addColumn('description', 'text', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('id', t.text, (c) => c.primaryKey())
+    .addColumn('secret', t.text, (c) => c.notNull())
+    .addColumn('allow_json', t.text)
+    .addColumn('description', t.text, (c) => c.notNull())
+    .addColumn('created_at', t.text, (c) => c.notNull())
     .execute();
 };
 
 /** v8: layer versions with a per-layer version counter, and the layers a function uses. */
-const v8: Migration = async (db) => {
+const v8: Migration = async (db, t) => {
   await db.schema
     .createTable('layer_versions')
     .ifNotExists()
-    .addColumn('layer_name', 'text', (c) => c.notNull())
+    .addColumn('layer_name', t.text, (c) => c.notNull())
     .addColumn('version', 'integer', (c) => c.notNull())
-    .addColumn('description', 'text', (c) => c.notNull())
-    .addColumn('compatible_runtimes_json', 'text', (c) => c.notNull())
-    .addColumn('license_info', 'text', (c) => c.notNull())
-    .addColumn('code_sha256', 'text', (c) => c.notNull())
+    .addColumn('description', t.text, (c) => c.notNull())
+    .addColumn('compatible_runtimes_json', t.text, (c) => c.notNull())
+    .addColumn('license_info', t.text, (c) => c.notNull())
+    .addColumn('code_sha256', t.text, (c) => c.notNull())
     .addColumn('code_size', 'integer', (c) => c.notNull())
     .addColumn('unpacked_bytes', 'integer', (c) => c.notNull())
-    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('created_at', t.text, (c) => c.notNull())
     .addPrimaryKeyConstraint('layer_versions_pk', ['layer_name', 'version'])
     .execute();
   await db.schema
     .createTable('layer_version_counters')
     .ifNotExists()
-    .addColumn('layer_name', 'text', (c) => c.primaryKey())
+    .addColumn('layer_name', t.text, (c) => c.primaryKey())
     .addColumn('last_version', 'integer', (c) => c.notNull())
     .execute();
-  await db.schema.alterTable('functions').addColumn('layers_json', 'text').execute();
+  await db.schema.alterTable('functions').addColumn('layers_json', t.text).execute();
 };
 
 /** The facts of an execution's REPORT line (call and init durations, peak memory, memory size); a queued call's trace id. */
-const v9: Migration = async (db) => {
+const v9: Migration = async (db, t) => {
   await db.schema.alterTable('executions').addColumn('call_duration_us', 'integer').execute();
   await db.schema.alterTable('executions').addColumn('init_duration_us', 'integer').execute();
   await db.schema.alterTable('executions').addColumn('max_memory_used_mb', 'integer').execute();
   await db.schema.alterTable('executions').addColumn('memory_size_mb', 'integer').execute();
-  await db.schema.alterTable('async_queue').addColumn('trace', 'text').execute();
+  await db.schema.alterTable('async_queue').addColumn('trace', t.text).execute();
 };
 
 /** v10: a function's network access. */
-const v10: Migration = async (db) => {
-  await db.schema.alterTable('functions').addColumn('network', 'text').execute();
+const v10: Migration = async (db, t) => {
+  await db.schema.alterTable('functions').addColumn('network', t.text).execute();
 };
 
 const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10];
@@ -489,12 +500,12 @@ const MIGRATIONS: readonly Migration[] = [v1, v2, v3, v4, v5, v6, v7, v8, v9, v1
  * Brings the schema up to the newest version (MIGRATIONS.length). Idempotent, and each step is one transaction, so a crash
  * mid-migration leaves the previous version intact.
  */
-export async function migrate(db: Kysely<Database>): Promise<void> {
+export async function migrate(db: Kysely<Database>, t: ColumnTypes = PORTABLE_COLUMN_TYPES): Promise<void> {
   await db.schema
     .createTable('schema_version')
     .ifNotExists()
     .addColumn('version', 'integer', (c) => c.primaryKey())
-    .addColumn('applied_at', 'text', (c) => c.notNull())
+    .addColumn('applied_at', t.text, (c) => c.notNull())
     .execute();
   const row = await db
     .selectFrom('schema_version')
@@ -512,7 +523,7 @@ export async function migrate(db: Kysely<Database>): Promise<void> {
     const step = MIGRATIONS[i];
     if (!step) continue;
     await db.transaction().execute(async (trx) => {
-      await step(trx);
+      await step(trx, t);
       // Another process may have migrated concurrently; its row is as good as ours.
       await trx
         .insertInto('schema_version')

@@ -11,7 +11,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { Execution, LogLine } from '../core/execution.js';
 import { type DialectTraits, KyselyStore } from './kysely-store.js';
-import type { Database } from './schema.js';
+import { type Database, PORTABLE_COLUMN_TYPES } from './schema.js';
 import { SqliteBatchWriter } from './sqlite-writer.js';
 
 const FILE_MODE = 0o600;
@@ -22,6 +22,7 @@ const sqliteTraits: DialectTraits = {
     return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
   },
   lockClaims: false,
+  columnTypes: PORTABLE_COLUMN_TYPES,
 };
 
 /** Tightens the mode of files that already exist; missing ones are not an error. */

@@ -1,5 +1,5 @@
 /**
- * How the contract suites get stores of one database adapter (SQLite now, PostgreSQL next): an
+ * How the contract suites get stores of one database adapter (SQLite, PostgreSQL): an
  * adapter implements this once, and test/store-contract.test.ts runs every suite against it.
  */
 import type { AsyncQueue, LayerStore, Store } from '../../src/core/ports.js';
