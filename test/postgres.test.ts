@@ -4,7 +4,8 @@
  * function and both execution records back; nothing is written to a SQLite file.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
@@ -79,8 +80,10 @@ describe('PostgreSQL store: a server with --database-url', () => {
   });
 
   it('refuses to start on a database it cannot reach, naming the server but not the password', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'nimbus-pg-'));
+    after(() => rmSync(dataDir, { recursive: true, force: true }));
     await assert.rejects(
-      startTestServer({ databaseUrl: 'postgres://nimbus:hunter2secret@127.0.0.1:1/nimbus' }),
+      startTestServer({ dataDir, databaseUrl: 'postgres://nimbus:hunter2secret@127.0.0.1:1/nimbus' }),
       (err: Error) => {
         assert.match(
           err.message,
