@@ -45,6 +45,9 @@ export const HTTP_STREAM_LIMITS = {
   responseBytes: 100 * 1024 * 1024,
 } as const;
 
+/** Why a streamed response was cut: it passed HTTP_STREAM_LIMITS.responseBytes. */
+const RESPONSE_LIMIT_PASSED = `the response body passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
+
 /** The request's `X-Amzn-Trace-Id` for the function's `_X_AMZN_TRACE_ID`; one that is not usable is dropped. */
 function traceOf(request: TriggerRequest): string | undefined {
   const trace = traceIdOf(request.headers.find(([name]) => name === 'x-amzn-trace-id')?.[1]);
@@ -216,7 +219,7 @@ function responseStream(
       // started the call (it waited behind its init) finds no call to stop.
       if (cut !== undefined || res.destroyed) return sink.cancel?.();
       if (bytes + data.length > HTTP_STREAM_LIMITS.responseBytes) {
-        cut = `the response body passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
+        cut = RESPONSE_LIMIT_PASSED;
         sink.cancel?.();
         res.destroy();
         return;
@@ -342,7 +345,7 @@ export async function serveStreaming(
     chunk(data, written) {
       if (cut !== undefined || res.destroyed) return;
       if (bytes + data.length > HTTP_STREAM_LIMITS.responseBytes) {
-        cut = `the response body passed the limit of ${HTTP_STREAM_LIMITS.responseBytes} bytes and was cut off`;
+        cut = RESPONSE_LIMIT_PASSED;
         sink.cancel?.();
         res.destroy();
         return;
